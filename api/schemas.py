@@ -1,0 +1,94 @@
+"""The wire contract between the edge box and the API.
+
+The edge (streams/) imports this module to build the events it posts, so it must stay
+light: pydantic only, no database, no web framework.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class IssueType(StrEnum):
+    street_vending = "street_vending"
+    clutter = "clutter"
+    flooding = "flooding"
+
+
+class EvidenceKind(StrEnum):
+    frame = "frame"  # the full analysed frame
+    annotated = "annotated"  # the frame with the box and label drawn
+    crop = "crop"  # the box region with some context
+
+
+class CameraRef(BaseModel):
+    """What the edge knows about the camera that saw the issue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    grid_id: str | None = Field(default=None, max_length=100)
+
+
+class ModelRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    name: str = Field(min_length=1, max_length=100)
+    version: str = Field(min_length=1, max_length=50)
+
+
+class EventIn(BaseModel):
+    """One confirmed issue seen by one camera: the JSON part of POST /api/v1/events.
+
+    `event_id` is the idempotency key: posting the same event twice yields one event.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    event_id: uuid.UUID
+    camera: CameraRef
+    issue_type: IssueType
+    class_name: str = Field(min_length=1, max_length=100)
+    confidence: float = Field(ge=0.0, le=1.0)
+    # Pixel box in the full frame: x1, y1, x2, y2.
+    bbox: tuple[float, float, float, float]
+    frame_width: int = Field(gt=0, le=16384)
+    frame_height: int = Field(gt=0, le=16384)
+    first_seen: datetime
+    confirmed_at: datetime
+    track_id: int | None = None
+    model: ModelRef
+
+    @field_validator("first_seen", "confirmed_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a timezone (e.g. 2026-01-01T12:00:00Z)")
+        return value
+
+    @model_validator(mode="after")
+    def _box_inside_frame(self) -> "EventIn":
+        x1, y1, x2, y2 = self.bbox
+        if not (0 <= x1 < x2 <= self.frame_width and 0 <= y1 < y2 <= self.frame_height):
+            raise ValueError(
+                f"bbox {list(self.bbox)} must satisfy 0 <= x1 < x2 <= frame_width and "
+                f"0 <= y1 < y2 <= frame_height ({self.frame_width}x{self.frame_height})"
+            )
+        if self.confirmed_at < self.first_seen:
+            raise ValueError("confirmed_at is before first_seen")
+        return self
+
+
+class EventAccepted(BaseModel):
+    """Answer to POST /api/v1/events (201 on first receipt, 200 on a replay)."""
+
+    event_id: uuid.UUID
+    order_id: int
+    new_order: bool  # False when the event joined an existing open order
+    replay: bool  # True when this event_id had been received before

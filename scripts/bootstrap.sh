@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything Streetwatch needs on a fresh Debian/Ubuntu machine:
+# Debian packages (RTSP test server, ffmpeg, PostgreSQL) and a virtual environment
+# with torch, ultralytics and the project. Safe to re-run: each step checks first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${STREETWATCH_VENV:-.venv}
+PY=${PYTHON:-python3}
+DEB_PKGS=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+          gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools
+          postgresql)
+EXTRAS=${STREETWATCH_EXTRAS:-edge,api,dev}
+
+# pip.conf on these machines lists extra local indexes that print a warning per package
+# when they lack it; keep the output readable but keep pip's exit status.
+pipq() { "$VENV/bin/pip" "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; return "${PIPESTATUS[0]}"; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "bootstrap: creating virtual environment $VENV"
+  "$PY" -m venv "$VENV"
+fi
+stamp="$VENV/.streetwatch-installed"
+want="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16) $EXTRAS"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  if [[ ",$EXTRAS," == *",edge,"* ]]; then
+    # torch first, pinned: an unpinned 'torch' from another package's requirements
+    # would pull a different build. torchvision 0.29.1 only imports beside torch 2.14.1.
+    pipq install -q torch==2.14.1 torchvision==0.29.1
+  fi
+  echo "bootstrap: installing streetwatch[$EXTRAS]"
+  pipq install -q -e ".[$EXTRAS]"
+  echo "$want" > "$stamp"
+fi
+echo "bootstrap: ready ($VENV)"

@@ -1,0 +1,51 @@
+"""Train a YOLO detector from scratch with ultralytics and export it for the edge.
+
+No pretrained checkpoints are available on our machines, so `model` is an architecture
+YAML (e.g. yolo11n.yaml). Runs are resumable: re-running with the same name continues
+from the run's last.pt.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger("streetwatch.train")
+
+
+def train(
+    data: Path,
+    model: str = "yolo11n.yaml",
+    epochs: int = 40,
+    imgsz: int = 416,
+    batch: int = 16,
+    name: str = "streetwatch",
+    project: Path = Path("runs/train"),
+    device: str = "cpu",
+    workers: int = 2,
+    export: tuple[str, ...] = ("onnx",),
+) -> Path:
+    """Train (or resume) and return the path of best.pt; exports sit beside it."""
+    from ultralytics import YOLO  # heavy import kept local so the CLI starts fast
+
+    run_dir = Path(project).resolve() / name
+    last = run_dir / "weights" / "last.pt"
+    if last.exists():
+        log.info("resuming %s", last)
+        yolo = YOLO(str(last))
+        try:
+            yolo.train(resume=True)
+        except AssertionError as exc:  # ultralytics refuses to resume a finished run
+            log.info("not resumed: %s", exc)
+    else:
+        yolo = YOLO(model)
+        yolo.train(
+            data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers,
+            project=str(Path(project).resolve()), name=name, exist_ok=True, pretrained=False,
+            cache="ram", plots=True, patience=max(10, epochs // 3), seed=0, deterministic=False,
+            amp=False, close_mosaic=max(1, epochs // 8),
+        )
+    best = run_dir / "weights" / "best.pt"
+    for fmt in export:
+        YOLO(str(best)).export(format=fmt, imgsz=imgsz, dynamic=(fmt == "onnx"), simplify=False)
+    return best
