@@ -1,1 +1,154 @@
-def main(): pass
+"""`streetwatch` command line: the edge box, the API server, the demo, data and training.
+
+Heavy imports (torch, ultralytics, PyAV) happen inside the commands that need them, so
+`streetwatch --help` and the API commands start in a moment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _edge(args: argparse.Namespace) -> int:
+    from streams.config import load_config
+    from streams.pipeline import EdgePipeline
+
+    config = load_config(args.config)
+    EdgePipeline(config).run_forever()
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from streams.config import load_config
+
+    config = load_config(args.config)
+    print(f"{args.config}: ok ({len(config.cameras)} camera(s), model {config.model})")
+    return 0
+
+
+def _api_migrate(args: argparse.Namespace) -> int:
+    from api.db import upgrade_database
+    from api.settings import get_settings
+
+    url = get_settings().database_url
+    upgrade_database(url)
+    print(f"database at head: {url}")
+    return 0
+
+
+def _api_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.migrate:
+        _api_migrate(args)
+    uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(port=args.port, seconds=args.seconds)
+
+
+def _synth_clip(args: argparse.Namespace) -> int:
+    from datasets.synth.clip import render_clip
+
+    out = render_clip(Path(args.out), seconds=args.seconds, width=args.width, height=args.height, seed=args.seed)
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+    return 0
+
+
+def _synth_dataset(args: argparse.Namespace) -> int:
+    from datasets.synth.generate import build_synthetic_dataset
+
+    data = build_synthetic_dataset(Path(args.out), args.train, args.val, seed=args.seed)
+    print(f"wrote {data}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from vision.train import train
+
+    best = train(Path(args.data), model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+                 name=args.name, device=args.device)
+    print(f"best weights: {best}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="streetwatch", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("edge", help="run the edge pipeline on the cameras of a config file")
+    s.add_argument("--config", "-c", required=True)
+    s.set_defaults(func=_edge)
+
+    s = sub.add_parser("check-config", help="validate a config file and exit")
+    s.add_argument("config")
+    s.set_defaults(func=_check_config)
+
+    api = sub.add_parser("api", help="the order review API").add_subparsers(dest="api_command", required=True)
+    s = api.add_parser("migrate", help="create or upgrade the database (Alembic upgrade head)")
+    s.set_defaults(func=_api_migrate)
+    s = api.add_parser("serve", help="serve the API with uvicorn")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--migrate", action="store_true", help="upgrade the database first")
+    s.set_defaults(func=_api_serve)
+
+    s = sub.add_parser("demo", help="synthetic camera + edge + API + S3 on this machine")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--seconds", type=float, default=0, help="stop after this long (0: until Ctrl-C)")
+    s.set_defaults(func=_demo)
+
+    synth = sub.add_parser("synth", help="synthetic street scenes").add_subparsers(dest="synth_command", required=True)
+    s = synth.add_parser("clip", help="render an H.264 clip with a ground-truth timeline")
+    s.add_argument("out")
+    s.add_argument("--seconds", type=float, default=40)
+    s.add_argument("--width", type=int, default=960)
+    s.add_argument("--height", type=int, default=540)
+    s.add_argument("--seed", type=int, default=7)
+    s.set_defaults(func=_synth_clip)
+    s = synth.add_parser("dataset", help="render a YOLO dataset of random scenes")
+    s.add_argument("out")
+    s.add_argument("--train", type=int, default=1500)
+    s.add_argument("--val", type=int, default=200)
+    s.add_argument("--seed", type=int, default=1)
+    s.set_defaults(func=_synth_dataset)
+
+    s = sub.add_parser("train", help="train a YOLO model from scratch (resumable)")
+    s.add_argument("data", help="data.yaml of a YOLO dataset")
+    s.add_argument("--model", default="yolo11n.yaml")
+    s.add_argument("--epochs", type=int, default=30)
+    s.add_argument("--imgsz", type=int, default=320)
+    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--name", default="streetwatch")
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=_train)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from streams.config import ConfigError
+    from vision.manifest import ManifestError
+
+    try:
+        return args.func(args)
+    except (ConfigError, ManifestError, FileNotFoundError) as exc:
+        print(f"streetwatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+
+from streams.config import ConfigError, load_config
+
+GOOD = """
+api: {url: "http://127.0.0.1:8000", key: secret}
+model: ../models/streetwatch-demo
+sample_interval_s: 2
+issues:
+  flooding: {confirm_seconds: 30}
+cameras:
+  - name: gate-3
+    url: rtsp://127.0.0.1:8554/gate
+    lat: 31.2
+    lon: 121.4
+    grid_id: g-12
+    zones:
+      road: {polygon: [[0, 300], [960, 300], [960, 540], [0, 540]], issue_types: [flooding]}
+    masks: [[[0, 0], [100, 0], [100, 100]]]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "conf" / "edge.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_valid_config_loads_with_defaults_and_relative_model(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    assert config.cameras[0].zones["road"].issue_types[0].value == "flooding"
+    assert config.issue("flooding").confirm_seconds == 30
+    assert config.issue("clutter").confirm_seconds == 10  # default
+    assert config.model == (tmp_path / "models" / "streetwatch-demo").resolve()
+
+
+@pytest.mark.parametrize(
+    "old,new,field",
+    [
+        ("grid_id: g-12", "grid_idd: g-12", "cameras.0.grid_idd"),  # typo in a key
+        ("lat: 31.2", "lat: 131.2", "cameras.0.lat"),
+        ("url: rtsp://127.0.0.1:8554/gate", "url: http://cam/gate", "cameras.0.url"),
+        ("flooding: {confirm_seconds: 30}", "floods: {confirm_seconds: 30}", "issues.floods"),
+        ('url: "http://127.0.0.1:8000"', 'url: "ftp://x"', "api.url"),
+    ],
+)
+def test_bad_field_gives_one_line_error_naming_it(tmp_path, old, new, field):
+    assert old in GOOD
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, GOOD.replace(old, new)))
+    message = str(err.value)
+    assert field in message and "\n" not in message
+
+
+def test_duplicate_camera_names_rejected(tmp_path):
+    text = GOOD + "  - {name: gate-3, url: rtsp://127.0.0.1:8554/other}\n"
+    with pytest.raises(ConfigError, match="repeated: gate-3"):
+        load_config(write(tmp_path, text))
+
+
+def test_broken_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "cameras: [\n  - {name: a"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")

@@ -1,0 +1,95 @@
+import numpy as np
+
+from api.schemas import IssueType
+from vision.confirm import ConfirmRule, EventConfirmer
+from vision.detections import Detections
+
+ISSUE = {0: IssueType.street_vending, 1: IssueType.clutter, 3: None}
+
+
+def confirmer(**rule) -> EventConfirmer:
+    rules = {t: ConfirmRule(**{"confirm_seconds": 5, "min_hits": 3, "clear_seconds": 20, **rule}) for t in IssueType}
+    return EventConfirmer(ISSUE.get, lambda c: 0.4, rules)
+
+
+def dets(*rows) -> Detections:
+    """rows of (tracker_id, class_id, confidence, box)"""
+    if not rows:
+        return Detections.empty()
+    return Detections(
+        xyxy=np.array([r[3] for r in rows]),
+        confidence=np.array([r[2] for r in rows]),
+        class_id=np.array([r[1] for r in rows]),
+        tracker_id=np.array([r[0] for r in rows]),
+    )
+
+
+BOX = (100, 100, 200, 220)
+
+
+def test_issue_confirmed_once_after_confirmation_time():
+    c = confirmer()
+    events = []
+    for t in range(0, 30):
+        events += c.update(dets((1, 0, 0.8, BOX)), float(t))
+    assert len(events) == 1
+    ev = events[0]
+    assert ev.issue_type == IssueType.street_vending
+    assert ev.confirmed_at == 5.0 and ev.first_seen == 0.0
+    assert ev.box == tuple(float(v) for v in BOX)
+
+
+def test_short_lived_detection_is_not_an_event():
+    c = confirmer()
+    events = []
+    for t in range(4):  # gone before 5 s
+        events += c.update(dets((1, 0, 0.9, BOX)), float(t))
+    for t in range(4, 30):
+        events += c.update(dets(), float(t))
+    assert events == []
+
+
+def test_low_scores_and_context_classes_never_confirm():
+    c = confirmer()
+    events = []
+    for t in range(30):
+        events += c.update(dets((1, 0, 0.3, BOX), (2, 3, 0.95, (300, 300, 350, 380))), float(t))
+    assert events == []
+
+
+def test_min_hits_required_even_when_time_has_passed():
+    c = confirmer(min_hits=3)
+    assert c.update(dets((1, 1, 0.9, BOX)), 0.0) == []
+    assert c.update(dets((1, 1, 0.9, BOX)), 10.0) == []  # 2 hits only
+    assert len(c.update(dets((1, 1, 0.9, BOX)), 11.0)) == 1
+
+
+def test_new_track_over_reported_region_does_not_report_again():
+    c = confirmer()
+    events = []
+    for t in range(10):
+        events += c.update(dets((1, 0, 0.8, BOX)), float(t))
+    # the tracker lost the stall and re-created it with a new id, slightly shifted
+    for t in range(10, 30):
+        events += c.update(dets((7, 0, 0.8, (105, 98, 204, 223))), float(t))
+    assert len(events) == 1
+
+
+def test_issue_gone_past_clear_time_reports_again_on_return():
+    c = confirmer(clear_seconds=20)
+    events = []
+    for t in range(10):
+        events += c.update(dets((1, 0, 0.8, BOX)), float(t))
+    for t in range(10, 40):
+        events += c.update(dets(), float(t))
+    for t in range(40, 50):
+        events += c.update(dets((9, 0, 0.8, BOX)), float(t))
+    assert len(events) == 2
+
+
+def test_two_issues_of_different_types_give_two_events():
+    c = confirmer()
+    events = []
+    for t in range(10):
+        events += c.update(dets((1, 0, 0.8, BOX), (2, 1, 0.8, BOX)), float(t))
+    assert sorted(e.issue_type for e in events) == [IssueType.clutter, IssueType.street_vending]

@@ -1,0 +1,114 @@
+"""Event confirmation: a tracked issue becomes one event after it has persisted long enough.
+
+Street issues are slow: a stall stays for an hour. A track must be seen for its issue
+type's confirmation time (and a minimum number of analysed frames) before it is
+reported, and once reported its region is remembered, so a track that the tracker loses
+and re-creates over the same spot does not report the same issue again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from api.schemas import IssueType
+from vision.detections import Detections, box_iou
+
+
+@dataclass(frozen=True)
+class ConfirmRule:
+    confirm_seconds: float = 10.0  # how long an issue must persist before it is reported
+    min_hits: int = 3  # analysed frames with the issue above threshold
+    clear_seconds: float = 120.0  # unseen this long: forgotten, a return is a new event
+
+
+@dataclass
+class _Track:
+    class_id: int
+    issue_type: IssueType
+    first_seen: float
+    last_seen: float
+    hits: int
+    box: np.ndarray
+    confidence: float
+    reported: bool = False
+
+
+@dataclass
+class _Region:
+    issue_type: IssueType
+    box: np.ndarray
+    last_seen: float
+
+
+@dataclass
+class ConfirmedIssue:
+    event_id: uuid.UUID
+    issue_type: IssueType
+    class_id: int
+    tracker_id: int
+    box: tuple[float, float, float, float]
+    confidence: float
+    first_seen: float  # unix seconds
+    confirmed_at: float
+
+
+@dataclass
+class EventConfirmer:
+    issue_type_of: Callable[[int], IssueType | None]
+    threshold_of: Callable[[int], float]
+    rules: dict[IssueType, ConfirmRule]
+    region_iou: float = 0.3
+    _tracks: dict[int, _Track] = field(default_factory=dict)
+    _regions: list[_Region] = field(default_factory=list)
+
+    def rule(self, issue_type: IssueType) -> ConfirmRule:
+        return self.rules.get(issue_type, ConfirmRule())
+
+    def update(self, detections: Detections, now: float) -> list[ConfirmedIssue]:
+        """Feed one analysed frame's tracked detections; returns the issues confirmed now."""
+        for det in (detections[i] for i in range(len(detections))):
+            tid, cls, conf = int(det.tracker_id[0]), int(det.class_id[0]), float(det.confidence[0])
+            issue = self.issue_type_of(cls)
+            if tid < 0 or issue is None or conf < self.threshold_of(cls):
+                continue
+            box = det.xyxy[0].astype(float)
+            track = self._tracks.get(tid)
+            if track is None or track.issue_type != issue:
+                self._tracks[tid] = _Track(cls, issue, now, now, 1, box, conf)
+            else:
+                track.last_seen, track.hits, track.box = now, track.hits + 1, box
+                track.confidence = max(track.confidence, conf)
+            self._touch_regions(issue, box, now)
+        self._forget(now)
+        return [c for tid, t in list(self._tracks.items()) if (c := self._maybe_confirm(tid, t, now))]
+
+    def _maybe_confirm(self, tid: int, track: _Track, now: float) -> ConfirmedIssue | None:
+        rule = self.rule(track.issue_type)
+        if track.reported or track.last_seen != now:
+            return None
+        if now - track.first_seen < rule.confirm_seconds or track.hits < rule.min_hits:
+            return None
+        track.reported = True
+        if self._covered(track.issue_type, track.box):
+            return None  # the same issue, already reported under an earlier track
+        self._regions.append(_Region(track.issue_type, track.box.copy(), now))
+        x1, y1, x2, y2 = (float(v) for v in track.box)
+        return ConfirmedIssue(uuid.uuid4(), track.issue_type, track.class_id, tid, (x1, y1, x2, y2),
+                              track.confidence, track.first_seen, now)
+
+    def _covered(self, issue: IssueType, box: np.ndarray) -> bool:
+        boxes = [r.box for r in self._regions if r.issue_type == issue]
+        return bool(boxes) and float(box_iou(box, np.stack(boxes)).max()) >= self.region_iou
+
+    def _touch_regions(self, issue: IssueType, box: np.ndarray, now: float) -> None:
+        for region in self._regions:
+            if region.issue_type == issue and box_iou(box, region.box)[0, 0] >= self.region_iou:
+                region.last_seen = now
+
+    def _forget(self, now: float) -> None:
+        self._tracks = {t: s for t, s in self._tracks.items() if now - s.last_seen <= self.rule(s.issue_type).clear_seconds}
+        self._regions = [r for r in self._regions if now - r.last_seen <= self.rule(r.issue_type).clear_seconds]

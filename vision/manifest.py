@@ -1,0 +1,80 @@
+"""Model manifests: `models/<name>/manifest.yaml` says what a model detects and how to run it.
+
+Light on purpose (pydantic + yaml) so configs can be validated without loading torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from api.schemas import IssueType
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; the message names the file and the field."""
+
+
+class ModelClass(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    issue_type: IssueType | None = None  # None: a context class (e.g. a closed bin), never an issue
+    threshold: float = Field(default=0.4, ge=0.0, le=1.0)
+
+
+class ModelManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    name: str
+    version: str
+    task: Literal["detect", "segment"] = "detect"
+    weights: str  # path relative to the manifest's folder (.pt or .onnx)
+    imgsz: int = Field(default=640, ge=32, le=4096)
+    classes: dict[int, ModelClass]
+    description: str = ""
+    path: Path | None = Field(default=None, exclude=True)  # folder the manifest was loaded from
+
+    @model_validator(mode="after")
+    def _has_issue_classes(self) -> "ModelManifest":
+        if not any(c.issue_type for c in self.classes.values()):
+            raise ValueError("no class maps to an issue type")
+        return self
+
+    @property
+    def weights_path(self) -> Path:
+        base = self.path or Path(".")
+        return (base / self.weights).resolve()
+
+    def issue_type_of(self, class_id: int) -> IssueType | None:
+        cls = self.classes.get(int(class_id))
+        return cls.issue_type if cls else None
+
+    def threshold_of(self, class_id: int) -> float:
+        cls = self.classes.get(int(class_id))
+        return cls.threshold if cls else 1.0
+
+
+def load_manifest(path: Path | str) -> ModelManifest:
+    """Load `models/<name>/manifest.yaml` (or the folder holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "manifest.yaml"
+    if not path.is_file():
+        raise ManifestError(f"model manifest not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+        manifest = ModelManifest.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ManifestError(f"{path}: {where}: {err['msg']}") from exc
+    manifest.path = path.parent.resolve()
+    if not manifest.weights_path.is_file():
+        raise ManifestError(f"{path}: weights file not found: {manifest.weights_path}")
+    return manifest
