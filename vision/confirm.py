@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from api.schemas import IssueType
-from vision.detections import Detections, box_iou
+from vision.detections import Detections, box_containment, box_iou
 
 
 @dataclass(frozen=True)
@@ -100,13 +100,17 @@ class EventConfirmer:
         return ConfirmedIssue(uuid.uuid4(), track.issue_type, track.class_id, tid, (x1, y1, x2, y2),
                               track.confidence, track.first_seen, now)
 
+    def _same_place(self, a: np.ndarray, b: np.ndarray) -> bool:
+        # Overlap, or one box mostly inside the other: water and piles are often detected
+        # as a whole one frame and as fragments the next.
+        return float(box_iou(a, b)[0, 0]) >= self.region_iou or float(box_containment(a, b)) >= 0.6
+
     def _covered(self, issue: IssueType, box: np.ndarray) -> bool:
-        boxes = [r.box for r in self._regions if r.issue_type == issue]
-        return bool(boxes) and float(box_iou(box, np.stack(boxes)).max()) >= self.region_iou
+        return any(r.issue_type == issue and self._same_place(box, r.box) for r in self._regions)
 
     def _touch_regions(self, issue: IssueType, box: np.ndarray, now: float) -> None:
         for region in self._regions:
-            if region.issue_type == issue and box_iou(box, region.box)[0, 0] >= self.region_iou:
+            if region.issue_type == issue and self._same_place(box, region.box):
                 region.last_seen = now
 
     def _forget(self, now: float) -> None:

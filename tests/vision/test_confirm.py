@@ -93,3 +93,14 @@ def test_two_issues_of_different_types_give_two_events():
     for t in range(10):
         events += c.update(dets((1, 0, 0.8, BOX), (2, 1, 0.8, BOX)), float(t))
     assert sorted(e.issue_type for e in events) == [IssueType.clutter, IssueType.street_vending]
+
+
+def test_fragment_inside_reported_region_is_the_same_issue():
+    c = confirmer()
+    big = (100, 100, 400, 300)
+    events = []
+    for t in range(10):
+        events += c.update(dets((1, 1, 0.8, big)), float(t))
+    for t in range(10, 30):  # the water now detected as a smaller piece of the same patch
+        events += c.update(dets((4, 1, 0.8, (120, 200, 220, 290))), float(t))
+    assert len(events) == 1
