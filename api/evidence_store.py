@@ -50,14 +50,24 @@ class S3EvidenceStore:
 
         try:
             if not self._bucket_ready:
-                if not self.client.bucket_exists(self.bucket):
-                    self.client.make_bucket(self.bucket)
-                self._bucket_ready = True
+                self._ensure_bucket()
             return fn(*args, **kwargs)
         except S3Error:
             raise
         except (HTTPError, OSError) as exc:
             raise StoreUnavailable(f"S3 evidence store unreachable: {exc}") from exc
+
+    def _ensure_bucket(self) -> None:
+        from minio.error import S3Error
+
+        try:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket)
+        except S3Error as exc:
+            # Another request (or API process) created it between our check and our create.
+            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        self._bucket_ready = True
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self._call(self.client.put_object, self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)

@@ -67,7 +67,7 @@ class RtspReader:
         try:
             self._container = av.open(self.url, options=options, timeout=(self.open_timeout_s, self.read_timeout_s))
         except (av.FFmpegError, OSError) as exc:
-            raise StreamOpenError(f"cannot open {mask_url(self.url)}: {exc}") from exc
+            raise StreamOpenError(f"cannot open {mask_url(self.url)}: {mask_url(str(exc))}") from exc
         if not self._container.streams.video:
             self.close()
             raise StreamOpenError(f"{mask_url(self.url)} has no video stream")
@@ -93,7 +93,7 @@ class RtspReader:
                     pts = float(frame.time) if frame.time is not None else None
                     yield Frame(frame, time.time(), pts, bool(frame.key_frame))
         except (av.FFmpegError, OSError) as exc:
-            raise StreamReadError(f"reading {mask_url(self.url)} failed: {exc}") from exc
+            raise StreamReadError(f"reading {mask_url(self.url)} failed: {mask_url(str(exc))}") from exc
         raise StreamReadError(f"{mask_url(self.url)} ended")
 
     def close(self) -> None:
