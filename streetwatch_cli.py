@@ -44,7 +44,8 @@ def _api_serve(args: argparse.Namespace) -> int:
 
     if args.migrate:
         _api_migrate(args)
-    uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
+    uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                access_log=not args.no_access_log)
     return 0
 
 
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("--migrate", action="store_true", help="upgrade the database first")
+    s.add_argument("--no-access-log", action="store_true", help="do not log every request")
     s.set_defaults(func=_api_serve)
 
     s = sub.add_parser("demo", help="synthetic camera + edge + API + S3 on this machine")
@@ -138,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "urllib3", "alembic"):  # one line per request/plugin drowns the useful lines
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from streams.config import ConfigError
     from vision.manifest import ManifestError
 

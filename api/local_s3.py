@@ -80,7 +80,11 @@ class LocalS3Server:
     def _wait_ready(self) -> None:
         from minio import Minio
 
-        client = Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
+        from urllib3 import PoolManager, Retry
+
+        # No retries inside the client: this loop is the retry, and urllib3 would warn on each.
+        client = Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False,
+                       http_client=PoolManager(retries=Retry(total=0), timeout=2))
         deadline = time.monotonic() + self.start_timeout_s
         last: Exception | None = None
         while time.monotonic() < deadline:

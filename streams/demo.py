@@ -79,7 +79,7 @@ def run_demo(port: int = 8000, seconds: float = 0) -> int:
                "STREETWATCH_S3_SECRET_KEY": s3.secret_key, "STREETWATCH_S3_BUCKET": "streetwatch-evidence"}
         cli = [sys.executable, "-m", "streetwatch_cli"]
         subprocess.run([*cli, "api", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-        api = subprocess.Popen([*cli, "api", "serve", "--port", str(port)], env=env, start_new_session=True)
+        api = subprocess.Popen([*cli, "api", "serve", "--port", str(port), "--no-access-log"], env=env, start_new_session=True)
         stack.callback(lambda: (api.send_signal(signal.SIGINT), api.wait(10)))
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/healthz", 30, api)

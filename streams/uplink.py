@@ -50,9 +50,10 @@ def post_event(client: httpx.Client, base_url: str, item: OutgoingEvent, api_key
 
 class EventUploader:
     def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 10.0,
-                 backoff_initial_s: float = 0.5, backoff_max_s: float = 30.0):
+                 backoff_initial_s: float = 0.5, backoff_max_s: float = 30.0,
+                 transport: httpx.BaseTransport | None = None):
         self.base_url, self.api_key = base_url.rstrip("/"), api_key
-        self._client = httpx.Client(timeout=timeout_s)
+        self._client = httpx.Client(timeout=timeout_s, transport=transport)
         self._queue: queue.Queue[OutgoingEvent | None] = queue.Queue()
         self._stop = threading.Event()
         self._backoff = (backoff_initial_s, backoff_max_s)
