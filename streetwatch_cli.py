@@ -58,7 +58,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _synth_clip(args: argparse.Namespace) -> int:
     from datasets.synth.clip import render_clip
 
-    out = render_clip(Path(args.out), seconds=args.seconds, width=args.width, height=args.height, seed=args.seed)
+    kwargs = {"issues": ()} if args.negatives_only else {}
+    out = render_clip(Path(args.out), seconds=args.seconds, width=args.width, height=args.height, seed=args.seed,
+                      **kwargs)
     print(f"wrote {out} and {out.with_suffix('.json')}")
     return 0
 
@@ -78,6 +80,16 @@ def _train(args: argparse.Namespace) -> int:
                  name=args.name, device=args.device)
     print(f"best weights: {best}")
     return 0
+
+
+def _eval_clip(args: argparse.Namespace) -> int:
+    from vision.clip_eval import evaluate_clip
+
+    result = evaluate_clip(Path(args.model), Path(args.clip))
+    for issue, delay in result.found.items():
+        print(f"{issue:15s} {'missed' if delay is None else f'event {delay:.0f}s after it appeared'}")
+    print(f"false events: {', '.join(result.false_events) or 'none'}")
+    return 0 if result.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--width", type=int, default=960)
     s.add_argument("--height", type=int, default=540)
     s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--negatives-only", action="store_true", help="no issues: parked cars, bins, pedestrians")
     s.set_defaults(func=_synth_clip)
     s = synth.add_parser("dataset", help="render a YOLO dataset of random scenes")
     s.add_argument("out")
@@ -123,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--val", type=int, default=200)
     s.add_argument("--seed", type=int, default=1)
     s.set_defaults(func=_synth_dataset)
+
+    s = sub.add_parser("eval-clip", help="event-level check of a model on a rendered clip and its timeline")
+    s.add_argument("model", help="model folder with manifest.yaml")
+    s.add_argument("clip", help="clip.mp4 with clip.json beside it")
+    s.set_defaults(func=_eval_clip)
 
     s = sub.add_parser("train", help="train a YOLO model from scratch (resumable)")
     s.add_argument("data", help="data.yaml of a YOLO dataset")

@@ -65,7 +65,11 @@ class EdgePipeline:
             return override if override is not None else self.manifest.threshold_of(class_id)
 
         confirmer = EventConfirmer(self.manifest.issue_type_of, threshold_of, rules)
-        return CameraState(cam, IssueTracker(interval, lost_seconds=30.0), confirmer)
+        # Tracks must be able to start at the lowest class threshold, or a class with a low
+        # threshold would never get a track to confirm.
+        lowest = min(threshold_of(c) for c in self.manifest.classes)
+        tracker = IssueTracker(interval, lost_seconds=30.0, high_thresh=min(0.25, lowest), low_thresh=min(0.1, lowest / 2))
+        return CameraState(cam, tracker, confirmer)
 
     # -- frame processing (also called directly by tests) -------------------------------
     def process_frame(self, camera: str, image: np.ndarray, captured_at: float) -> list[OutgoingEvent]:

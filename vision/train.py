@@ -49,3 +49,24 @@ def train(
     for fmt in export:
         YOLO(str(best)).export(format=fmt, imgsz=imgsz, dynamic=(fmt == "onnx"), simplify=False)
     return best
+
+
+def validate(weights: Path, data: Path, imgsz: int) -> dict[str, dict[str, float]]:
+    """Per-class AP50, AP50-95 and the confidence that maximises F1 on the validation split.
+
+    The F1-optimal confidence is what we write into the manifest as the class threshold:
+    chosen on validation data, never on the test split or the demo clip.
+    """
+    import numpy as np
+    from ultralytics import YOLO
+
+    metrics = YOLO(str(weights)).val(data=str(data), imgsz=imgsz, batch=16, device="cpu", plots=False, verbose=False)
+    box = metrics.box
+    conf_grid = np.linspace(0, 1, box.f1_curve.shape[1])
+    out = {}
+    for i, cls in enumerate(box.ap_class_index):
+        name = metrics.names[int(cls)]
+        out[name] = {"ap50": float(box.ap50[i]), "ap50_95": float(box.ap[i]),
+                     "f1_threshold": float(conf_grid[int(np.argmax(box.f1_curve[i]))]),
+                     "f1": float(np.max(box.f1_curve[i]))}
+    return out

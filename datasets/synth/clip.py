@@ -30,6 +30,7 @@ class TimelineIssue:
     disappear_s: float  # clip end = stays until the loop restarts
     x: float = 0.0
     z: float = 12.0
+    seed: int = 0  # draws the object's shape (how many bags, which colours)
 
 
 @dataclass
@@ -42,8 +43,8 @@ class TimelineEntry:
 
 
 DEMO_ISSUES = (
-    TimelineIssue("vending", 3.0, 40.0, x=-5.6, z=15.0),
-    TimelineIssue("clutter", 9.0, 40.0, x=5.4, z=11.0),
+    TimelineIssue("vending", 3.0, 40.0, x=-5.6, z=15.0, seed=3),
+    TimelineIssue("clutter", 9.0, 40.0, x=6.2, z=13.0, seed=4),
     TimelineIssue("flooding", 15.0, 40.0, x=-1.0, z=20.0),
 )
 
@@ -89,7 +90,8 @@ def render_clip(out: Path, seconds: float = 40.0, fps: int = 10, width: int = 96
                 flooded = "flooding" in active
                 if flooded not in backgrounds:
                     backgrounds[flooded] = render_background(cam, look, water if flooded else None)
-                placed = static + [Placed(i.kind, i.x, i.z, seed + k) for k, i in enumerate(issues) if i.kind in active and i.kind != "flooding"]
+                placed = static + [Placed(i.kind, i.x, i.z, i.seed) for i in issues
+                                   if i.kind in active and i.kind != "flooding"]
                 scene = Scene(**{**base.__dict__, "objects": placed, "water": water if flooded else None})
                 img, labels = render_layers(scene, backgrounds[flooded])
                 boxes = {CLASSES[lb.class_id]: lb.box for lb in labels if CLASSES[lb.class_id] in active}
