@@ -92,6 +92,14 @@ def _eval_clip(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from vision.publish import publish
+
+    card = publish(Path(args.run), Path(args.model_dir), Path(args.data), [Path(c) for c in args.clip])
+    print(card.read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streetwatch", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -141,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="model folder with manifest.yaml")
     s.add_argument("clip", help="clip.mp4 with clip.json beside it")
     s.set_defaults(func=_eval_clip)
+
+    model = sub.add_parser("model", help="model folders").add_subparsers(dest="model_command", required=True)
+    s = model.add_parser("publish", help="copy a run's best weights into a model folder, set thresholds, write its card")
+    s.add_argument("run", help="training run folder (runs/train/NAME)")
+    s.add_argument("model_dir", help="models/NAME with manifest.yaml")
+    s.add_argument("--data", required=True, help="data.yaml whose validation split sets the thresholds")
+    s.add_argument("--clip", action="append", default=[], help="rendered clip(s) for the event-level check")
+    s.set_defaults(func=_publish)
 
     s = sub.add_parser("train", help="train a YOLO model from scratch (resumable)")
     s.add_argument("data", help="data.yaml of a YOLO dataset")

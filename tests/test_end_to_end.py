@@ -98,7 +98,10 @@ def test_one_order_per_issue_with_evidence_and_idempotent_resend(clip, s3, api_u
             "model": str(ROOT / "models" / "streetwatch-demo"),
             "sample_interval_s": 1.0,
             "issues": {t: {"confirm_seconds": 4, "min_hits": 3} for t in expected},
-            "cameras": [{"name": "street-1", "url": cameras.url("street-1"), "lat": 31.23, "lon": 121.47}],
+            "open_timeout_s": 2,
+            "cameras": [{"name": "street-1", "url": cameras.url("street-1"), "lat": 31.23, "lon": 121.47},
+                        # a camera that never answers must not hold up the others
+                        {"name": "dead-1", "url": f"rtsp://127.0.0.1:{free_port()}/gone"}],
         })
         uploader = RecordingUploader(api_url, "edge-secret")
         edge = EdgePipeline(config, uploader=uploader)
@@ -114,10 +117,13 @@ def test_one_order_per_issue_with_evidence_and_idempotent_resend(clip, s3, api_u
                 if len(orders) >= 3 and time.monotonic() > min_end and uploader.pending() == 0:
                     break
                 time.sleep(2)
+            dead_state = edge.health()["cameras"]["dead-1"]["state"]
         finally:
             edge.stop()
 
     assert sorted(o["issue_type"] for o in orders) == expected, orders
+    assert all(o["camera"] == "street-1" for o in orders)
+    assert dead_state in ("reconnecting", "stalled")
     assert uploader.sent >= 3 and uploader.rejected == 0
 
     client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
