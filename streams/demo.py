@@ -60,6 +60,12 @@ def run_demo(port: int = 8000, seconds: float = 0) -> int:
     from streams.config import EdgeConfig
     from streams.pipeline import EdgePipeline
 
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    # Ctrl-C, and `kill`, both end in the same orderly shutdown of everything started below.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     started = time.monotonic()
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     clip = DEMO_DIR / "street.mp4"
