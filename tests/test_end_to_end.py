@@ -16,7 +16,7 @@ from minio import Minio
 
 from api.local_s3 import LocalS3Server
 from datasets.synth.clip import render_clip
-from streams.camera_server import RtspCameraServer
+from streams.camera_server import RtspCameraServer, free_port
 from streams.config import EdgeConfig
 from streams.pipeline import EdgePipeline
 from streams.uplink import EventUploader, OutgoingEvent, post_event
@@ -35,14 +35,6 @@ class RecordingUploader(EventUploader):
     def submit(self, item: OutgoingEvent) -> None:
         self.submitted.append(item)
         super().submit(item)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -104,3 +104,19 @@ def test_sampler():
 def test_mask_url():
     assert mask_url("rtsp://admin:hunter2@10.0.0.1/ch1") == "rtsp://admin:***@10.0.0.1/ch1"
     assert mask_url("rtsp://10.0.0.1/ch1") == "rtsp://10.0.0.1/ch1"
+
+
+def test_corrupt_frames_are_skipped_not_fatal(tmp_path):
+    clip = make_test_clip(tmp_path / "c.mp4", seconds=4, width=320, height=240, fps=10)
+    data = bytearray(clip.read_bytes())
+    start = int(len(data) * 0.5)
+    data[start:start + 3000] = bytes(3000)  # zero a run of the H.264 payload mid-clip
+    clip.write_bytes(bytes(data))
+    reader = RtspReader(str(clip))
+    frames = []
+    with pytest.raises(Exception) as end:  # the file ends; a live camera would go on
+        for frame in reader.frames():
+            frames.append(frame.image.shape)
+    reader.close()
+    assert "ended" in str(end.value)
+    assert len(frames) >= 30  # most of the 40 frames survive, including those after the damage
