@@ -100,6 +100,17 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset_build(args: argparse.Namespace) -> int:
+    from datasets.build import build_dataset
+    from datasets.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    data, summary = build_dataset(recipe, Path(args.out or f"var/datasets/{recipe.name}"))
+    print(summary.table())
+    print(f"wrote {data}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streetwatch", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -150,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("clip", help="clip.mp4 with clip.json beside it")
     s.set_defaults(func=_eval_clip)
 
+    dataset = sub.add_parser("dataset", help="training data").add_subparsers(dest="dataset_command", required=True)
+    s = dataset.add_parser("build", help="build an ultralytics dataset folder from a recipe")
+    s.add_argument("recipe")
+    s.add_argument("--out", help="output folder (default var/datasets/<recipe name>)")
+    s.set_defaults(func=_dataset_build)
+
     model = sub.add_parser("model", help="model folders").add_subparsers(dest="model_command", required=True)
     s = model.add_parser("publish", help="copy a run's best weights into a model folder, set thresholds, write its card")
     s.add_argument("run", help="training run folder (runs/train/NAME)")
@@ -176,12 +193,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("httpx", "urllib3", "alembic"):  # one line per request/plugin drowns the useful lines
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from datasets.recipe import RecipeError
+    from datasets.yolo_labels import LabelError
     from streams.config import ConfigError
     from vision.manifest import ManifestError
 
     try:
         return args.func(args)
-    except (ConfigError, ManifestError, FileNotFoundError) as exc:
+    except (ConfigError, ManifestError, RecipeError, LabelError, FileNotFoundError) as exc:
         print(f"streetwatch: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -101,8 +101,11 @@ class EdgeConfig(Strict):
         return self.issues.get(issue_type, IssueSettings())
 
 
-def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
+def first_error(exc: ValidationError) -> str:
+    """The most telling error on one line: a misspelt key first, since it explains the
+    'field required' error that usually comes with it."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
     where = ".".join(str(p) for p in err["loc"]) or "(top level)"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{where}: {err['msg']}{more}"
@@ -123,7 +126,7 @@ def load_config(path: Path | str) -> EdgeConfig:
     try:
         config = EdgeConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_one_line(exc)}") from exc
+        raise ConfigError(f"{path}: {first_error(exc)}") from exc
     if not config.model.is_absolute():
         # Relative model paths are relative to the config file, like Frigate's.
         config.model = (path.parent / config.model).resolve()

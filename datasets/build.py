@@ -1,0 +1,138 @@
+"""Build an ultralytics-ready dataset folder from a recipe (`streetwatch dataset build RECIPE`).
+
+Output: images/{train,val,test}, labels/..., data.yaml, and sources.csv, which tags every
+image with its source and whether it is a real photo or synthetic, so that evaluation can
+report the two apart. Everything is written to a temporary folder first and renamed into
+place at the end: a failed build never leaves a half-written dataset.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import cv2
+import yaml
+from tqdm import tqdm
+
+from datasets.recipe import SPLITS, Recipe, SyntheticSource, YoloSource
+from datasets.synth.generate import yolo_line
+from datasets.synth.scene import CLASSES as SYNTH_CLASSES, random_scene, render_scene
+from datasets.yolo_labels import LabelError, images_in, read_labels, source_names
+
+SPLIT_SEED_OFFSET = {"train": 0, "val": 500_000, "test": 750_000}  # disjoint seeds per split
+
+
+class Summary:
+    """Images and boxes per class, per source and split, printed as a table at the end."""
+
+    def __init__(self, classes: list[str]):
+        self.classes = classes
+        self.images: Counter = Counter()
+        self.boxes: dict[tuple[str, str], Counter] = defaultdict(Counter)
+
+    def add(self, source: str, split: str, class_ids: list[int]) -> None:
+        self.images[(source, split)] += 1
+        self.boxes[(source, split)].update(self.classes[c] for c in class_ids)
+
+    def table(self) -> str:
+        head = ["source", "split", "images", *self.classes]
+        rows = [[s, sp, str(n), *(str(self.boxes[(s, sp)][c]) for c in self.classes)]
+                for (s, sp), n in sorted(self.images.items())]
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        fmt = lambda r: "  ".join(v.rjust(w) if i >= 2 else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths)))
+        return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+
+
+def _split_counts(total: int, ratios: dict[str, float]) -> dict[str, int]:
+    counts = {s: int(total * ratios.get(s, 0)) for s in SPLITS}
+    counts["train"] += total - sum(counts.values())
+    return counts
+
+
+def _assign_split(stem: str, seed: int, ratios: dict[str, float]) -> str:
+    """Stable per-image split: the same image lands in the same split on every build."""
+    u = int(hashlib.sha256(f"{seed}:{stem}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    edge = 0.0
+    for split in SPLITS:
+        edge += ratios.get(split, 0)
+        if u < edge:
+            return split
+    return "train"
+
+
+def _synthetic(src: SyntheticSource, recipe: Recipe, root: Path, summary: Summary, tags: list) -> None:
+    remap = {i: recipe.classes.index(n) for i, n in enumerate(SYNTH_CLASSES) if n in recipe.classes}
+    for split, count in _split_counts(src.images, recipe.splits).items():
+        base = src.seed * 1_000_000 + SPLIT_SEED_OFFSET[split]
+        for seed in tqdm(range(base, base + count), desc=f"{src.name}/{split}", unit="img", disable=count == 0):
+            img, labels = render_scene(random_scene(seed, src.width, src.height))
+            name = f"{src.name}__{seed:07d}"
+            cv2.imwrite(str(root / "images" / split / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            kept = [lb for lb in labels if lb.class_id in remap]
+            for lb in kept:
+                lb.class_id = remap[lb.class_id]
+            (root / "labels" / split / f"{name}.txt").write_text("".join(yolo_line(lb, src.width, src.height) + "\n" for lb in kept))
+            summary.add(src.name, split, [lb.class_id for lb in kept])
+            tags.append((f"images/{split}/{name}.jpg", split, src.name, "synthetic"))
+
+
+def _yolo(src: YoloSource, recipe: Recipe, root: Path, summary: Summary, tags: list) -> None:
+    names = source_names(src.path)
+    unknown = sorted(set(src.class_map) - set(names))
+    if unknown:
+        raise LabelError(f"source {src.name}: class_map names {unknown} not in {src.path / 'data.yaml'} ({names})")
+    remap = {i: recipe.classes.index(src.class_map[n]) for i, n in enumerate(names) if src.class_map.get(n)}
+    if src.splits:
+        plan = [(split, src.path / folder) for split, folder in src.splits.items()]
+    else:
+        plan = [(None, p) for p in sorted(src.path.iterdir()) if (p / "images").is_dir()] or [(None, src.path)]
+    for fixed_split, folder in plan:
+        images = images_in(folder / "images")[: src.limit] if src.limit else images_in(folder / "images")
+        for image in tqdm(images, desc=f"{src.name}/{folder.name}", unit="img"):
+            boxes = read_labels(folder / "labels" / f"{image.stem}.txt", len(names))
+            split = fixed_split or _assign_split(image.stem, recipe.seed, recipe.splits)
+            name = f"{src.name}__{image.stem}"
+            dest = root / "images" / split / f"{name}{image.suffix.lower()}"
+            try:
+                os.link(image, dest)  # same disk: no copy
+            except OSError:
+                shutil.copy2(image, dest)
+            kept = [b for b in boxes if b.class_id in remap]
+            lines = [f"{remap[b.class_id]} {b.line().split(' ', 1)[1]}" for b in kept]
+            (root / "labels" / split / f"{name}.txt").write_text("".join(line + "\n" for line in lines))
+            summary.add(src.name, split, [remap[b.class_id] for b in kept])
+            tags.append((f"images/{split}/{dest.name}", split, src.name, "real"))
+
+
+def build_dataset(recipe: Recipe, out: Path) -> tuple[Path, Summary]:
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        for kind in ("images", "labels"):
+            for split in SPLITS:
+                (tmp / kind / split).mkdir(parents=True)
+        summary, tags = Summary(recipe.classes), []
+        for src in recipe.sources:
+            (_synthetic if isinstance(src, SyntheticSource) else _yolo)(src, recipe, tmp, summary, tags)
+        with (tmp / "sources.csv").open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["image", "split", "source", "origin"])
+            writer.writerows(tags)
+        data = {"path": str(out), "train": "images/train", "val": "images/val", "test": "images/test",
+                "names": dict(enumerate(recipe.classes))}
+        (tmp / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out / "data.yaml", summary

@@ -1,0 +1,104 @@
+"""Dataset recipes: one YAML file lists the sources of a training set and how to split them.
+
+    name: streetwatch-v1
+    seed: 0
+    classes: [vending, clutter, flooding, garbage_bin]
+    splits: {train: 0.8, val: 0.1, test: 0.1}     # for sources without splits of their own
+    sources:
+      - {kind: synthetic, name: synth, images: 1500, seed: 1}
+      - kind: yolo
+        name: garbage-cn
+        path: ../../../shared/data/garbage-cn      # relative to this file
+        class_map: {garbage: clutter, overflow: clutter, garbage_bin: garbage_bin}
+        splits: {train: train, val: valid}        # keep the source's own split
+
+`streetwatch dataset build RECIPE` turns it into an ultralytics folder (see datasets/build.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SPLITS = ("train", "val", "test")
+
+
+class RecipeError(ValueError):
+    """str() is one line naming the file and the field or path at fault."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyntheticSource(Strict):
+    kind: Literal["synthetic"]
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    images: int = Field(gt=0, le=1_000_000)
+    seed: int = 0
+    width: int = Field(default=640, ge=64, le=4096)
+    height: int = Field(default=360, ge=64, le=4096)
+
+
+class YoloSource(Strict):
+    kind: Literal["yolo"]
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    path: Path
+    class_map: dict[str, str | None]  # source class name → recipe class (None: drop those boxes)
+    splits: dict[Literal["train", "val", "test"], str] | None = None  # recipe split → source folder
+    limit: int | None = Field(default=None, gt=0)  # at most this many images per split (quick runs)
+
+
+Source = Annotated[Union[SyntheticSource, YoloSource], Field(discriminator="kind")]
+
+
+class Recipe(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    seed: int = 0
+    classes: list[str] = Field(min_length=1)
+    splits: dict[Literal["train", "val", "test"], float] = Field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+    sources: list[Source] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Recipe":
+        if abs(sum(self.splits.values()) - 1.0) > 1e-6:
+            raise ValueError(f"splits must add up to 1, not {sum(self.splits.values()):g}")
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError("source names must be unique")
+        for src in self.sources:
+            if isinstance(src, YoloSource):
+                unknown = sorted({c for c in src.class_map.values() if c is not None} - set(self.classes))
+                if unknown:
+                    raise ValueError(f"source {src.name}: class_map targets {unknown} are not in classes")
+        return self
+
+
+def load_recipe(path: Path | str) -> Recipe:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML") from exc
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        from streams.config import first_error
+
+        raise RecipeError(f"{path}: {first_error(exc)}") from exc
+    for src in recipe.sources:
+        if isinstance(src, YoloSource):
+            if not src.path.is_absolute():
+                src.path = (path.parent / src.path).resolve()
+            if not src.path.is_dir():
+                raise RecipeError(f"{path}: source {src.name}: folder not found: {src.path}")
+            for split, folder in (src.splits or {}).items():
+                if not (src.path / folder / "images").is_dir():
+                    raise RecipeError(f"{path}: source {src.name}: split {split}: folder not found: "
+                                      f"{src.path / folder / 'images'}")
+    return recipe

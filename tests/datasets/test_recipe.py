@@ -1,0 +1,99 @@
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from datasets.build import build_dataset
+from datasets.recipe import RecipeError, load_recipe
+from datasets.yolo_labels import LabelError, read_labels
+
+
+def make_yolo_source(root: Path, labels: dict[str, str]) -> Path:
+    (root / "train" / "images").mkdir(parents=True)
+    (root / "train" / "labels").mkdir(parents=True)
+    (root / "data.yaml").write_text(yaml.safe_dump({"names": {0: "garbage", 1: "garbage_bin", 2: "overflow"}}))
+    for stem, text in labels.items():
+        Image.new("RGB", (64, 48), (90, 90, 90)).save(root / "train" / "images" / f"{stem}.jpg")
+        (root / "train" / "labels" / f"{stem}.txt").write_text(text)
+    return root
+
+
+def write_recipe(tmp_path: Path, **overrides) -> Path:
+    recipe = {
+        "name": "tiny", "seed": 3, "classes": ["vending", "clutter", "flooding", "garbage_bin"],
+        "splits": {"train": 0.5, "val": 0.5, "test": 0.0},
+        "sources": [
+            {"kind": "synthetic", "name": "synth", "images": 4, "seed": 2, "width": 160, "height": 96},
+            {"kind": "yolo", "name": "real", "path": "src",
+             "class_map": {"garbage": "clutter", "overflow": "clutter", "garbage_bin": None}},
+        ],
+        **overrides,
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+GOOD_LABELS = {"a": "0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n", "b": "2 0.5 0.5 0.4 0.4\n", "c": ""}
+
+
+def test_build_writes_tagged_dataset_and_maps_classes(tmp_path):
+    make_yolo_source(tmp_path / "src", GOOD_LABELS)
+    data, summary = build_dataset(load_recipe(write_recipe(tmp_path)), tmp_path / "out")
+    spec = yaml.safe_load(data.read_text())
+    assert spec["names"] == {0: "vending", 1: "clutter", 2: "flooding", 3: "garbage_bin"}
+    rows = list(csv.DictReader((tmp_path / "out" / "sources.csv").open()))
+    assert sorted(r["origin"] for r in rows) == ["real"] * 3 + ["synthetic"] * 4
+    real = {Path(r["image"]).stem: r for r in rows if r["origin"] == "real"}
+    label_a = (tmp_path / "out" / "labels" / real["real__a"]["split"] / "real__a.txt").read_text().split()
+    assert label_a[0] == "1" and len(label_a) == 5  # garbage → clutter; garbage_bin dropped
+    for r in rows:
+        assert (tmp_path / "out" / r["image"]).is_file()
+    assert sum(n for (src, _), n in summary.images.items() if src == "real") == 3
+    assert "clutter" in summary.table()
+
+
+def test_same_recipe_same_dataset(tmp_path):
+    make_yolo_source(tmp_path / "src", GOOD_LABELS)
+    recipe = load_recipe(write_recipe(tmp_path))
+    build_dataset(recipe, tmp_path / "one")
+    build_dataset(recipe, tmp_path / "two")
+    one = sorted(p.relative_to(tmp_path / "one").as_posix() for p in (tmp_path / "one").rglob("*.txt"))
+    two = sorted(p.relative_to(tmp_path / "two").as_posix() for p in (tmp_path / "two").rglob("*.txt"))
+    assert one == two
+    assert all((tmp_path / "one" / f).read_text() == (tmp_path / "two" / f).read_text() for f in one)
+
+
+@pytest.mark.parametrize("line,message", [
+    ("7 0.5 0.5 0.1 0.1", "class 7 out of range"),
+    ("0 0.5 0.5 1.4 0.1", "outside the normalised range"),
+    ("0 0.95 0.5 0.3 0.1", "extends outside the image"),
+    ("0 0.5 0.5 0.1", "5 fields"),
+    ("x 0.5 0.5 0.1 0.1", "not numbers"),
+])
+def test_bad_label_line_is_named_and_nothing_is_written(tmp_path, line, message):
+    make_yolo_source(tmp_path / "src", {**GOOD_LABELS, "bad": f"0 0.5 0.5 0.1 0.1\n{line}\n"})
+    with pytest.raises(LabelError) as err:
+        build_dataset(load_recipe(write_recipe(tmp_path)), tmp_path / "out")
+    assert message in str(err.value) and "bad.txt:2" in str(err.value)
+    assert not (tmp_path / "out").exists()
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".out-")] == []
+
+
+def test_recipe_errors_name_the_field_or_folder(tmp_path):
+    with pytest.raises(RecipeError, match="folder not found"):
+        load_recipe(write_recipe(tmp_path))  # no src folder
+    make_yolo_source(tmp_path / "src", GOOD_LABELS)
+    with pytest.raises(RecipeError, match="splits must add up to 1"):
+        load_recipe(write_recipe(tmp_path, splits={"train": 0.5, "val": 0.2}))
+    with pytest.raises(RecipeError, match="sources.0.synthetic.imagez"):
+        load_recipe(write_recipe(tmp_path, sources=[{"kind": "synthetic", "name": "s", "imagez": 3}]))
+    with pytest.raises(RecipeError, match="not in classes"):
+        load_recipe(write_recipe(tmp_path, classes=["vending"]))
+
+
+def test_missing_label_file_is_a_negative(tmp_path):
+    p = tmp_path / "none.txt"
+    assert read_labels(p, 3) == []
