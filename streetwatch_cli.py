@@ -111,6 +111,15 @@ def _dataset_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from vision.evaluate import evaluate
+
+    report = evaluate(Path(args.model), Path(args.data), args.split, Path(args.out) if args.out else None)
+    print(report.read_text())
+    print(f"wrote {report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streetwatch", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -155,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--val", type=int, default=200)
     s.add_argument("--seed", type=int, default=1)
     s.set_defaults(func=_synth_dataset)
+
+    s = sub.add_parser("eval", help="mAP and image-level precision/recall, real and synthetic reported apart")
+    s.add_argument("model", help="model folder with manifest.yaml")
+    s.add_argument("data", help="data.yaml of a built dataset (sources.csv beside it tags real/synthetic)")
+    s.add_argument("--split", default="val", choices=["train", "val", "test"])
+    s.add_argument("--out", help="report folder (default var/eval/...)")
+    s.set_defaults(func=_eval)
 
     s = sub.add_parser("eval-clip", help="event-level check of a model on a rendered clip and its timeline")
     s.add_argument("model", help="model folder with manifest.yaml")

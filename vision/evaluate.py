@@ -1,0 +1,88 @@
+"""`streetwatch eval MODEL DATA`: box mAP per class and image-level precision/recall per issue type,
+reported separately for real photos and synthetic images (as tagged in the dataset's sources.csv).
+
+Writes eval.md (the tables) and a PR-curve PNG per origin next to the report.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from datasets.yolo_labels import read_labels
+from vision.manifest import ModelManifest, load_manifest
+
+
+def _lists_by_origin(data_root: Path, split: str) -> dict[str, list[Path]]:
+    sources = data_root / "sources.csv"
+    groups: dict[str, list[Path]] = defaultdict(list)
+    if sources.is_file():
+        for row in csv.DictReader(sources.open()):
+            if row["split"] == split:
+                groups[row["origin"]].append(data_root / row["image"])
+    else:  # a plain YOLO folder: no tags, one group
+        groups["untagged"] = sorted((data_root / "images" / split).glob("*.*"))
+    return groups
+
+
+def _image_level(manifest: ModelManifest, model, images: list[Path], names: list[str]) -> dict[str, dict[str, float]]:
+    """Per issue type: does the image contain the issue (label) / did the model say so (threshold)?"""
+    class_issue = {i: manifest.issue_type_of(manifest_id) for i, n in enumerate(names)
+                   for manifest_id, c in manifest.classes.items() if c.name == n}
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
+    for image in images:
+        label = image.parent.parent.parent / "labels" / image.parent.name / f"{image.stem}.txt"
+        truth = {class_issue.get(b.class_id) for b in read_labels(label, len(names))} - {None}
+        result = model.predict(str(image), imgsz=manifest.imgsz, conf=0.05, verbose=False)[0].boxes
+        said = {manifest.issue_type_of(int(c)) for c, s in zip(result.cls.tolist(), result.conf.tolist())
+                if s >= manifest.threshold_of(int(c))} - {None}
+        for issue in {t for t in class_issue.values() if t}:
+            tp, fp, fn = counts[issue.value]
+            counts[issue.value] = [tp + (issue in said and issue in truth), fp + (issue in said and issue not in truth),
+                                   fn + (issue not in said and issue in truth)]
+    out = {}
+    for issue, (tp, fp, fn) in counts.items():
+        out[issue] = {"precision": tp / (tp + fp) if tp + fp else float("nan"),
+                      "recall": tp / (tp + fn) if tp + fn else float("nan"), "positives": tp + fn}
+    return out
+
+
+def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None = None) -> Path:
+    from ultralytics import YOLO
+
+    manifest = load_manifest(model_dir)
+    spec = yaml.safe_load(Path(data).read_text())
+    root = Path(spec.get("path") or Path(data).parent)
+    names = [spec["names"][k] for k in sorted(spec["names"], key=int)] if isinstance(spec["names"], dict) else spec["names"]
+    out = Path(out or Path("var/eval") / f"{manifest.name}-v{manifest.version}-{root.name}-{split}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    model = YOLO(str(manifest.weights_path), task=manifest.task)
+    lines = [f"# {manifest.name} v{manifest.version} on {root.name} ({split})", ""]
+    for origin, images in sorted(_lists_by_origin(root, split).items()):
+        if not images:
+            continue
+        listing = out / f"{origin}.txt"
+        listing.write_text("".join(f"{p}\n" for p in images))
+        sub = out / f"{origin}.yaml"
+        sub.write_text(yaml.safe_dump({"path": str(root), "train": str(listing), "val": str(listing),
+                                       "names": dict(enumerate(names))}))
+        metrics = model.val(data=str(sub), imgsz=manifest.imgsz, batch=16, device="cpu", plots=True,
+                            project=str(out), name=f"val-{origin}", exist_ok=True, verbose=False)
+        for png in (out / f"val-{origin}").glob("*PR_curve.png"):
+            shutil.copy(png, out / f"pr-{origin}.png")
+        lines += [f"## {origin} images ({len(images)})", "", "| class | AP50 | AP50-95 |", "|---|---|---|"]
+        box = metrics.box
+        for i, cls in enumerate(box.ap_class_index):
+            lines.append(f"| {metrics.names[int(cls)]} | {box.ap50[i]:.3f} | {box.ap[i]:.3f} |")
+        lines += ["", "| issue type | image precision | image recall | images with it |", "|---|---|---|---|"]
+        for issue, m in sorted(_image_level(manifest, model, images, names).items()):
+            lines.append(f"| {issue} | {m['precision']:.3f} | {m['recall']:.3f} | {m['positives']} |")
+        lines += ["", f"![PR curve, {origin}](pr-{origin}.png)", ""]
+    report = out / "eval.md"
+    report.write_text("\n".join(lines))
+    return report
