@@ -4,21 +4,44 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from fastapi import Request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
 
-class DatabaseNotMigrated(RuntimeError):
+class StartupRefused(SystemExit):
+    """The API must not serve: the message is the whole story, so it is a SystemExit and
+    uvicorn (module or factory mode) and the CLI print one line instead of a traceback."""
+
+
+class DatabaseNotMigrated(StartupRefused):
     pass
+
+
+class DatabaseUnavailable(StartupRefused):
+    pass
+
+
+def normalize_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3 here: it is the driver we install."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1) if url.startswith("postgres://") else url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _prepare_sqlite_path(url: str) -> None:
@@ -27,55 +50,66 @@ def _prepare_sqlite_path(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (BEGIN IMMEDIATE for ingest)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        # BEGIN IMMEDIATE takes the write lock up front, so two processes deciding
+        # "new order or existing?" cannot both read before either writes.
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
+    url = normalize_url(url)
     _prepare_sqlite_path(url)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (BEGIN IMMEDIATE for ingest)
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):
-            # BEGIN IMMEDIATE takes the write lock up front, so two processes deciding
-            # "new order or existing?" cannot both read before either writes.
-            immediate = conn.get_execution_options().get("sqlite_immediate")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-        return engine
+        return _sqlite_engine(url)
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def alembic_config(url: str) -> Config:
     cfg = Config(str(ALEMBIC_INI))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
     return cfg
 
 
 def upgrade_database(url: str) -> None:
-    _prepare_sqlite_path(url)
+    """Create or upgrade the database to the newest migration (`streetwatch api migrate`)."""
+    _prepare_sqlite_path(normalize_url(url))
     command.upgrade(alembic_config(url), "head")
 
 
 def check_migrated(engine: Engine, url: str) -> None:
     """Refuse to serve a database that is not at the newest migration."""
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseUnavailable(f"streetwatch api: cannot open database {safe_url(url)}: {reason}") from exc
     if current != head:
         raise DatabaseNotMigrated(
-            f"database {make_url(url).render_as_string(hide_password=True)} is at migration {current or 'none'}, "
-            f"expected {head}: run `streetwatch api migrate`"
+            f"streetwatch api: database {safe_url(url)} is at migration {current or 'none'}, this API needs "
+            f"{head}: run `streetwatch api migrate` first"
         )
 
 
-def session_scope(engine: Engine) -> Iterator[Session]:
-    with Session(engine) as session:
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request, on the engine the app was built with."""
+    with Session(request.app.state.engine) as session:
         yield session

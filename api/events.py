@@ -9,171 +9,185 @@ under a lock shared by every API process (PostgreSQL advisory lock, SQLite's wri
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import uuid
-from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from api.evidence_store import EvidenceStore
-from api.geometry import iou
+from api.geometry import best_match
+from api.images import CheckedImage, check_images
 from api.models import OPEN_STATES, Camera, Event, Evidence, Order, utcnow
-from api.schemas import EventAccepted, EventIn, EvidenceKind
+from api.schemas import CameraRef, EventAccepted, EventIn, EvidenceKind
+from api.settings import Settings
 
 log = logging.getLogger("streetwatch.api")
 
-FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png")}
 
-
-class BadImage(ValueError):
-    def __init__(self, part: str, reason: str):
-        super().__init__(f"{part}: {reason}")
-        self.part = part
-
-
-@dataclass
-class CheckedImage:
-    kind: EvidenceKind
-    data: bytes
-    content_type: str
-    ext: str
-    width: int
-    height: int
-    sha256: str
-
-
-def check_image(kind: EvidenceKind, data: bytes) -> CheckedImage:
-    """Decode the whole image: a truncated or corrupt JPEG is refused, not stored."""
-    if not data:
-        raise BadImage(kind.value, "empty file")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format
-            img.load()
-            width, height = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise BadImage(kind.value, f"not a decodable JPEG or PNG image ({exc})") from exc
-    if fmt not in FORMATS:
-        raise BadImage(kind.value, f"must be JPEG or PNG, got {fmt}")
-    content_type, ext = FORMATS[fmt]
-    return CheckedImage(kind, data, content_type, ext, width, height, hashlib.sha256(data).hexdigest())
-
-
-def _lock_key(camera: str, issue_type: str) -> int:
+def lock_key(camera: str, issue_type: str) -> int:
+    """A signed 64-bit key for pg_advisory_xact_lock: one lock per (camera, issue type)."""
     digest = hashlib.sha256(f"{camera}\n{issue_type}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def object_key(event_id: uuid.UUID, attempt: str, image: CheckedImage) -> str:
+    # The attempt part matters: two racing posts of one event must never write (and the
+    # loser then delete) the same object the winner's rows point at.
+    return f"events/{event_id}/{attempt}-{image.kind.value}.{image.ext}"
+
+
 def find_replay(session: Session, event_id: uuid.UUID) -> EventAccepted | None:
-    existing = session.exec(select(Event).where(Event.event_id == event_id)).first()
-    if existing is None:
+    """The answer the first post of this event got, marked as a replay; None if it is new."""
+    row = session.exec(select(Event.id, Event.order_id).where(Event.event_id == event_id)).first()
+    if row is None:
         return None
-    return EventAccepted(event_id=event_id, order_id=existing.order_id, new_order=False, replay=True)
+    first = session.exec(select(func.min(Event.id)).where(Event.order_id == row.order_id)).one()
+    return EventAccepted(event_id=event_id, order_id=row.order_id, new_order=first == row.id, replay=True)
+
+
+def ingest_event(session: Session, store: EvidenceStore, settings: Settings, event: EventIn,
+                 images: dict[EvidenceKind, bytes]) -> EventAccepted:
+    """Store one edge event and its images; attach it to an open order or open a new one.
+
+    Raises BadImage / TooLarge (nothing stored), StoreUnavailable (nothing stored; retry).
+    Posting an event_id again returns the first answer with replay=True and stores nothing.
+    """
+    checked = check_images(images, settings.max_upload_bytes)
+    replay = find_replay(session, event.event_id)
+    session.rollback()  # end the read: the write transaction below must begin with its lock
+    if replay:
+        return replay
+
+    keys = _put_objects(store, event.event_id, checked)
+    try:
+        result = _write_rows(session, event, checked, keys, settings.dedup_iou)
+    except IntegrityError as exc:
+        # Another process stored the same event_id between our check and our insert.
+        session.rollback()
+        _delete_quietly(store, keys)
+        replay = find_replay(session, event.event_id)
+        if replay is None:
+            raise exc
+        return replay
+    except BaseException:
+        session.rollback()
+        _discard_unless_committed(session, store, event.event_id, keys)
+        raise
+    if result.replay:
+        _delete_quietly(store, keys)
+    return result
+
+
+def _put_objects(store: EvidenceStore, event_id: uuid.UUID, images: list[CheckedImage]) -> list[str]:
+    attempt = uuid.uuid4().hex[:12]
+    keys: list[str] = []
+    try:
+        for img in images:
+            key = object_key(event_id, attempt, img)
+            store.put(key, img.data, img.content_type)
+            keys.append(key)
+    except BaseException:
+        _delete_quietly(store, keys)
+        raise
+    return keys
+
+
+def _write_rows(session: Session, event: EventIn, images: list[CheckedImage], keys: list[str],
+                dedup_iou: float) -> EventAccepted:
+    conn = session.connection(execution_options={"sqlite_immediate": True})
+    if conn.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                        {"k": lock_key(event.camera.name, event.issue_type.value)})
+    replay = find_replay(session, event.event_id)  # a twin may have committed while we waited
+    if replay:
+        session.rollback()
+        return replay
+    camera = _upsert_camera(session, event.camera)
+    order, new = _attach_or_create(session, event, camera, dedup_iou)
+    x1, y1, x2, y2 = event.bbox
+    row = Event(event_id=event.event_id, order_id=order.id, camera_id=camera.id, issue_type=event.issue_type,
+                class_name=event.class_name, confidence=event.confidence, x1=x1, y1=y1, x2=x2, y2=y2,
+                frame_width=event.frame_width, frame_height=event.frame_height, first_seen=event.first_seen,
+                confirmed_at=event.confirmed_at, track_id=event.track_id, model_name=event.model.name,
+                model_version=event.model.version)
+    session.add(row)
+    session.flush()
+    for img, key in zip(images, keys):
+        session.add(Evidence(order_id=order.id, event_id=row.id, kind=img.kind, object_key=key,
+                             content_type=img.content_type, size=len(img.data), sha256=img.sha256,
+                             width=img.width, height=img.height))
+    order_id = order.id
+    session.commit()
+    log.info("event %s (%s, camera %s) → %s order %d", event.event_id, event.issue_type.value, event.camera.name,
+             "new" if new else "existing", order_id)
+    return EventAccepted(event_id=event.event_id, order_id=order_id, new_order=new, replay=False)
+
+
+def _upsert_camera(session: Session, ref: CameraRef) -> Camera:
+    # INSERT .. ON CONFLICT DO NOTHING: two first events of a new camera (different issue
+    # types hold different locks) must not collide on the unique name.
+    now = utcnow()
+    dialect = session.connection().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(Camera).values(name=ref.name, lat=ref.lat, lon=ref.lon, grid_id=ref.grid_id,
+                                          first_seen=now, last_seen=now)
+                    .on_conflict_do_nothing(index_elements=["name"]))
+    camera = session.exec(select(Camera).where(Camera.name == ref.name)).one()
+    # An edge that stops sending coordinates should not erase the ones we have.
+    for field in ("lat", "lon", "grid_id"):
+        if getattr(ref, field) is not None:
+            setattr(camera, field, getattr(ref, field))
+    camera.last_seen = now
+    return camera
 
 
 def _attach_or_create(session: Session, event: EventIn, camera: Camera, dedup_iou: float) -> tuple[Order, bool]:
     candidates = session.exec(
         select(Order).where(Order.camera_id == camera.id, Order.issue_type == event.issue_type,
-                            col(Order.state).in_(OPEN_STATES))
+                            col(Order.state).in_(OPEN_STATES)).order_by(col(Order.id))
     ).all()
-    scored = [(iou(event.bbox, (o.x1, o.y1, o.x2, o.y2)), o) for o in candidates]
-    best = max(scored, key=lambda s: s[0], default=(0.0, None))
-    if best[1] is not None and best[0] >= dedup_iou:
-        order = best[1]
-        order.last_seen = max(order.last_seen, event.confirmed_at)
+    order = best_match(event.bbox, ((o, o.box) for o in candidates), dedup_iou)
+    if order is not None:
+        if event.confirmed_at >= order.last_seen:
+            # The newest sighting is the best guess of where the issue is now.
+            order.x1, order.y1, order.x2, order.y2 = event.bbox
+            order.frame_width, order.frame_height = event.frame_width, event.frame_height
+            order.last_seen = event.confirmed_at
+        order.first_seen = min(order.first_seen, event.first_seen)
         order.event_count += 1
-        order.x1, order.y1, order.x2, order.y2 = event.bbox  # the newest view of the issue
         order.updated_at = utcnow()
+        session.add(order)
         return order, False
     x1, y1, x2, y2 = event.bbox
     order = Order(issue_type=event.issue_type, camera_id=camera.id, x1=x1, y1=y1, x2=x2, y2=y2,
                   frame_width=event.frame_width, frame_height=event.frame_height, first_seen=event.first_seen,
                   last_seen=event.confirmed_at, model_name=event.model.name, model_version=event.model.version)
     session.add(order)
+    session.flush()
     return order, True
 
 
-def _upsert_camera(session: Session, event: EventIn) -> Camera:
-    camera = session.exec(select(Camera).where(Camera.name == event.camera.name)).first()
-    if camera is None:
-        camera = Camera(name=event.camera.name)
-        session.add(camera)
-    camera.lat, camera.lon, camera.grid_id = event.camera.lat, event.camera.lon, event.camera.grid_id
-    camera.last_seen = utcnow()
-    session.flush()
-    return camera
-
-
-def ingest_event(engine: Engine, store: EvidenceStore, event: EventIn, images: list[CheckedImage],
-                 dedup_iou: float) -> EventAccepted:
-    with Session(engine) as session:
-        replay = find_replay(session, event.event_id)
-        if replay:
-            return replay
-
-    attempt = uuid.uuid4().hex[:8]
-    keys: list[str] = []
+def _discard_unless_committed(session: Session, store: EvidenceStore, event_id: uuid.UUID,
+                              keys: list[str]) -> None:
+    """After a failure, delete this attempt's objects, unless the rows pointing at them made it
+    in after all (a commit can fail on the wire yet succeed) or we cannot tell: an orphaned
+    object costs a little disk, evidence lost from an order costs the case."""
     try:
-        for img in images:
-            key = f"events/{event.event_id}/{attempt}-{img.kind.value}.{img.ext}"
-            store.put(key, img.data, img.content_type)
-            keys.append(key)
-        result = _store_rows(engine, event, images, keys, dedup_iou)
-    except IntegrityError:
-        # Another request stored the same event_id between our check and our insert.
-        result = None
-    except BaseException:
+        committed = session.exec(select(Evidence.id).where(col(Evidence.object_key).in_(keys))).first() is not None
+        session.rollback()
+    except Exception:  # the database is down: we cannot tell
+        log.warning("event %s: cannot tell whether it was stored; keeping objects %s", event_id, keys)
+        return
+    if not committed:
         _delete_quietly(store, keys)
-        raise
-    if result is None or result.replay:
-        _delete_quietly(store, keys)
-        with Session(engine) as session:
-            return find_replay(session, event.event_id)
-    return result
-
-
-def _store_rows(engine: Engine, event: EventIn, images: list[CheckedImage], keys: list[str],
-                dedup_iou: float) -> EventAccepted:
-    with engine.connect() as conn:
-        conn = conn.execution_options(sqlite_immediate=True)
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                             {"k": _lock_key(event.camera.name, event.issue_type.value)})
-            with Session(bind=conn) as session:
-                replay = find_replay(session, event.event_id)
-                if replay:
-                    return replay
-                camera = _upsert_camera(session, event)
-                order, new = _attach_or_create(session, event, camera, dedup_iou)
-                session.flush()
-                x1, y1, x2, y2 = event.bbox
-                row = Event(event_id=event.event_id, order_id=order.id, camera_id=camera.id,
-                            issue_type=event.issue_type, class_name=event.class_name, confidence=event.confidence,
-                            x1=x1, y1=y1, x2=x2, y2=y2, frame_width=event.frame_width,
-                            frame_height=event.frame_height, first_seen=event.first_seen,
-                            confirmed_at=event.confirmed_at, track_id=event.track_id,
-                            model_name=event.model.name, model_version=event.model.version)
-                session.add(row)
-                session.flush()
-                for img, key in zip(images, keys):
-                    session.add(Evidence(order_id=order.id, event_id=row.id, kind=img.kind, object_key=key,
-                                         content_type=img.content_type, size=len(img.data), sha256=img.sha256,
-                                         width=img.width, height=img.height))
-                session.flush()
-                log.info("event %s (%s, camera %s) → %s order %d", event.event_id, event.issue_type.value,
-                         event.camera.name, "new" if new else "existing", order.id)
-                return EventAccepted(event_id=event.event_id, order_id=order.id, new_order=new, replay=False)
 
 
 def _delete_quietly(store: EvidenceStore, keys: list[str]) -> None:
     for key in keys:
         try:
             store.delete(key)
-        except Exception:  # the object may be orphaned; log it rather than hide the first error
+        except Exception:  # log the orphan rather than hide the error that got us here
             log.warning("could not delete orphaned evidence object %s", key)

@@ -9,53 +9,83 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Callable, Protocol, TypeVar
 from urllib.parse import quote
 
 from api.settings import Settings
 
+T = TypeVar("T")
+LOCAL_URL_PREFIX = "/api/v1/evidence"
+
 
 class StoreUnavailable(RuntimeError):
-    """The evidence store cannot be reached; the caller should answer 503 and let the edge retry."""
+    """The evidence store cannot be used right now; answer 503 and let the edge retry."""
 
 
 class EvidenceStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
-    def get(self, key: str) -> bytes: ...
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; FileNotFoundError if there is none."""
+        ...
+
     def exists(self, key: str) -> bool: ...
-    def delete(self, key: str) -> None: ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; no error if it is already gone."""
+        ...
+
     def presigned_url(self, key: str, expires_seconds: int) -> str: ...
-    def ping(self) -> None: ...
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store can take writes now."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Keys are relative, slash-separated names: no '..', no absolute paths, no backslashes."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"bad evidence key {key!r}")
+    return key
 
 
 class S3EvidenceStore:
+    _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound")
+
     def __init__(self, endpoint: str, access_key: str | None, secret_key: str | None, bucket: str,
                  secure: bool = False, region: str = "us-east-1"):
         from minio import Minio
         from urllib3 import PoolManager, Retry, Timeout
 
         # Short timeouts and few retries: when S3 is down the edge should hear 503 quickly.
-        http = PoolManager(timeout=Timeout(connect=3, read=10), retries=Retry(total=1, backoff_factor=0.2), maxsize=20)
+        http = PoolManager(timeout=Timeout(connect=3, read=15), retries=Retry(total=1, backoff_factor=0.2), maxsize=20)
+        # The region is given, so the client never asks the server for it (presigning stays offline).
         self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region,
                             http_client=http)
+        self.endpoint = endpoint
         self.bucket = bucket
         self._bucket_ready = False
 
-    def _call(self, fn, *args, **kwargs):
-        from minio.error import S3Error
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        from minio.error import MinioException, S3Error
         from urllib3.exceptions import HTTPError
 
         try:
             if not self._bucket_ready:
                 self._ensure_bucket()
             return fn(*args, **kwargs)
-        except S3Error:
-            raise
-        except (HTTPError, OSError) as exc:
-            raise StoreUnavailable(f"S3 evidence store unreachable: {exc}") from exc
+        except S3Error as exc:
+            if exc.code in self._MISSING:
+                raise FileNotFoundError(f"s3://{self.bucket}/{args[1] if len(args) > 1 else ''}") from exc
+            # Wrong keys, missing rights, a full disk: all mean "cannot store now", never a 500.
+            raise StoreUnavailable(f"S3 at {self.endpoint} refused: {exc.code}: {exc.message}") from exc
+        except (MinioException, HTTPError, OSError) as exc:
+            raise StoreUnavailable(f"S3 at {self.endpoint} unreachable: {exc.__class__.__name__}: {exc}") from exc
 
     def _ensure_bucket(self) -> None:
         from minio.error import S3Error
@@ -70,10 +100,11 @@ class S3EvidenceStore:
         self._bucket_ready = True
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        self._call(self.client.put_object, self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+        self._call(self.client.put_object, self.bucket, check_key(key), io.BytesIO(data), len(data),
+                   content_type=content_type)
 
     def get(self, key: str) -> bytes:
-        resp = self._call(self.client.get_object, self.bucket, key)
+        resp = self._call(self.client.get_object, self.bucket, check_key(key))
         try:
             return resp.read()
         finally:
@@ -81,46 +112,44 @@ class S3EvidenceStore:
             resp.release_conn()
 
     def exists(self, key: str) -> bool:
-        from minio.error import S3Error
-
         try:
-            self._call(self.client.stat_object, self.bucket, key)
+            self._call(self.client.stat_object, self.bucket, check_key(key))
             return True
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-                return False
-            raise
+        except FileNotFoundError:
+            return False
 
     def delete(self, key: str) -> None:
-        self._call(self.client.remove_object, self.bucket, key)
+        self._call(self.client.remove_object, self.bucket, check_key(key))
 
     def presigned_url(self, key: str, expires_seconds: int) -> str:
-        # Signing is local arithmetic; no request is made.
-        return self.client.presigned_get_object(self.bucket, key, expires=timedelta(seconds=expires_seconds))
+        return self.client.presigned_get_object(self.bucket, check_key(key), expires=timedelta(seconds=expires_seconds))
 
     def ping(self) -> None:
+        self._bucket_ready = False  # ask the server every time: that is the point of a health check
         self._call(lambda: None)
 
 
 class LocalEvidenceStore:
     """Files under a folder; URLs point at the API's /api/v1/evidence route with an HMAC signature."""
 
-    def __init__(self, root: Path, signing_key: bytes, url_prefix: str = "/api/v1/evidence"):
+    def __init__(self, root: Path, signing_key: bytes, url_prefix: str = LOCAL_URL_PREFIX):
         self.root = Path(root)
         self.key = signing_key
         self.url_prefix = url_prefix
 
     def _path(self, key: str) -> Path:
-        if not key or ".." in key.split("/") or key.startswith("/"):
-            raise ValueError(f"bad evidence key {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write then rename: a reader never sees half a file.
+            tmp = path.with_name(f".{path.name}.part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        except OSError as exc:  # disk full, read-only mount: the edge should retry later
+            raise StoreUnavailable(f"evidence folder {self.root}: {exc}") from exc
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -139,10 +168,15 @@ class LocalEvidenceStore:
 
     def presigned_url(self, key: str, expires_seconds: int) -> str:
         expires = int(time.time()) + expires_seconds
-        return f"{self.url_prefix}/{quote(key)}?expires={expires}&signature={self.signature(key, expires)}"
+        return f"{self.url_prefix}/{quote(check_key(key))}?expires={expires}&signature={self.signature(key, expires)}"
 
     def ping(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"evidence folder {self.root}: {exc}") from exc
+        if not os.access(self.root, os.W_OK):
+            raise StoreUnavailable(f"evidence folder {self.root} is not writable")
 
 
 def make_store(settings: Settings) -> EvidenceStore:

@@ -23,6 +23,10 @@ PORT_FLAGS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grp
               "s3.port.iceberg", "s3.port.lance", "webdav.port")
 
 
+class _PortTaken(RuntimeError):
+    pass
+
+
 def find_weed() -> str:
     candidates = [Path(sys.executable).with_name("weed"), shutil.which("weed")]
     for c in candidates:
@@ -46,9 +50,15 @@ def _free_ports(n: int) -> list[int]:
 
 
 class LocalS3Server:
+    """`with LocalS3Server() as s3:` → an S3 server at `s3.endpoint` ("127.0.0.1:PORT") that
+    accepts only `s3.access_key` / `s3.secret_key`. `s3.bucket` is the name to give the API
+    (STREETWATCH_S3_BUCKET); the API creates it on first upload. Data lives in `data_dir`
+    (a temp dir, deleted on exit, unless one is given)."""
+
     def __init__(self, data_dir: Path | None = None, access_key: str = "streetwatch",
-                 secret_key: str = "streetwatch-secret-key", start_timeout_s: float = 60):
-        self.access_key, self.secret_key = access_key, secret_key
+                 secret_key: str = "streetwatch-secret-key", bucket: str = "streetwatch-evidence",
+                 start_timeout_s: float = 60):
+        self.access_key, self.secret_key, self.bucket = access_key, secret_key, bucket
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="streetwatch-s3-"))
         self.start_timeout_s = start_timeout_s
@@ -60,6 +70,16 @@ class LocalS3Server:
         return f"127.0.0.1:{self.ports['s3.port']}"
 
     def start(self) -> "LocalS3Server":
+        try:
+            self._start()
+        except _PortTaken:
+            # Another program took one of our free ports before weed bound it: once more.
+            self.ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS))))
+            shutil.rmtree(self.data_dir / "data", ignore_errors=True)  # it remembers the old ports
+            self._start()
+        return self
+
+    def _start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "s3.json"
         config.write_text(json.dumps({"identities": [{
@@ -75,7 +95,6 @@ class LocalS3Server:
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
                                      env={**os.environ, "WEED_CLUSTER_TELEMETRY": "false"})
         self._wait_ready()
-        return self
 
     def _wait_ready(self) -> None:
         from minio import Minio
@@ -98,25 +117,39 @@ class LocalS3Server:
                 time.sleep(0.3)
         log = (self.data_dir / "weed.log").read_text(errors="replace")[-2000:]
         self.stop()
+        if "address already in use" in log:
+            raise _PortTaken(log)
         raise RuntimeError(f"SeaweedFS S3 did not start on {self.endpoint}: {last}\n{log}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        """Stop weed and anything it started (its own process group)."""
+        if self.proc is not None:
+            for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.proc.wait(wait_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
         self.proc = None
         if getattr(self, "_log", None):
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "LocalS3Server":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         self.stop()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> "LocalS3Server":
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

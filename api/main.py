@@ -1,31 +1,68 @@
-"""The Streetwatch order review API (FastAPI)."""
+"""The Streetwatch order review API (FastAPI).
+
+Start with `uvicorn --factory api.main:create_app` (what `streetwatch api serve` does) or
+`uvicorn api.main:app`. Either refuses to start, with one line saying why, on a database
+that is not at the newest migration.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
+from api.body_limit import BodySizeLimit
 from api.db import check_migrated, get_engine
+from api.errors import install_error_handlers
 from api.evidence_store import make_store
-from api.routes import events, misc, orders
+from api.routes import events, evidence, health, orders
 from api.settings import Settings, get_settings
+
+DESCRIPTION = """
+Work orders for street issues (street vending, clutter, flooding) found by city cameras,
+with snapshot evidence.
+
+* **Edge boxes** post confirmed issues to `POST /api/v1/events` (multipart: an `event` JSON
+  field plus `frame`, `annotated`, `crop` images). Sightings of the same issue join one order.
+* **Reviewers** read `GET /api/v1/orders`; evidence comes as presigned URLs that expire.
+"""
+
+# Three image parts plus the event JSON and multipart framing.
+FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; refuses (DatabaseNotMigrated) a database that is not at the newest migration."""
+    """Build the app. Raises DatabaseNotMigrated / DatabaseUnavailable (SystemExit subclasses
+    with a one-line message) when the database is not ready to serve."""
     settings = settings or get_settings()
     engine = get_engine(settings.database_url)
     check_migrated(engine, settings.database_url)
     app = FastAPI(
         title="Streetwatch order review API",
         version="0.1.0",
-        description="Work orders for street issues (street vending, clutter, flooding) found by city cameras, "
-        "with snapshot evidence. Edge boxes post events; reviewers read orders.",
+        description=DESCRIPTION,
         license_info={"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+        openapi_tags=[
+            {"name": "events", "description": "What edge boxes post"},
+            {"name": "orders", "description": "Work orders for reviewers"},
+            {"name": "evidence", "description": "Evidence downloads when images are kept in a local folder"},
+            {"name": "system", "description": "Health"},
+        ],
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.store = make_store(settings)
-    app.include_router(events.router)
-    app.include_router(orders.router)
-    app.include_router(misc.router)
+    app.add_middleware(BodySizeLimit, max_bytes=3 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    install_error_handlers(app)
+    for module in (events, orders, evidence, health):
+        app.include_router(module.router)
     return app
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn api.main:app` works, but importing this module builds nothing (and touches no
+    # database) until someone asks for `app`.
+    if name == "app":
+        globals()["app"] = application = create_app()
+        return application
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

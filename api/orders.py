@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, func, select
 
 from api.evidence_store import EvidenceStore
@@ -10,23 +12,26 @@ from api.models import (Camera, Event, EventPublic, Evidence, EvidencePublic, Or
 from api.schemas import EvidenceKind, IssueType
 
 
-def _public(order: Order, camera: str, snapshot_url: str | None) -> dict:
-    return {**order.model_dump(), "camera": camera, "bbox": (order.x1, order.y1, order.x2, order.y2),
-            "snapshot_url": snapshot_url}
+def _public(order: Order, camera: str, snapshot_url: str | None) -> dict[str, Any]:
+    return {**order.model_dump(), "camera": camera, "bbox": order.box, "snapshot_url": snapshot_url}
 
 
-def _snapshot_url(session: Session, store: EvidenceStore, order_id: int, expires: int) -> str | None:
-    ev = session.exec(
-        select(Evidence).where(Evidence.order_id == order_id, Evidence.kind == EvidenceKind.annotated)
-        .order_by(col(Evidence.id).desc())
-    ).first()
-    return store.presigned_url(ev.object_key, expires) if ev else None
+def _snapshot_urls(session: Session, store: EvidenceStore, order_ids: list[int], expires: int) -> dict[int, str]:
+    """Presigned URL of the newest annotated image per order, for a whole page in one query."""
+    if not order_ids:
+        return {}
+    newest = (select(func.max(Evidence.id))
+              .where(col(Evidence.order_id).in_(order_ids), Evidence.kind == EvidenceKind.annotated)
+              .group_by(col(Evidence.order_id)))
+    rows = session.exec(select(Evidence.order_id, Evidence.object_key).where(col(Evidence.id).in_(newest))).all()
+    return {order_id: store.presigned_url(key, expires) for order_id, key in rows}
 
 
 def list_orders(session: Session, store: EvidenceStore, expires: int, state: OrderState | None = None,
                 issue_type: IssueType | None = None, camera: str | None = None, limit: int = 100,
                 offset: int = 0) -> OrdersPublic:
-    query = select(Order, Camera.name).join(Camera, Camera.id == Order.camera_id)
+    """Orders matching the filters, newest first, with the total count for paging."""
+    query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id))
     if state:
         query = query.where(Order.state == state)
     if issue_type:
@@ -35,21 +40,24 @@ def list_orders(session: Session, store: EvidenceStore, expires: int, state: Ord
         query = query.where(Camera.name == camera)
     count = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(col(Order.id).desc()).offset(offset).limit(limit)).all()
-    data = [OrderPublic.model_validate(_public(o, name, _snapshot_url(session, store, o.id, expires))) for o, name in rows]
+    urls = _snapshot_urls(session, store, [o.id for o, _ in rows if o.id is not None], expires)
+    data = [OrderPublic.model_validate(_public(o, name, urls.get(o.id))) for o, name in rows]
     return OrdersPublic(data=data, count=count)
 
 
 def get_order(session: Session, store: EvidenceStore, order_id: int, expires: int) -> OrderDetail | None:
-    row = session.exec(select(Order, Camera.name).join(Camera, Camera.id == Order.camera_id)
+    """One order with all its evidence and events, oldest first; None if there is no such order."""
+    row = session.exec(select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id))
                        .where(Order.id == order_id)).first()
     if row is None:
         return None
     order, camera = row
     evidence = session.exec(select(Evidence).where(Evidence.order_id == order_id).order_by(col(Evidence.id))).all()
     events = session.exec(select(Event).where(Event.order_id == order_id).order_by(col(Event.id))).all()
+    snapshot = next((e for e in reversed(evidence) if e.kind == EvidenceKind.annotated), None)
     return OrderDetail.model_validate({
-        **_public(order, camera, _snapshot_url(session, store, order_id, expires)),
+        **_public(order, camera, store.presigned_url(snapshot.object_key, expires) if snapshot else None),
         "evidence": [EvidencePublic.model_validate({**e.model_dump(), "url": store.presigned_url(e.object_key, expires)})
                      for e in evidence],
-        "events": [EventPublic.model_validate({**e.model_dump(), "bbox": (e.x1, e.y1, e.x2, e.y2)}) for e in events],
+        "events": [EventPublic.model_validate({**e.model_dump(), "bbox": e.box}) for e in events],
     })

@@ -1,63 +1,86 @@
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import EngineDep, SettingsDep, StoreDep, require_edge_key
-from api.events import BadImage, CheckedImage, check_image, ingest_event
-from api.evidence_store import StoreUnavailable
+from api.deps import SessionDep, SettingsDep, StoreDep, require_edge_key
+from api.events import ingest_event
+from api.images import TooLarge
 from api.schemas import EventAccepted, EventIn, EvidenceKind
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
+EVENT_DESCRIPTION = ("The event as a JSON string (schema `EventIn` in `api/schemas.py`): event_id (UUID, the "
+                     "idempotency key), camera {name, lat, lon, grid_id}, issue_type (street_vending | clutter | "
+                     "flooding), class_name, confidence, bbox [x1, y1, x2, y2] in pixels, frame_width, frame_height, "
+                     "first_seen, confirmed_at (ISO 8601 with timezone), track_id, model {name, version}.")
+EVENT_EXAMPLE = json.dumps({
+    "event_id": "0b9f6c1e-5d2a-4c1b-9a57-3f0e2d8c4b11", "camera": {"name": "street-1", "lat": 31.2304,
+                                                                   "lon": 121.4737, "grid_id": "grid-001"},
+    "issue_type": "street_vending", "class_name": "vendor_stall", "confidence": 0.87, "bbox": [412, 300, 640, 520],
+    "frame_width": 1280, "frame_height": 720, "first_seen": "2026-01-01T12:00:00Z",
+    "confirmed_at": "2026-01-01T12:00:08Z", "track_id": 17, "model": {"name": "streetwatch-demo", "version": "1"},
+})
 
-async def _read_part(part: UploadFile | None, kind: EvidenceKind, limit: int) -> bytes | None:
-    if part is None:
-        return None
-    data = await part.read(limit + 1)
+
+def _parse_event(raw: str) -> EventIn:
+    try:
+        return EventIn.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        raise RequestValidationError([{**e, "loc": ("body", "event", *e["loc"])} for e in errors]) from None
+
+
+def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
+    # One byte past the limit is enough to know it is too big, without reading it all.
+    data = part.file.read(limit + 1)
     if len(data) > limit:
-        raise HTTPException(413, f"{kind.value}: file larger than {limit} bytes")
+        raise TooLarge(kind.value, limit)
     return data
 
 
-@router.post("", response_model=EventAccepted, status_code=201, dependencies=[Depends(require_edge_key)],
-             responses={200: {"model": EventAccepted, "description": "Replay: this event_id was received before"},
-                        401: {"description": "Missing or wrong API key"}, 413: {"description": "A file is too large"},
-                        422: {"description": "Invalid event JSON or image"}, 503: {"description": "Evidence store down; retry"}})
-async def post_event(
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(require_edge_key)],
+    responses={
+        200: {"model": EventAccepted, "description": "Replay: this event_id was received before; nothing stored"},
+        401: {"description": "STREETWATCH_API_KEY is set and the request lacks it"},
+        413: {"description": "A file part is larger than STREETWATCH_MAX_UPLOAD_BYTES"},
+        422: {"description": "Invalid event JSON (the `loc` names the field), an undecodable image "
+                             "(the `loc` names the part), or an Idempotency-Key that is not the event_id"},
+        503: {"description": "Evidence store or database unavailable; nothing stored; retry"},
+    },
+)
+def post_event(
     response: Response,
-    engine: EngineDep,
+    session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    event: Annotated[str, Form(description="EventIn as a JSON string")],
-    frame: Annotated[UploadFile, File(description="full analysed frame (JPEG/PNG)")],
-    annotated: Annotated[UploadFile | None, File(description="frame with the box drawn")] = None,
-    crop: Annotated[UploadFile | None, File(description="the issue with some context")] = None,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    event: Annotated[str, Form(description=EVENT_DESCRIPTION, examples=[EVENT_EXAMPLE])],
+    frame: Annotated[UploadFile, File(description="the full analysed frame, JPEG or PNG (required)")],
+    annotated: Annotated[UploadFile | None, File(description="the frame with the box and label drawn")] = None,
+    crop: Annotated[UploadFile | None, File(description="the box region with some context")] = None,
+    idempotency_key: Annotated[str | None, Header(description="if sent, must equal event.event_id")] = None,
 ) -> EventAccepted:
-    """Receive one confirmed issue from an edge box. `event_id` is the idempotency key: posting
-    the same event again returns the first answer (200, `replay: true`) and stores nothing."""
-    try:
-        parsed = EventIn.model_validate_json(event)
-    except ValidationError as exc:
-        raise HTTPException(422, [{**e, "loc": ["event", *e["loc"]]} for e in
-                                  exc.errors(include_url=False, include_context=False, include_input=False)])
-    if idempotency_key is not None and idempotency_key != str(parsed.event_id):
-        raise HTTPException(422, "Idempotency-Key header must equal event.event_id")
-    images: list[CheckedImage] = []
-    try:
-        for kind, part in ((EvidenceKind.frame, frame), (EvidenceKind.annotated, annotated), (EvidenceKind.crop, crop)):
-            data = await _read_part(part, kind, settings.max_upload_bytes)
-            if data is not None:
-                images.append(check_image(kind, data))
-    except BadImage as exc:
-        raise HTTPException(422, str(exc))
-    try:
-        result = ingest_event(engine, store, parsed, images, settings.dedup_iou)
-    except StoreUnavailable as exc:
-        raise HTTPException(503, f"evidence store unavailable, retry later: {exc}", headers={"Retry-After": "5"})
+    """Receive one confirmed issue from an edge box, as `multipart/form-data`.
+
+    The event joins an open order of the same camera and issue type whose box overlaps it
+    (IoU ≥ STREETWATCH_DEDUP_IOU), or opens a new order in state `reported`. `event_id` is the
+    idempotency key: posting the same event again answers 200 with the first result and
+    `replay: true`, and stores nothing.
+    """
+    parsed = _parse_event(event)
+    if idempotency_key is not None and idempotency_key.strip().lower() != str(parsed.event_id):
+        raise RequestValidationError([{"type": "value_error", "loc": ("header", "Idempotency-Key"),
+                                       "msg": f"must equal event.event_id ({parsed.event_id})"}])
+    parts = {EvidenceKind.frame: frame, EvidenceKind.annotated: annotated, EvidenceKind.crop: crop}
+    images = {kind: _read(part, kind, settings.max_upload_bytes) for kind, part in parts.items() if part is not None}
+    result = ingest_event(session, store, settings, parsed, images)
     if result.replay:
         response.status_code = 200
     return result

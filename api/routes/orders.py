@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.models import OrderDetail, OrderState, OrdersPublic
@@ -12,16 +12,24 @@ from api.schemas import IssueType
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
 
-@router.get("", response_model=OrdersPublic)
-def read_orders(session: SessionDep, store: StoreDep, settings: SettingsDep, state: OrderState | None = None,
-                issue_type: IssueType | None = None, camera: str | None = None,
-                limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> OrdersPublic:
+@router.get("")
+def read_orders(
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    state: Annotated[OrderState | None, Query(description="only orders in this state")] = None,
+    issue_type: Annotated[IssueType | None, Query(description="only this kind of issue")] = None,
+    camera: Annotated[str | None, Query(description="only this camera (by name)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> OrdersPublic:
     """Work orders, newest first; `snapshot_url` is a presigned link to the annotated evidence."""
     return list_orders(session, store, settings.presign_expiry_seconds, state, issue_type, camera, limit, offset)
 
 
-@router.get("/{order_id}", response_model=OrderDetail, responses={404: {"description": "No such order"}})
-def read_order(order_id: int, session: SessionDep, store: StoreDep, settings: SettingsDep) -> OrderDetail:
+@router.get("/{order_id}", responses={404: {"description": "No such order"}})
+def read_order(order_id: Annotated[int, Path(ge=1)], session: SessionDep, store: StoreDep,
+               settings: SettingsDep) -> OrderDetail:
     """One order with its events and evidence (presigned URLs that expire)."""
     order = get_order(session, store, order_id, settings.presign_expiry_seconds)
     if order is None:

@@ -1,58 +1,127 @@
+"""Races and outages: many posts at once, replays racing, S3 or the database failing midway."""
+
 from __future__ import annotations
 
-import uuid
+import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
-from sqlmodel import Session, func, select
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
 
+import api.events
 from api.db import get_engine
-from api.events import check_image, ingest_event
-from api.evidence_store import make_store
+from api.evidence_store import StoreUnavailable
 from api.main import create_app
-from api.models import Event, Evidence, Order
-from api.schemas import EventIn, EvidenceKind
-from tests.api.conftest import event_json, jpeg, post
+from api.models import Order
+from tests.api.factories import counts, event_json, jpeg, nothing_stored, post, stored_objects
 
 
-def test_concurrent_events_for_one_issue_make_one_order(backend):
-    """Many edge boxes posting at once about the same stall: one order, every event kept.
-    Each thread uses its own database connection, as separate API processes would."""
-    engine, store = get_engine(backend.database_url), make_store(backend)
-    images = [check_image(EvidenceKind.frame, jpeg())]
-    events = [EventIn.model_validate(event_json(bbox=(100 + i % 5, 100, 200 + i % 5, 200))) for i in range(30)]
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        results = list(pool.map(lambda ev: ingest_event(engine, store, ev, images, backend.dedup_iou), events))
-    assert len({r.order_id for r in results}) == 1
-    assert sum(r.new_order for r in results) == 1
-    with Session(engine) as s:
-        assert s.exec(select(func.count()).select_from(Order)).one() == 1
-        assert s.exec(select(func.count()).select_from(Event)).one() == 30
-        order = s.exec(select(Order)).one()
-        assert order.event_count == 30
+def _unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def test_concurrent_replays_of_one_event_store_it_once(backend):
-    engine, store = get_engine(backend.database_url), make_store(backend)
-    images = [check_image(EvidenceKind.frame, jpeg())]
-    ev = EventIn.model_validate(event_json(event_id=uuid.uuid4()))
+def test_concurrent_events_for_one_issue_make_one_order(client, backend, monkeypatch):
+    """20 edge posts at once about the same stall, each its own event_id and request (the
+    sync route runs in a thread pool, each request on its own database connection): one
+    order, every event and its evidence kept."""
+    events = [event_json(bbox=(100 + i % 5, 100, 200 + i % 5, 200)) for i in range(20)]
+    # Hold every request after its upload until all 20 are there, so they reach the dedup
+    # decision together instead of one after another (without the lock this makes several orders).
+    barrier, real_put = threading.Barrier(20, timeout=30), api.events._put_objects
+
+    def put_then_wait(*args):
+        keys = real_put(*args)
+        barrier.wait()
+        return keys
+
+    monkeypatch.setattr(api.events, "_put_objects", put_then_wait)
+    frame = jpeg()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda ev: post(client, ev, frame=frame), events))
+    assert [a.status_code for a in answers] == [201] * 20, [a.text for a in answers if a.status_code != 201]
+    results = [a.json() for a in answers]
+    assert len({r["order_id"] for r in results}) == 1
+    assert sum(r["new_order"] for r in results) == 1
+    assert counts(backend) == {"camera": 1, "order": 1, "event": 20, "evidence": 20}
+    with Session(get_engine(backend.database_url)) as s:
+        assert s.exec(select(Order)).one().event_count == 20
+    assert len(stored_objects(backend)) == 20
+
+
+def test_first_events_of_a_new_camera_racing(client, backend):
+    """Different issue types take different locks, yet both insert the new camera."""
+    events = [event_json(issue_type=t, camera="cam-new") for t in ("clutter", "flooding", "street_vending") * 3]
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        answers = list(pool.map(lambda ev: post(client, ev), events))
+    assert [a.status_code for a in answers] == [201] * 9, [a.text for a in answers]
+    assert counts(backend)["camera"] == 1 and counts(backend)["order"] == 3
+
+
+def test_concurrent_replays_of_one_event_store_it_once(client, backend):
+    ev = event_json()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda _: ingest_event(engine, store, ev, images, 0.3), range(16)))
-    assert sum(not r.replay for r in results) == 1
-    with Session(engine) as s:
-        assert s.exec(select(func.count()).select_from(Event)).one() == 1
-        keys = s.exec(select(Evidence.object_key)).all()
-    assert len(keys) == 1 and store.exists(keys[0])
+        answers = list(pool.map(lambda _: post(client, ev, annotated=jpeg()), range(8)))
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
+    assert len({a.json()["order_id"] for a in answers}) == 1
+    assert counts(backend) == {"camera": 1, "order": 1, "event": 1, "evidence": 2}
+    assert len(stored_objects(backend)) == 2  # the losers' objects were removed again
 
 
-def test_s3_down_answers_503_and_stores_nothing(backend, tmp_path):
-    from streams.camera_server import free_port
+def test_unique_violation_on_event_id_becomes_a_replay(client, backend, monkeypatch):
+    """The twin commits between our replay check and our insert: the unique index catches it."""
+    ev = event_json()
+    first = post(client, ev).json()
+    real = api.events.find_replay
+    calls = {"n": 0}
 
-    down = backend.model_copy(update={"s3_endpoint": f"127.0.0.1:{free_port()}", "s3_access_key": "a",
+    def blind_twice(session, event_id):
+        calls["n"] += 1
+        return None if calls["n"] <= 2 else real(session, event_id)  # miss the pre-check and the in-lock check
+
+    monkeypatch.setattr(api.events, "find_replay", blind_twice)
+    resp = post(client, ev)
+    assert resp.status_code == 200 and resp.json() == {**first, "replay": True}
+    assert counts(backend)["event"] == 1 and len(stored_objects(backend)) == 1
+
+
+def test_s3_down_answers_503_and_stores_nothing(backend):
+    down = backend.model_copy(update={"s3_endpoint": f"127.0.0.1:{_unused_port()}", "s3_access_key": "a",
                                       "s3_secret_key": "b"})
     with TestClient(create_app(down)) as c:
-        resp = post(c, event_json())
-        assert resp.status_code == 503 and "retry" in resp.text
-        assert c.get("/healthz").status_code == 503
-    with Session(get_engine(backend.database_url)) as s:
-        assert s.exec(select(func.count()).select_from(Order)).one() == 0
+        resp = post(c, event_json(), annotated=jpeg())
+        assert resp.status_code == 503 and "retry" in resp.json()["detail"] and resp.headers["Retry-After"]
+        health = c.get("/healthz")
+        assert health.status_code == 503 and health.json()["evidence_store"].startswith("error")
+    assert counts(backend) == {"camera": 0, "order": 0, "event": 0, "evidence": 0}
+
+
+def test_database_failure_after_upload_removes_the_objects(client, backend, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(api.events, "_upsert_camera", broken)
+    resp = post(client, event_json(), annotated=jpeg(), crop=jpeg())
+    assert resp.status_code == 503 and "database unavailable" in resp.json()["detail"]
+    assert nothing_stored(backend)
+    monkeypatch.undo()
+    assert post(client, event_json()).status_code == 201  # and the next one goes through
+
+
+def test_s3_failing_midway_leaves_no_objects(client, backend, monkeypatch):
+    store = client.app.state.store
+    real_put, puts = store.put, []
+
+    def put_then_fail(key, data, content_type):
+        if puts:
+            raise StoreUnavailable("disk full")
+        puts.append(key)
+        real_put(key, data, content_type)
+
+    monkeypatch.setattr(store, "put", put_then_fail)
+    resp = post(client, event_json(), annotated=jpeg())
+    assert resp.status_code == 503 and "disk full" in resp.text
+    assert puts and nothing_stored(backend)

@@ -1,0 +1,1 @@
+"""Real servers for tests: PostgreSQL (ThrowawayPostgres) and S3 (LocalS3Server)."""

@@ -1,0 +1,47 @@
+"""Domain errors → HTTP answers, so routes stay thin and every failure has a clear message."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from api.evidence_store import StoreUnavailable
+from api.images import BadImage, TooLarge
+
+log = logging.getLogger("streetwatch.api")
+RETRY_AFTER = {"Retry-After": "5"}
+
+
+async def _bad_image(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BadImage)
+    # Same shape as FastAPI's own validation errors, so clients parse one format.
+    detail = [{"type": "image_invalid", "loc": ["body", exc.part], "msg": exc.reason}]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _too_large(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=413)
+
+
+async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("evidence store unavailable: %s", exc)
+    return JSONResponse({"detail": f"evidence store unavailable, nothing was stored; retry later ({exc})"},
+                        status_code=503, headers=RETRY_AFTER)
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # Lock timeouts and lost connections are passing troubles: 503 tells the edge to retry.
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    log.warning("database unavailable: %s", reason)
+    return JSONResponse({"detail": f"database unavailable, retry later ({reason})"}, status_code=503,
+                        headers=RETRY_AFTER)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(BadImage, _bad_image)
+    app.add_exception_handler(TooLarge, _too_large)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
+    app.add_exception_handler(OperationalError, _database_unavailable)
