@@ -1,101 +1,257 @@
-"""One thread per camera: read, sample, hand frames on; reconnect with backoff when it fails.
+"""One capture thread per camera: read, sample, hand frames on; reconnect with backoff when it fails.
 
 Like Frigate's per-camera capture with its watchdog, a camera that dies, freezes or never
-answers only ever affects itself.
+answers only ever affects itself:
+
+* every blocking step is bounded by a timeout (RtspReader: open, per-packet read, and
+  "packets but no decodable frame"), so a dead or frozen camera is noticed within
+  `stall_timeout_s` and the connection is torn down and re-opened;
+* a watchdog thread covers FFmpeg paths that ignore those timeouts: a capture thread blocked
+  well past them is abandoned (it exits by itself if it ever returns) and a fresh one started;
+* retries go on forever, with exponential backoff and full jitter, so many cameras behind one
+  dead switch do not reconnect in lockstep; one log line per failed attempt.
+
+States (`health.state`): starting → streaming; on failure reconnecting (could not connect or
+the stream broke), stalled (connected but no frames for the timeout), failed (the camera
+answered but refused: not found, unauthorised, no video; still retried, needs a human);
+stopped after stop().
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
-from streams.rtsp import Frame, RtspReader, StreamError, mask_url
+from streams.rtsp import Frame, RtspReader, StreamError, StreamOpenError, StreamStalledError, mask_url
 from streams.sampler import FrameSampler
 
 log = logging.getLogger("streetwatch.streams")
 
 STATES = ("starting", "streaming", "stalled", "reconnecting", "failed", "stopped")
+# The camera answered but said no: wrong path, wrong credentials, not a video stream.
+_REFUSAL = re.compile(r"Server returned (401|403|404|454)|has no video stream")
+_WATCHDOG_GRACE_S = 5.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class CameraHealth:
     state: str = "starting"
-    last_frame_at: float | None = None
+    last_frame_at: float | None = None  # time.time() of the last decoded frame
     frames_decoded: int = 0
     frames_sampled: int = 0
-    reconnects: int = 0
+    reconnects: int = 0  # connection attempts after the first
     last_error: str | None = None
+    corrupt_packets: int = 0
+    handler_errors: int = 0  # exceptions raised by on_frame
 
 
 class CameraWorker:
     def __init__(self, name: str, url: str, sample_interval_s: float, on_frame: Callable[[str, Frame], None],
                  open_timeout_s: float = 5, read_timeout_s: float = 5, stall_timeout_s: float = 10,
-                 backoff_initial_s: float = 1, backoff_max_s: float = 30):
+                 backoff_initial_s: float = 1, backoff_max_s: float = 30, *, transport: str = "tcp",
+                 keyframes_only: bool = False, reader_options: dict[str, str] | None = None):
+        if stall_timeout_s <= 0 or open_timeout_s <= 0 or read_timeout_s <= 0:
+            raise ValueError("timeouts must be positive")
+        if not 0 < backoff_initial_s <= backoff_max_s:
+            raise ValueError("need 0 < backoff_initial_s <= backoff_max_s")
         self.name, self.url = name, url
         self.sampler = FrameSampler(sample_interval_s)
         self.on_frame = on_frame
-        self.timeouts = (open_timeout_s, min(read_timeout_s, stall_timeout_s))
+        self.open_timeout_s = open_timeout_s
+        # FFmpeg reports a freeze after up to two read timeouts (it holds back the last frame
+        # until the first one): keep both within the stall timeout.
+        self.read_timeout_s = min(read_timeout_s, stall_timeout_s / 2)
         self.stall_timeout_s = stall_timeout_s
-        self.backoff = (backoff_initial_s, backoff_max_s)
-        self.health = CameraHealth()
+        self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
+        self.transport, self.keyframes_only, self.reader_options = transport, keyframes_only, reader_options
+        self._health = CameraHealth()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
+        self._generation = 0
+        self._reader: RtspReader | None = None
+        self._busy: tuple[str, float] | None = None  # ("open" | "read", monotonic start) while blocked in FFmpeg
+        self._thread: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
+        self._handler_logged_at = float("-inf")
+        self._delivered = 0  # frames from the current connection
+
+    # -- public -----------------------------------------------------------------------
+    @property
+    def health(self) -> CameraHealth:
+        """A consistent snapshot; safe to read from any thread."""
+        with self._lock:
+            return self._health
+
+    @property
+    def safe_url(self) -> str:
+        return mask_url(self.url)
 
     def start(self) -> None:
-        self._thread.start()
+        if self._watchdog is not None:
+            raise RuntimeError(f"camera {self.name}: already started")
+        self._spawn()
+        self._watchdog = threading.Thread(target=self._watch, name=f"camera-{self.name}-watchdog", daemon=True)
+        self._watchdog.start()
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float = 10) -> bool:
+        """Stop and join. Returns False if the capture thread is still blocked inside FFmpeg after
+        `timeout` (it is a daemon thread and ends by itself once its timeout fires)."""
         self._stop.set()
-        self._thread.join(timeout)
-        self.health.state = "stopped"
+        with self._lock:
+            reader, thread, watchdog = self._reader, self._thread, self._watchdog
+        if reader is not None:
+            reader.cancel()
+        deadline = time.monotonic() + timeout
+        for t in (watchdog, thread):
+            if t is not None and t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
+        self._update(state="stopped")
+        stopped = thread is None or not thread.is_alive()
+        if not stopped:
+            log.warning("camera %s: capture thread still blocked after %.1fs; left to exit on its own", self.name, timeout)
+        return stopped
 
-    def _run(self) -> None:
-        delay = self.backoff[0]
-        while not self._stop.is_set():
-            reader = RtspReader(self.url, *self.timeouts)
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- internals ----------------------------------------------------------------------
+    def _update(self, **changes) -> None:
+        with self._lock:
+            self._health = replace(self._health, **changes)
+
+    def _spawn(self) -> None:
+        with self._lock:
+            self._generation += 1
+            gen = self._generation
+            self._busy = None
+            self._thread = threading.Thread(target=self._capture, args=(gen,), name=f"camera-{self.name}", daemon=True)
+            thread = self._thread
+        thread.start()
+
+    def _current(self, gen: int) -> bool:
+        return gen == self._generation and not self._stop.is_set()
+
+    def _capture(self, gen: int) -> None:
+        attempt = 0  # failed attempts since frames last flowed
+        first = True
+        while self._current(gen):
+            if not first:
+                with self._lock:
+                    self._health = replace(self._health, reconnects=self._health.reconnects + 1)
+            first = False
+            reader = RtspReader(self.url, self.open_timeout_s, self.read_timeout_s, self.transport,
+                                keyframes_only=self.keyframes_only, options=self.reader_options,
+                                frame_timeout_s=self.stall_timeout_s)
+            with self._lock:
+                if gen != self._generation:
+                    return
+                self._reader = reader
+                self._busy = ("open", time.monotonic())
+            self._delivered = 0
+            error: BaseException | None = None
             try:
                 reader.open()
-                log.info("camera %s: connected to %s", self.name, mask_url(self.url))
-                delay = self.backoff[0]
-                self._read(reader)
+                if not self._current(gen):
+                    break
+                with self._lock:
+                    self._busy = ("read", time.monotonic())
+                log.info("camera %s: connected to %s (%s)", self.name, self.safe_url, self.transport)
+                self._read(reader, gen)
             except StreamError as exc:
-                self.health.last_error = str(exc)
-                if self.health.state == "streaming" and "timed out" in str(exc).lower() or "Immediate exit" in str(exc):
-                    self.health.state = "stalled"
-                log.warning("camera %s: %s", self.name, exc)
+                error = exc
+            except Exception as exc:  # a bug or an unexpected library error: log it, keep the camera going
+                error = exc
+                log.exception("camera %s: unexpected error", self.name)
             finally:
+                with self._lock:
+                    if self._reader is reader:
+                        self._reader, self._busy = None, None
                 reader.close()
-            if self._stop.is_set():
+            if not self._current(gen):
                 break
-            if self.health.state != "stalled":
-                self.health.state = "reconnecting"
-            self.health.reconnects += 1
-            # Full jitter: many cameras behind one dead switch must not reconnect in lockstep.
-            wait = random.uniform(self.backoff[0], delay)
-            log.info("camera %s: reconnecting in %.1fs", self.name, wait)
+            delivered = self._delivered
+            if delivered:
+                attempt = 0
+            state = self._classify(error, delivered)
+            wait = self._backoff(attempt)
+            attempt += 1
+            message = str(error) if error is not None else "stream ended"
+            self._update(state=state, last_error=message)
+            log.warning("camera %s: %s%s; %s in %.1fs", self.name, message,
+                        f" after {delivered} frames" if delivered else "",
+                        "retrying" if state != "failed" else "camera refused; retrying", wait)
             self._stop.wait(wait)
-            delay = min(self.backoff[1], delay * 2)
+        if gen == self._generation and self._stop.is_set():
+            self._update(state="stopped")
 
-    def _read(self, reader: RtspReader) -> None:
-        last = time.monotonic()
+    def _classify(self, error: BaseException | None, delivered: int) -> str:
+        if isinstance(error, StreamStalledError):
+            return "stalled"
+        if isinstance(error, StreamOpenError) and _REFUSAL.search(str(error)):
+            return "failed"
+        return "reconnecting"
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self.backoff_max_s, self.backoff_initial_s * (2 ** min(attempt, 30)))
+        # Full jitter, floored so a flapping camera is never retried in a tight loop.
+        return random.uniform(min(0.1, self.backoff_initial_s), cap)
+
+    def _read(self, reader: RtspReader, gen: int) -> None:
+        counted_corrupt = 0
+        self.sampler.reset()  # the first frame after a (re)connect is always analysed
         for frame in reader.frames():
-            if self._stop.is_set():
-                return
             now = time.monotonic()
-            if now - last > self.stall_timeout_s:
-                self.health.state = "stalled"
-                raise StreamError(f"no frame for {now - last:.1f}s (stalled)")
-            last = now
-            self.health.state = "streaming"
-            self.health.frames_decoded += 1
-            self.health.last_frame_at = frame.captured_at
-            if self.sampler.should_take(frame.captured_at):
-                self.health.frames_sampled += 1
-                try:
-                    self.on_frame(self.name, frame)
-                except Exception:  # a consumer bug must not kill the camera
-                    log.exception("camera %s: frame handler failed", self.name)
+            if not self._current(gen):
+                return
+            self._delivered += 1
+            take = self.sampler.should_take(now)  # monotonic: immune to wall-clock jumps
+            corrupt, counted_corrupt = reader.corrupt_packets - counted_corrupt, reader.corrupt_packets
+            with self._lock:
+                self._busy = ("read", now)
+                h = self._health
+                self._health = replace(h, state="streaming", last_frame_at=frame.captured_at,
+                                       frames_decoded=h.frames_decoded + 1, frames_sampled=h.frames_sampled + take,
+                                       corrupt_packets=h.corrupt_packets + corrupt)
+            if self._delivered == 1:
+                log.info("camera %s: streaming", self.name)
+            if take:
+                self._deliver(frame)
+
+    def _deliver(self, frame: Frame) -> None:
+        try:
+            self.on_frame(self.name, frame)
+        except Exception:  # a consumer bug must not kill the camera (nor flood the log)
+            with self._lock:
+                self._health = replace(self._health, handler_errors=self._health.handler_errors + 1)
+                errors = self._health.handler_errors
+            now = time.monotonic()
+            if now - self._handler_logged_at >= 60:
+                self._handler_logged_at = now
+                log.exception("camera %s: frame handler failed (%d failures so far; logged at most once a minute)",
+                              self.name, errors)
+
+    def _watch(self) -> None:
+        """Abandon a capture thread that is blocked in FFmpeg well past its own timeouts."""
+        while not self._stop.wait(0.5):
+            with self._lock:
+                busy, reader = self._busy, self._reader
+            if busy is None:
+                continue
+            what, since = busy
+            limit = (self.open_timeout_s if what == "open" else self.stall_timeout_s) + _WATCHDOG_GRACE_S
+            blocked = time.monotonic() - since
+            if blocked <= limit or self._stop.is_set():
+                continue
+            message = f"watchdog: capture blocked in {what} for {blocked:.0f}s, past its timeouts"
+            log.warning("camera %s: %s; abandoning that connection and reconnecting", self.name, message)
+            if reader is not None:
+                reader.cancel()
+            with self._lock:
+                self._health = replace(self._health, state="stalled", last_error=message,
+                                       reconnects=self._health.reconnects + 1)
+            self._spawn()

@@ -1,113 +1,212 @@
-"""Start the RTSP camera server (streams/rtsp_server.py) from the project's virtualenv.
+"""Live RTSP test cameras from MP4 clips, for tests, the demo and benchmarks.
 
 gst-rtsp-server is reached through GObject introspection, which Debian installs for the
-system Python only, so the server runs as a helper process under /usr/bin/python3.
+system Python only, so the server (streams/rtsp_server.py) runs as a helper process under
+/usr/bin/python3; this module starts, stops and controls it from the project's venv.
+
+    with RtspCameraServer({"cam1": make_test_clip(tmp / "a.mp4")}) as cams:
+        url = cams.url("cam1")        # rtsp://127.0.0.1:PORT/cam1, loops forever
+        cams.freeze("cam1")           # the session stays open, no more frames
+        cams.resume("cam1")
+        cams.stop(); cams.start()     # the camera goes away and comes back (same URL)
 """
 
 from __future__ import annotations
 
-import math
 import os
+import selectors
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Mapping
 
 SYSTEM_PYTHON = os.environ.get("STREETWATCH_GI_PYTHON", "/usr/bin/python3")
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 
 
+class CameraServerError(RuntimeError):
+    pass
+
+
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (nothing listens on it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def clip_seconds(path: Path) -> float:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-                         capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
-
-
-def loop_clip(clip: Path, out: Path, minutes: float) -> Path:
-    """Repeat a clip back to back without re-encoding, so the served stream lasts `minutes`.
-
-    Timestamps continue across repeats, so clients see one continuous live stream.
-    """
-    repeats = max(0, math.ceil(minutes * 60 / clip_seconds(clip)) - 1)
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", str(repeats), "-i", str(clip),
-                    "-c", "copy", str(out)], check=True)
-    return out
-
-
-def make_test_clip(path: Path, seconds: float = 4, width: int = 640, height: int = 360, fps: int = 10) -> Path:
-    """An H.264 test-pattern clip with one keyframe a second."""
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}", "-c:v", "libx264",
-                    "-preset", "veryfast", "-g", str(fps), "-pix_fmt", "yuv420p", str(path)], check=True)
+def make_test_clip(path: Path | str, seconds: float = 4, width: int = 640, height: int = 360, fps: int = 10) -> Path:
+    """An H.264 (Main profile, no B-frames, like most IP cameras) test-pattern MP4, one keyframe a second."""
+    if shutil.which("ffmpeg") is None:
+        raise CameraServerError("ffmpeg not found: install Debian's ffmpeg (scripts/bootstrap.sh does)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+           "-i", f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}",
+           "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-bf", "0", "-g", str(fps),
+           "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(path)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CameraServerError(f"ffmpeg could not make {path}: {done.stderr.strip()}")
     return path
 
 
 class RtspCameraServer:
-    """`with RtspCameraServer({"cam1": clip}) as srv: srv.url("cam1")` serves each clip on loop."""
+    """Serves each clip as a looping live camera at rtsp://127.0.0.1:PORT/<name>.
 
-    def __init__(self, clips: dict[str, Path], port: int | None = None, loop_minutes: float = 30,
-                 start_timeout_s: float = 15):
-        self.clips = {name: Path(p) for name, p in clips.items()}
-        self.port = port or free_port()
-        self.loop_minutes = loop_minutes
+    `port=None` picks a free port once; stop()/start()/restart() keep it, so URLs stay valid.
+    """
+
+    def __init__(self, clips: Mapping[str, Path | str], port: int | None = None, start_timeout_s: float = 15):
+        if not clips:
+            raise ValueError("RtspCameraServer needs at least one clip")
+        self.clips = {name: Path(p).resolve() for name, p in clips.items()}
+        for name, clip in self.clips.items():
+            if not name or "/" in name or "=" in name:
+                raise ValueError(f"bad camera name {name!r}")
+            if not clip.is_file():
+                raise FileNotFoundError(f"clip for camera {name!r} not found: {clip}")
+        self._port_given = port is not None
+        self.port = port if port is not None else free_port()
         self.start_timeout_s = start_timeout_s
-        self._tmp: tempfile.TemporaryDirectory | None = None
-        self._served: dict[str, Path] = {}
         self.proc: subprocess.Popen | None = None
+        self._stderr = None
 
     def url(self, name: str) -> str:
+        if name not in self.clips:
+            raise KeyError(f"no camera {name!r}; have {sorted(self.clips)}")
         return f"rtsp://127.0.0.1:{self.port}/{name}"
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def start(self) -> "RtspCameraServer":
-        if not self._served:
-            self._tmp = tempfile.TemporaryDirectory(prefix="streetwatch-rtsp-")
-            for name, clip in self.clips.items():
-                if not clip.is_file():
-                    raise FileNotFoundError(f"clip for camera {name!r} not found: {clip}")
-                self._served[name] = loop_clip(clip, Path(self._tmp.name) / f"{name}.mp4", self.loop_minutes)
-        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port)]
-        for name, path in self._served.items():
-            cmd += ["--mount", f"{name}={path}"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
-        deadline = time.monotonic() + self.start_timeout_s
-        line = self.proc.stdout.readline()  # READY, or EOF when it failed
-        if line.strip() != "READY" or time.monotonic() > deadline:
-            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
-            self.stop()
-            raise RuntimeError(f"RTSP server did not start on port {self.port}: {err.strip() or line.strip()}")
+        if self.running:
+            return self
+        for attempt in range(3):
+            try:
+                self._start_once()
+                return self
+            except CameraServerError as exc:
+                # A port picked by free_port() can be taken before the server binds it.
+                if self._port_given or "cannot listen" not in str(exc) or attempt == 2:
+                    raise
+                self.port = free_port()
         return self
 
+    def _start_once(self) -> None:
+        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--exit-on-stdin-eof"]
+        for name, clip in self.clips.items():
+            cmd += ["--mount", f"{name}={clip}"]
+        # stderr goes to a file, not a pipe: a pipe nobody reads would fill up and hang the server.
+        self._stderr = tempfile.TemporaryFile(mode="w+b", prefix="streetwatch-rtsp-")
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                                         start_new_session=True)  # its own process group, killed as one
+        except OSError as exc:
+            raise CameraServerError(f"cannot run {SYSTEM_PYTHON} (needs python3-gi and "
+                                    f"gir1.2-gst-rtsp-server-1.0): {exc}") from exc
+        line = self._wait_ready()
+        if line != "READY":
+            err = self._stderr_text()
+            why = "exited" if self.proc.poll() is not None else "did not become ready"
+            self._kill()
+            raise CameraServerError(f"RTSP camera server on port {self.port} {why} (waited up to {self.start_timeout_s:g}s for READY; "
+                                    f"stdout {line!r}); its stderr:\n{err.strip() or '(empty)'}")
+
+    def _wait_ready(self) -> str:
+        deadline = time.monotonic() + self.start_timeout_s
+        buf = b""
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            while b"\n" not in buf:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    return buf.decode(errors="replace").strip()
+                chunk = os.read(self.proc.stdout.fileno(), 1024)
+                if not chunk:  # it exited
+                    self.proc.wait(5)
+                    return buf.decode(errors="replace").strip()
+                buf += chunk
+        return buf.split(b"\n", 1)[0].decode(errors="replace").strip()
+
+    def _stderr_text(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-4000:]
+
+    @property
+    def stderr(self) -> str:
+        """What the server has logged so far (the last 4000 characters)."""
+        return self._stderr_text()
+
+    def _command(self, line: str) -> None:
+        if not self.running:
+            raise CameraServerError("the RTSP camera server is not running")
+        self.proc.stdin.write(f"{line}\n".encode())
+        self.proc.stdin.flush()
+
+    def freeze(self, name: str | None = None) -> None:
+        """Stop sending frames on one camera (or all) while keeping the RTSP sessions open."""
+        if name is not None:
+            self.url(name)  # KeyError for an unknown camera
+        self._command(f"freeze {name or ''}".strip())
+
+    def resume(self, name: str | None = None) -> None:
+        if name is not None:
+            self.url(name)
+        self._command(f"resume {name or ''}".strip())
+
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.proc = None
+        """Stop the server (clients see their connections close). Idempotent."""
+        self._kill()
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+    def _kill(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                self._signal(proc, signal.SIGTERM)
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self._signal(proc, signal.SIGKILL)
+                    proc.wait(5)
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        if self._stderr is not None and proc is not None:
+            self._stderr.close()
+            self._stderr = None
 
-    def close(self) -> None:
+    @staticmethod
+    def _signal(proc: subprocess.Popen, sig: int) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def restart(self) -> "RtspCameraServer":
         self.stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp, self._served = None, {}
+        return self.start()
+
+    close = stop
 
     def __enter__(self) -> "RtspCameraServer":
         return self.start()
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        self.stop()
+
+    def __del__(self) -> None:
+        try:
+            self._kill()
+        except Exception:
+            pass

@@ -1,7 +1,9 @@
 """Read an RTSP camera with PyAV (FFmpeg), never blocking longer than the timeouts.
 
-FFmpeg's own default is to wait ~30 s on a frozen stream; PyAV's `timeout=(open, read)`
-interrupts both the connection and each read, so a dead camera costs seconds, not minutes.
+FFmpeg alone waits ~30 s or forever on a dead or frozen camera. Two guards stop that:
+PyAV's `timeout=(open_s, read_s)` installs an interrupt callback that aborts a blocking
+open or read once that many seconds pass without data, and FFmpeg's own RTSP option
+`timeout` (microseconds; it replaced `stimeout` in FFmpeg 5) bounds each socket operation.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ log = logging.getLogger("streetwatch.streams")
 
 
 class StreamError(Exception):
-    pass
+    """A camera could not be opened or read. The message names the URL with its password masked."""
 
 
 class StreamOpenError(StreamError):
@@ -30,83 +32,181 @@ class StreamReadError(StreamError):
     pass
 
 
-def mask_url(url: str) -> str:
-    """rtsp://user:secret@host/… → rtsp://user:***@host/… for logs and errors."""
-    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+class StreamStalledError(StreamReadError):
+    """The connection is up but nothing (decodable) arrived within the timeout."""
 
 
-@dataclass
+# user:password@ up to the *last* @ before the host, in case a password has a raw "@" in it.
+_USERINFO = re.compile(r"(://[^/@:\s]*):[^/\s]*@")
+
+
+def mask_url(text: str) -> str:
+    """rtsp://user:secret@host/… → rtsp://user:***@host/…, anywhere in `text` (URLs, FFmpeg errors)."""
+    return _USERINFO.sub(r"\1:***@", text)
+
+
+@dataclass(eq=False)
 class Frame:
-    """A decoded frame; converting to a BGR array happens only for frames that are analysed."""
+    """A decoded frame. `image` (BGR uint8, H×W×3) is converted on first use, so frames that
+    the sampler skips, or that are dropped later, never pay for the colour conversion."""
 
-    av_frame: av.VideoFrame = field(repr=False)
-    captured_at: float  # wall clock when decoded (unix seconds)
-    pts_s: float | None
+    av_frame: av.VideoFrame | None = field(repr=False)
+    captured_at: float  # time.time() when decoded
+    pts_s: float | None  # stream timestamp in seconds (the camera's clock), if it has one
     keyframe: bool
     _image: np.ndarray | None = field(default=None, repr=False)
 
+    @classmethod
+    def from_image(cls, image: np.ndarray, captured_at: float, pts_s: float | None = None,
+                   keyframe: bool = True) -> "Frame":
+        return cls(None, captured_at, pts_s, keyframe, image)
+
     @property
     def image(self) -> np.ndarray:
-        if self._image is None:
-            self._image = self.av_frame.to_ndarray(format="bgr24")
-        return self._image
+        image = self._image
+        if image is None:
+            source = self.av_frame
+            if source is None:  # another thread converted it just now
+                return self._image
+            image = self._image = source.to_ndarray(format="bgr24")
+            self.av_frame = None  # the decoder's buffer can go
+        return image
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        if self._image is not None:
+            return self._image.shape
+        return (self.av_frame.height, self.av_frame.width, 3)
 
 
 class RtspReader:
+    """`with RtspReader(url) as r: for frame in r: …` — frames until the stream fails.
+
+    The iteration never ends quietly: a stream that stops raises StreamReadError (a live
+    camera has no end), so the caller always knows to reconnect. Undecodable packets (damaged
+    or lost data) are skipped and counted in `corrupt_packets`.
+
+    Timeouts: open_timeout_s bounds av.open (connect, DESCRIBE/SETUP/PLAY, probing);
+    read_timeout_s bounds each wait for a packet. FFmpeg's RTSP demuxer holds back the last
+    frame until the next packet or a timeout, so a camera that freezes is reported after up to
+    2 × read_timeout_s (StreamStalledError). frame_timeout_s (optional) also raises
+    StreamStalledError when packets keep coming but none decodes into a frame.
+    `cancel()` (from any thread) makes the iteration stop at the next packet.
+    `keyframes_only=True` decodes keyframes only (skip_frame=NONKEY): far less CPU when one
+    frame every GOP or slower is all that is needed.
+    """
+
     def __init__(self, url: str, open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, transport: str = "tcp",
-                 keyframes_only: bool = False):
+                 keyframes_only: bool = False, options: dict[str, str] | None = None,
+                 frame_timeout_s: float | None = None):
+        if transport not in ("tcp", "udp", "udp_multicast", "http", "https"):
+            raise ValueError(f"unknown RTSP transport {transport!r}")
         self.url = url
         self.open_timeout_s, self.read_timeout_s = open_timeout_s, read_timeout_s
         self.transport = transport
         self.keyframes_only = keyframes_only
+        self.extra_options = dict(options or {})
+        self.frame_timeout_s = frame_timeout_s
         self.corrupt_packets = 0
-        self._container = None
+        self._cancelled = False
+        self.frames_decoded = 0
+        self._container: av.container.InputContainer | None = None
+        self._stream = None
 
-    def open(self) -> None:
-        options = {"rtsp_transport": self.transport} if self.url.startswith("rtsp") else {}
+    @property
+    def safe_url(self) -> str:
+        return mask_url(self.url)
+
+    def _options(self) -> dict[str, str]:
+        if not self.url.startswith(("rtsp://", "rtsps://")):
+            return dict(self.extra_options)
+        return {
+            "rtsp_transport": self.transport,
+            "timeout": str(int(self.read_timeout_s * 1_000_000)),  # socket I/O timeout, µs
+            # Probing reads this much of the stream before returning from open; FFmpeg's 5 s
+            # default would make every (re)connect take seconds.
+            "analyzeduration": "500000",
+            **self.extra_options,
+        }
+
+    def open(self) -> "RtspReader":
+        if self._container is not None:
+            return self
+        started = time.monotonic()
+        # Errors are raised `from None`: FFmpeg's exceptions carry the unmasked URL.
         try:
-            self._container = av.open(self.url, options=options, timeout=(self.open_timeout_s, self.read_timeout_s))
+            container = av.open(self.url, options=self._options(), timeout=(self.open_timeout_s, self.read_timeout_s))
         except (av.FFmpegError, OSError) as exc:
-            raise StreamOpenError(f"cannot open {mask_url(self.url)}: {mask_url(str(exc))}") from exc
-        if not self._container.streams.video:
-            self.close()
-            raise StreamOpenError(f"{mask_url(self.url)} has no video stream")
-        stream = self._container.streams.video[0]
+            waited = time.monotonic() - started
+            if isinstance(exc, av.ExitError) or waited >= min(self.open_timeout_s, self.read_timeout_s) - 0.05:
+                reason = f"no answer within {waited:.1f}s ({_describe(exc)})"
+            else:
+                reason = _describe(exc)
+            raise StreamOpenError(f"cannot open {self.safe_url}: {reason}") from None
+        if not container.streams.video:
+            container.close()
+            raise StreamOpenError(f"{self.safe_url} has no video stream")
+        stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         if self.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
+        self._container, self._stream = container, stream
+        return self
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
 
     def frames(self) -> Iterator[Frame]:
-        if self._container is None:
-            self.open()
-        stream = self._container.streams.video[0]
+        self.open()
+        stream = self._stream
+        time_base = float(stream.time_base) if stream.time_base else None
+        last_frame = time.monotonic()
         try:
             for packet in self._container.demux(stream):
-                if packet.size == 0:
-                    continue  # flush packet at end of stream
-                try:
+                if self._cancelled:
+                    raise StreamReadError(f"{self.safe_url}: reading cancelled")
+                try:  # (the empty packet at the end of a file flushes the decoder's last frames)
                     decoded = packet.decode()
                 except av.InvalidDataError:
-                    self.corrupt_packets += 1  # a damaged packet spoils one frame, not the camera
-                    continue
+                    self.corrupt_packets += 1  # a damaged packet spoils a frame, not the camera
+                    decoded = ()
                 for frame in decoded:
-                    pts = float(frame.time) if frame.time is not None else None
+                    self.frames_decoded += 1
+                    last_frame = time.monotonic()
+                    pts = frame.pts * time_base if frame.pts is not None and time_base else None
                     yield Frame(frame, time.time(), pts, bool(frame.key_frame))
-        except (av.FFmpegError, OSError) as exc:
-            raise StreamReadError(f"reading {mask_url(self.url)} failed: {mask_url(str(exc))}") from exc
-        raise StreamReadError(f"{mask_url(self.url)} ended")
+                if self.frame_timeout_s is not None and time.monotonic() - last_frame > self.frame_timeout_s:
+                    raise StreamStalledError(f"{self.safe_url}: packets but no decodable frame for "
+                                             f"{time.monotonic() - last_frame:.1f}s")
+        except av.ExitError:  # PyAV's interrupt callback fired: no packet within read_timeout_s
+            raise StreamStalledError(f"{self.safe_url}: no packet within {self.read_timeout_s:g}s") from None
+        except TimeoutError as exc:  # FFmpeg's socket timeout
+            raise StreamStalledError(f"{self.safe_url}: no data ({_describe(exc)})") from None
+        except (av.FFmpegError, OSError, RuntimeError) as exc:
+            raise StreamReadError(f"reading {self.safe_url} failed: {_describe(exc)}") from None
+        raise StreamReadError(f"{self.safe_url}: stream ended")
 
     def close(self) -> None:
-        if self._container is not None:
+        container, self._container, self._stream = self._container, None, None
+        if container is not None:
             try:
-                self._container.close()
+                container.close()
             except Exception:  # closing a broken connection may itself fail; nothing to keep
                 pass
-            self._container = None
 
     def __enter__(self) -> "RtspReader":
-        self.open()
-        return self
+        return self.open()
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, av.FFmpegError):
+        text = exc.strerror or str(exc)
+    else:
+        text = str(exc)
+    return mask_url(text)
