@@ -39,6 +39,27 @@ def _api_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _api_create_key(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from api.auth import create_key
+    from api.db import check_migrated, get_engine
+    from api.models import Role
+    from api.settings import get_settings
+
+    url = get_settings().database_url
+    engine = get_engine(url)
+    check_migrated(engine, url)
+    with Session(engine) as session:
+        try:
+            key = create_key(session, args.name, Role(args.role), args.worker_id)
+        except ValueError as exc:
+            print(f"streetwatch api create-key: {exc}", file=sys.stderr)
+            return 2
+    print(key)
+    return 0
+
+
 def _api_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -136,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="the order review API").add_subparsers(dest="api_command", required=True)
     s = api.add_parser("migrate", help="create or upgrade the database (Alembic upgrade head)")
     s.set_defaults(func=_api_migrate)
+    s = api.add_parser("create-key", help="create an API key with a role and print it (shown once)")
+    s.add_argument("--name", required=True, help="who or what holds the key, e.g. 'edge-box-3' or 'li.wei'")
+    s.add_argument("--role", required=True, choices=["edge", "reviewer", "worker", "admin"])
+    s.add_argument("--worker-id", type=int, help="the worker a worker key belongs to")
+    s.set_defaults(func=_api_create_key)
     s = api.add_parser("serve", help="serve the API with uvicorn")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: settings, a database session, the evidence store, the edge's key.
+"""FastAPI dependencies: settings, a database session, the evidence store (who the caller is: api/auth.py).
 
 Everything comes from `app.state`, set once by `create_app(settings)`, so tests and several
 apps in one process each get their own settings, engine and store.
@@ -6,10 +6,9 @@ apps in one process each get their own settings, engine and store.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -34,19 +33,3 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EngineDep = Annotated[Engine, Depends(get_app_engine)]
 StoreDep = Annotated[EvidenceStore, Depends(get_store)]
 SessionDep = Annotated[Session, Depends(get_session)]
-
-
-def require_edge_key(
-    settings: SettingsDep,
-    authorization: Annotated[str | None, Header(description="Bearer <STREETWATCH_API_KEY>")] = None,
-    x_api_key: Annotated[str | None, Header(description="alternative to Authorization")] = None,
-) -> None:
-    if not settings.api_key:
-        return
-    given = x_api_key
-    if given is None and authorization and authorization[:7].lower() == "bearer ":
-        given = authorization[7:].strip()
-    # compare_digest: the time taken must not tell how much of a guess was right.
-    if not given or not hmac.compare_digest(given.encode(), settings.api_key.encode()):
-        raise HTTPException(401, "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                            headers={"WWW-Authenticate": "Bearer"})

@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from api.evidence_store import StoreUnavailable
 from api.images import BadImage, TooLarge
+from api.problems import Problem
 
 log = logging.getLogger("streetwatch.api")
 RETRY_AFTER = {"Retry-After": "5"}
@@ -40,7 +41,13 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
                         headers=RETRY_AFTER)
 
 
+async def _problem(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(BadImage, _bad_image)
     app.add_exception_handler(TooLarge, _too_large)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)

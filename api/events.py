@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from typing import Callable, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,25 +19,36 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from api.evidence_store import EvidenceStore
-from api.geometry import best_match
 from api.images import CheckedImage, check_images
-from api.models import OPEN_STATES, Camera, Event, Evidence, Order, utcnow
+from api.dedup import Sighting, locate
+from api.models import Camera, Event, Evidence, utcnow
+from api.sightings import file_sighting
 from api.schemas import CameraRef, EventAccepted, EventIn, EvidenceKind
 from api.settings import Settings
 
 log = logging.getLogger("streetwatch.api")
+T = TypeVar("T")
 
 
-def lock_key(camera: str, issue_type: str) -> int:
-    """A signed 64-bit key for pg_advisory_xact_lock: one lock per (camera, issue type)."""
-    digest = hashlib.sha256(f"{camera}\n{issue_type}".encode()).digest()
+def lock_key(issue_type: str) -> int:
+    """A signed 64-bit key for pg_advisory_xact_lock: one lock per issue type, because a
+    sighting may join an order of any camera (by distance) or a citizen's report."""
+    digest = hashlib.sha256(f"streetwatch-dedup\n{issue_type}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def object_key(event_id: uuid.UUID, attempt: str, image: CheckedImage) -> str:
+def take_dedup_lock(session: Session, issue_type: str) -> None:
+    """Begin the write transaction holding the dedup lock for this issue type: an advisory
+    lock on PostgreSQL (shared by every API process), the database write lock on SQLite."""
+    conn = session.connection(execution_options={"sqlite_immediate": True})
+    if conn.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(issue_type)})
+
+
+def object_key(prefix: str, attempt: str, image: CheckedImage) -> str:
     # The attempt part matters: two racing posts of one event must never write (and the
     # loser then delete) the same object the winner's rows point at.
-    return f"events/{event_id}/{attempt}-{image.kind.value}.{image.ext}"
+    return f"{prefix}/{attempt}-{image.kind.value}.{image.ext}"
 
 
 def find_replay(session: Session, event_id: uuid.UUID) -> EventAccepted | None:
@@ -61,9 +73,9 @@ def ingest_event(session: Session, store: EvidenceStore, settings: Settings, eve
     if replay:
         return replay
 
-    keys = _put_objects(store, event.event_id, checked)
+    keys = _put_objects(store, f"events/{event.event_id}", checked)
     try:
-        result = _write_rows(session, event, checked, keys, settings.dedup_iou)
+        result = _write_rows(session, settings, event, checked, keys)
     except IntegrityError as exc:
         # Another process stored the same event_id between our check and our insert.
         session.rollback()
@@ -74,19 +86,32 @@ def ingest_event(session: Session, store: EvidenceStore, settings: Settings, eve
         return replay
     except BaseException:
         session.rollback()
-        _discard_unless_committed(session, store, event.event_id, keys)
+        _discard_unless_committed(session, store, f"event {event.event_id}", keys)
         raise
     if result.replay:
         _delete_quietly(store, keys)
     return result
 
 
-def _put_objects(store: EvidenceStore, event_id: uuid.UUID, images: list[CheckedImage]) -> list[str]:
+def store_then_commit(session: Session, store: EvidenceStore, prefix: str, images: list[CheckedImage],
+                      write: Callable[[list[str]], T]) -> T:
+    """Objects first, then `write(keys)`, which adds the rows and commits; if it fails the
+    objects go again (a citizen's photo or a worker's follows the same rule as events)."""
+    keys = _put_objects(store, prefix, images)
+    try:
+        return write(keys)
+    except BaseException:
+        session.rollback()
+        _discard_unless_committed(session, store, prefix, keys)
+        raise
+
+
+def _put_objects(store: EvidenceStore, prefix: str, images: list[CheckedImage]) -> list[str]:
     attempt = uuid.uuid4().hex[:12]
     keys: list[str] = []
     try:
         for img in images:
-            key = object_key(event_id, attempt, img)
+            key = object_key(prefix, attempt, img)
             store.put(key, img.data, img.content_type)
             keys.append(key)
     except BaseException:
@@ -95,24 +120,25 @@ def _put_objects(store: EvidenceStore, event_id: uuid.UUID, images: list[Checked
     return keys
 
 
-def _write_rows(session: Session, event: EventIn, images: list[CheckedImage], keys: list[str],
-                dedup_iou: float) -> EventAccepted:
-    conn = session.connection(execution_options={"sqlite_immediate": True})
-    if conn.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                        {"k": lock_key(event.camera.name, event.issue_type.value)})
+def _write_rows(session: Session, settings: Settings, event: EventIn, images: list[CheckedImage],
+                keys: list[str]) -> EventAccepted:
+    take_dedup_lock(session, event.issue_type.value)
     replay = find_replay(session, event.event_id)  # a twin may have committed while we waited
     if replay:
         session.rollback()
         return replay
     camera = _upsert_camera(session, event.camera)
-    order, new = _attach_or_create(session, event, camera, dedup_iou)
+    lat, lon = locate(camera, event.bbox)
+    sighting = Sighting(event.issue_type, event.confirmed_at, camera, event.bbox, lat, lon)
+    filed = file_sighting(session, settings, sighting, (event.frame_width, event.frame_height), event.model,
+                          event.first_seen)
+    order, new = filed.order, filed.new
     x1, y1, x2, y2 = event.bbox
     row = Event(event_id=event.event_id, order_id=order.id, camera_id=camera.id, issue_type=event.issue_type,
                 class_name=event.class_name, confidence=event.confidence, x1=x1, y1=y1, x2=x2, y2=y2,
                 frame_width=event.frame_width, frame_height=event.frame_height, first_seen=event.first_seen,
                 confirmed_at=event.confirmed_at, track_id=event.track_id, model_name=event.model.name,
-                model_version=event.model.version)
+                model_version=event.model.version, lat=lat, lon=lon)
     session.add(row)
     session.flush()
     for img, key in zip(images, keys):
@@ -121,8 +147,8 @@ def _write_rows(session: Session, event: EventIn, images: list[CheckedImage], ke
                              width=img.width, height=img.height))
     order_id = order.id
     session.commit()
-    log.info("event %s (%s, camera %s) → %s order %d", event.event_id, event.issue_type.value, event.camera.name,
-             "new" if new else "existing", order_id)
+    log.info("event %s (%s, camera %s) → order %d (%s)", event.event_id, event.issue_type.value, event.camera.name,
+             order_id, filed.match.value)
     return EventAccepted(event_id=event.event_id, order_id=order_id, new_order=new, replay=False)
 
 
@@ -144,34 +170,7 @@ def _upsert_camera(session: Session, ref: CameraRef) -> Camera:
     return camera
 
 
-def _attach_or_create(session: Session, event: EventIn, camera: Camera, dedup_iou: float) -> tuple[Order, bool]:
-    candidates = session.exec(
-        select(Order).where(Order.camera_id == camera.id, Order.issue_type == event.issue_type,
-                            col(Order.state).in_(OPEN_STATES)).order_by(col(Order.id))
-    ).all()
-    order = best_match(event.bbox, ((o, o.box) for o in candidates), dedup_iou)
-    if order is not None:
-        if event.confirmed_at >= order.last_seen:
-            # The newest sighting is the best guess of where the issue is now.
-            order.x1, order.y1, order.x2, order.y2 = event.bbox
-            order.frame_width, order.frame_height = event.frame_width, event.frame_height
-            order.last_seen = event.confirmed_at
-        order.first_seen = min(order.first_seen, event.first_seen)
-        order.event_count += 1
-        order.updated_at = utcnow()
-        session.add(order)
-        return order, False
-    x1, y1, x2, y2 = event.bbox
-    order = Order(issue_type=event.issue_type, camera_id=camera.id, x1=x1, y1=y1, x2=x2, y2=y2,
-                  frame_width=event.frame_width, frame_height=event.frame_height, first_seen=event.first_seen,
-                  last_seen=event.confirmed_at, model_name=event.model.name, model_version=event.model.version)
-    session.add(order)
-    session.flush()
-    return order, True
-
-
-def _discard_unless_committed(session: Session, store: EvidenceStore, event_id: uuid.UUID,
-                              keys: list[str]) -> None:
+def _discard_unless_committed(session: Session, store: EvidenceStore, what: str, keys: list[str]) -> None:
     """After a failure, delete this attempt's objects, unless the rows pointing at them made it
     in after all (a commit can fail on the wire yet succeed) or we cannot tell: an orphaned
     object costs a little disk, evidence lost from an order costs the case."""
@@ -179,7 +178,7 @@ def _discard_unless_committed(session: Session, store: EvidenceStore, event_id: 
         committed = session.exec(select(Evidence.id).where(col(Evidence.object_key).in_(keys))).first() is not None
         session.rollback()
     except Exception:  # the database is down: we cannot tell
-        log.warning("event %s: cannot tell whether it was stored; keeping objects %s", event_id, keys)
+        log.warning("%s: cannot tell whether it was stored; keeping objects %s", what, keys)
         return
     if not committed:
         _delete_quietly(store, keys)

@@ -15,7 +15,8 @@ from api.body_limit import BodySizeLimit
 from api.db import check_migrated, get_engine
 from api.errors import install_error_handlers
 from api.evidence_store import make_store
-from api.routes import events, evidence, health, orders
+from api.routes import events, evidence, health, orders, reports, verifications, workforce
+from api.sweeper import sweeper_lifespan
 from api.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -24,7 +25,12 @@ with snapshot evidence.
 
 * **Edge boxes** post confirmed issues to `POST /api/v1/events` (multipart: an `event` JSON
   field plus `frame`, `annotated`, `crop` images). Sightings of the same issue join one order.
-* **Reviewers** read `GET /api/v1/orders`; evidence comes as presigned URLs that expire.
+* **Reviewers** read `GET /api/v1/orders` and move orders through the closed loop
+  (dispatch, reject, close, reopen); **grid workers** start and resolve their own orders.
+  Evidence comes as presigned URLs that expire.
+* **Residents** post `POST /api/v1/reports` (no key) and follow `GET /api/v1/reports/{tracking_id}`.
+* Every call but health, evidence downloads and citizen reports needs an API key with a role
+  (`Authorization: Bearer <key>`): edge, reviewer, worker or admin.
 """
 
 # Three image parts plus the event JSON and multipart framing.
@@ -42,9 +48,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         license_info={"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+        lifespan=sweeper_lifespan,
         openapi_tags=[
             {"name": "events", "description": "What edge boxes post"},
-            {"name": "orders", "description": "Work orders for reviewers"},
+            {"name": "orders", "description": "Work orders: reading and the lifecycle"},
+            {"name": "reports", "description": "Citizen reports and their tracking ids"},
+            {"name": "dispatch", "description": "Grid workers, grids, cameras, notifications, keys"},
+            {"name": "verifications", "description": "Camera checks of resolved orders (edge)"},
             {"name": "evidence", "description": "Evidence downloads when images are kept in a local folder"},
             {"name": "system", "description": "Health"},
         ],
@@ -54,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = make_store(settings)
     app.add_middleware(BodySizeLimit, max_bytes=3 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     install_error_handlers(app)
-    for module in (events, orders, evidence, health):
+    for module in (events, orders, reports, verifications, workforce, evidence, health):
         app.include_router(module.router)
     return app
 

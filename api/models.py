@@ -29,6 +29,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(ts: datetime) -> datetime:
+    """SQLite hands datetimes back naive; everything stored here is UTC."""
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
+
+
 class OrderState(StrEnum):
     reported = "reported"
     dispatched = "dispatched"
@@ -43,6 +48,22 @@ class OrderState(StrEnum):
 OPEN_STATES = (OrderState.reported, OrderState.dispatched, OrderState.in_progress, OrderState.reopened)
 
 
+class OrderSource(StrEnum):
+    camera = "camera"
+    citizen = "citizen"
+
+
+class RejectReason(StrEnum):
+    """Why a reviewer called an order a false alarm (fixed list, so statistics can count them)."""
+
+    not_an_issue = "not_an_issue"  # e.g. a parked delivery van taken for a stall
+    wrong_type = "wrong_type"
+    duplicate = "duplicate"
+    permitted = "permitted"  # e.g. a licensed market
+    outside_jurisdiction = "outside_jurisdiction"
+    other = "other"
+
+
 class CameraBase(SQLModel):
     name: str = Field(index=True, unique=True, max_length=100)
     lat: float | None = None
@@ -54,6 +75,8 @@ class Camera(CameraBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     first_seen: datetime = Field(default_factory=utcnow)
     last_seen: datetime = Field(default_factory=utcnow)
+    # [[px, py, lat, lon], ...] (at least 4 points on the road): pixel → ground mapping.
+    ground_points: list[list[float]] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class BoxFields(SQLModel):
@@ -71,19 +94,51 @@ class BoxFields(SQLModel):
         return (self.x1, self.y1, self.x2, self.y2)
 
 
-class OrderBase(BoxFields):
+class OrderBase(SQLModel):
     issue_type: IssueType = Field(sa_type=_enum(IssueType), index=True)
     state: OrderState = Field(default=OrderState.reported, sa_type=_enum(OrderState), index=True)
+    source: OrderSource = Field(default=OrderSource.camera, sa_type=_enum(OrderSource))
     first_seen: datetime
     last_seen: datetime
     event_count: int = 1
-    model_name: str
-    model_version: str
+    model_name: str | None = None
+    model_version: str | None = None
+    # Newest pixel box of the issue in its camera's frame; None for citizen-reported orders.
+    x1: float | None = None
+    y1: float | None = None
+    x2: float | None = None
+    y2: float | None = None
+    frame_width: int | None = None
+    frame_height: int | None = None
+    # Where the issue is: ground-mapped box, else the camera's position, else the reporter's.
+    lat: float | None = None
+    lon: float | None = None
+    grid_id: str | None = Field(default=None, max_length=100, index=True)
+    worker_id: int | None = Field(default=None, foreign_key="worker.id", index=True)
+    unassigned: bool = False
+    recurrence_of: int | None = Field(default=None, foreign_key="order.id")
+    sla_due_at: datetime | None = None
+    escalated_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    cleared_by_camera: bool = False
+    cleared_at: datetime | None = None
+    verified_at: datetime | None = None
+    reject_reason: RejectReason | None = Field(default=None, sa_type=_enum(RejectReason))
+    rating: int | None = None
+    evaluation: str | None = None
+
+    @property
+    def box(self) -> Box | None:
+        if self.x1 is None or self.y1 is None or self.x2 is None or self.y2 is None:
+            return None
+        return (self.x1, self.y1, self.x2, self.y2)
 
 
 class Order(OrderBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    camera_id: int = Field(foreign_key="camera.id", index=True)
+    camera_id: int | None = Field(default=None, foreign_key="camera.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -98,6 +153,8 @@ class EventBase(BoxFields):
     track_id: int | None = None
     model_name: str
     model_version: str
+    lat: float | None = None  # where this sighting puts the issue (see api/location.py)
+    lon: float | None = None
 
 
 class Event(EventBase, table=True):
@@ -121,6 +178,8 @@ class Evidence(EvidenceBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="order.id", index=True)
     event_id: int | None = Field(default=None, foreign_key="event.id")
+    report_id: int | None = Field(default=None, foreign_key="report.id")
+    audit_id: int | None = Field(default=None, foreign_key="audit_entry.id")  # e.g. a resolution photo
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -137,18 +196,134 @@ class EventPublic(EventBase):
 
 class OrderPublic(OrderBase):
     id: int
-    camera: str = Field(description="camera name")
-    bbox: Box = Field(description="newest box of the issue: x1, y1, x2, y2 in pixels")
+    camera: str | None = Field(description="camera name; None for citizen-reported orders")
+    bbox: Box | None = Field(description="newest box of the issue: x1, y1, x2, y2 in pixels (camera orders)")
+    overdue: bool = Field(description="still open after its SLA deadline")
     created_at: datetime
     updated_at: datetime
     snapshot_url: str | None = Field(description="presigned URL of the newest annotated evidence, if any")
 
 
-class OrderDetail(OrderPublic):
-    evidence: list[EvidencePublic]
-    events: list[EventPublic]
-
-
 class OrdersPublic(SQLModel):
     data: list[OrderPublic]
     count: int = Field(description="orders matching the filters, ignoring limit/offset")
+
+
+# --- the audit log: one append-only row per transition or system action -------------------
+
+class AuditEntryBase(SQLModel):
+    order_id: int = Field(foreign_key="order.id", index=True)
+    action: str = Field(max_length=32)  # "transition", "dispatch", "escalate", "cleared", "verified", ...
+    from_state: OrderState | None = Field(default=None, sa_type=_enum(OrderState))
+    to_state: OrderState | None = Field(default=None, sa_type=_enum(OrderState))
+    actor: str = Field(max_length=100)  # key name, or "system" / "camera:<name>"
+    role: str = Field(max_length=16)
+    note: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEntry(AuditEntryBase, table=True):
+    __tablename__ = "audit_entry"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class AuditEntryPublic(AuditEntryBase):
+    id: int
+
+
+# --- grid workers and grids ------------------------------------------------------------------
+
+class WorkerBase(SQLModel):
+    name: str = Field(min_length=1, max_length=100)
+    phone: str | None = Field(default=None, max_length=40)
+    grid_ids: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    on_duty: bool = False
+
+
+class WorkerCreate(WorkerBase):
+    pass
+
+
+class WorkerUpdate(SQLModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    phone: str | None = Field(default=None, max_length=40)
+    grid_ids: list[str] | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    on_duty: bool | None = None
+
+
+class Worker(WorkerBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WorkerPublic(WorkerBase):
+    id: int
+    updated_at: datetime
+
+
+class GridBase(SQLModel):
+    name: str | None = Field(default=None, max_length=100)
+    # [[lat, lon], ...]: the grid's outline, if it is drawn on the map.
+    polygon: list[tuple[float, float]] | None = Field(default=None, sa_type=sa.JSON)
+    cameras: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    supervisor: str | None = Field(default=None, max_length=100, description="who hears about overdue orders")
+
+
+class GridCreate(GridBase):
+    id: str = Field(min_length=1, max_length=100, regex=r"^[A-Za-z0-9_.\-]+$")
+
+
+class Grid(GridBase, table=True):
+    id: str = Field(primary_key=True, max_length=100)
+
+
+class GridPublic(GridBase):
+    id: str
+
+
+# --- citizen reports, notifications, API keys ------------------------------------------------
+
+class Report(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    tracking_id: str = Field(unique=True, index=True, max_length=32)
+    order_id: int = Field(foreign_key="order.id", index=True)
+    issue_type: IssueType = Field(sa_type=_enum(IssueType))
+    lat: float
+    lon: float
+    text: str | None = None
+    contact: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Notification(SQLModel, table=True):
+    """A message for a person (a worker by id, or a grid supervisor by name), e.g. 'order 12 reopened'."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="order.id", index=True)
+    worker_id: int | None = Field(default=None, foreign_key="worker.id", index=True)
+    supervisor: str | None = Field(default=None, max_length=100)
+    kind: str = Field(max_length=32)
+    message: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Role(StrEnum):
+    edge = "edge"  # posts events, reports camera verifications
+    reviewer = "reviewer"  # confirms, rejects, dispatches
+    worker = "worker"  # moves own orders to in_progress / resolved
+    admin = "admin"  # everything, and cameras, grids, workers, keys
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    role: Role = Field(sa_type=_enum(Role))
+    key_hash: str = Field(unique=True, max_length=64)  # sha256 of the key: keys are long random tokens
+    worker_id: int | None = Field(default=None, foreign_key="worker.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None

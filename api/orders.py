@@ -1,43 +1,89 @@
-"""Reading orders with their evidence (as presigned URLs) and events."""
+"""Reading orders (with presigned evidence URLs, events, reports and the audit trail) and
+moving them through the lifecycle."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session, col, func, select
 
+from api.auth import Principal
+from api.dispatch import UNRESOLVED, dispatch, is_overdue
+from api.events import store_then_commit
 from api.evidence_store import EvidenceStore
-from api.models import (Camera, Event, EventPublic, Evidence, EvidencePublic, Order, OrderDetail, OrderPublic,
-                        OrderState, OrdersPublic)
+from api.images import check_image
+from api.lifecycle import ActionForbidden, TransitionInput, check_move, lock_order, move
+from api.models import (AuditEntry, AuditEntryPublic, Camera, Event, EventPublic, Evidence, EvidencePublic, Order,
+                        OrderPublic, OrderSource, OrderState, OrdersPublic, Report, Role, Worker, utcnow)
+from api.problems import Conflict, InvalidField, NotFound
 from api.schemas import EvidenceKind, IssueType
 
 
-def _public(order: Order, camera: str, snapshot_url: str | None) -> dict[str, Any]:
-    return {**order.model_dump(), "camera": camera, "bbox": order.box, "snapshot_url": snapshot_url}
+class ReportSummary(BaseModel):
+    tracking_id: str
+    text: str | None
+    lat: float
+    lon: float
+    created_at: Any
+
+
+class OrderDetail(OrderPublic):
+    evidence: list[EvidencePublic]
+    events: list[EventPublic]
+    timeline: list[AuditEntryPublic]
+    reports: list[ReportSummary]
+
+
+class OrderFilters(BaseModel):
+    state: OrderState | None = None
+    issue_type: IssueType | None = None
+    camera: str | None = None
+    grid_id: str | None = None
+    worker_id: int | None = None
+    source: OrderSource | None = None
+    overdue: bool | None = None
+    unassigned: bool | None = None
+
+
+class OrderNotFound(NotFound):
+    pass
+
+
+def _public(order: Order, camera: str | None, snapshot_url: str | None) -> dict[str, Any]:
+    return {**order.model_dump(), "camera": camera, "bbox": order.box, "overdue": is_overdue(order),
+            "snapshot_url": snapshot_url}
 
 
 def _snapshot_urls(session: Session, store: EvidenceStore, order_ids: list[int], expires: int) -> dict[int, str]:
-    """Presigned URL of the newest annotated image per order, for a whole page in one query."""
+    """Presigned URL of the newest annotated image (or citizen photo) per order, one query a page."""
     if not order_ids:
         return {}
     newest = (select(func.max(Evidence.id))
-              .where(col(Evidence.order_id).in_(order_ids), Evidence.kind == EvidenceKind.annotated)
+              .where(col(Evidence.order_id).in_(order_ids),
+                     col(Evidence.kind).in_([EvidenceKind.annotated, EvidenceKind.report]))
               .group_by(col(Evidence.order_id)))
     rows = session.exec(select(Evidence.order_id, Evidence.object_key).where(col(Evidence.id).in_(newest))).all()
     return {order_id: store.presigned_url(key, expires) for order_id, key in rows}
 
 
-def list_orders(session: Session, store: EvidenceStore, expires: int, state: OrderState | None = None,
-                issue_type: IssueType | None = None, camera: str | None = None, limit: int = 100,
-                offset: int = 0) -> OrdersPublic:
-    """Orders matching the filters, newest first, with the total count for paging."""
-    query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id))
-    if state:
-        query = query.where(Order.state == state)
-    if issue_type:
-        query = query.where(Order.issue_type == issue_type)
-    if camera:
-        query = query.where(Camera.name == camera)
+def list_orders(session: Session, store: EvidenceStore, expires: int, filters: OrderFilters, who: Principal,
+                limit: int = 100, offset: int = 0) -> OrdersPublic:
+    """Orders matching the filters, newest first, with the total count for paging. A worker
+    sees only the orders assigned to them."""
+    query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True)
+    if who.role == Role.worker:
+        query = query.where(Order.worker_id == who.worker_id)
+    for field in ("state", "issue_type", "grid_id", "worker_id", "source", "unassigned"):
+        value = getattr(filters, field)
+        if value is not None:
+            query = query.where(getattr(Order, field) == value)
+    if filters.camera:
+        query = query.where(Camera.name == filters.camera)
+    if filters.overdue is not None:
+        late = col(Order.state).in_(UNRESOLVED) & (col(Order.sla_due_at) < utcnow())
+        query = query.where(late if filters.overdue else ~late)
     count = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(col(Order.id).desc()).offset(offset).limit(limit)).all()
     urls = _snapshot_urls(session, store, [o.id for o, _ in rows if o.id is not None], expires)
@@ -45,19 +91,104 @@ def list_orders(session: Session, store: EvidenceStore, expires: int, state: Ord
     return OrdersPublic(data=data, count=count)
 
 
-def get_order(session: Session, store: EvidenceStore, order_id: int, expires: int) -> OrderDetail | None:
-    """One order with all its evidence and events, oldest first; None if there is no such order."""
-    row = session.exec(select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id))
+def _visible(order: Order, who: Principal) -> None:
+    if who.role == Role.worker and order.worker_id != who.worker_id:
+        raise ActionForbidden(f"order {order.id} is not assigned to you")
+
+
+def get_order(session: Session, store: EvidenceStore, order_id: int, expires: int, who: Principal) -> OrderDetail:
+    """One order with its evidence, events, citizen reports and timeline, oldest first."""
+    row = session.exec(select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True)
                        .where(Order.id == order_id)).first()
     if row is None:
-        return None
+        raise OrderNotFound(f"order {order_id} not found")
     order, camera = row
+    _visible(order, who)
     evidence = session.exec(select(Evidence).where(Evidence.order_id == order_id).order_by(col(Evidence.id))).all()
     events = session.exec(select(Event).where(Event.order_id == order_id).order_by(col(Event.id))).all()
-    snapshot = next((e for e in reversed(evidence) if e.kind == EvidenceKind.annotated), None)
+    timeline = session.exec(select(AuditEntry).where(AuditEntry.order_id == order_id)
+                            .order_by(col(AuditEntry.id))).all()
+    reports = session.exec(select(Report).where(Report.order_id == order_id).order_by(col(Report.id))).all()
+    snapshot = next((e for e in reversed(evidence) if e.kind in (EvidenceKind.annotated, EvidenceKind.report)), None)
     return OrderDetail.model_validate({
         **_public(order, camera, store.presigned_url(snapshot.object_key, expires) if snapshot else None),
         "evidence": [EvidencePublic.model_validate({**e.model_dump(), "url": store.presigned_url(e.object_key, expires)})
                      for e in evidence],
         "events": [EventPublic.model_validate({**e.model_dump(), "bbox": e.box}) for e in events],
+        "timeline": [AuditEntryPublic.model_validate(a.model_dump()) for a in timeline],
+        "reports": [ReportSummary.model_validate(r.model_dump()) for r in reports],
     })
+
+
+def change_state(session: Session, store: EvidenceStore, max_bytes: int, order_id: int, target: OrderState,
+                 who: Principal, data: TransitionInput, worker_id: int | None = None,
+                 photo: bytes | None = None) -> int:
+    """Move an order, under its row lock; a resolution photo is stored like evidence.
+    Raises OrderNotFound, TransitionNotAllowed (409), ActionForbidden (403), InvalidField (422)."""
+    checked = check_image(EvidenceKind.resolution, photo, max_bytes) if photo is not None else None
+
+    def write(keys: list[str]) -> int:
+        order = lock_order(session, order_id)
+        if order is None:
+            raise OrderNotFound(f"order {order_id} not found")
+        check_move(order, target, who)
+        if target == OrderState.dispatched:
+            worker = None
+            if worker_id is not None:
+                worker = session.get(Worker, worker_id)
+                if worker is None:
+                    raise InvalidField(("body", "worker_id"), f"no worker with id {worker_id}")
+            if not dispatch(session, order, who, worker, data.note):
+                raise NoWorkerAvailable(f"order {order_id}: no on-duty worker for grid {order.grid_id or '(none)'} "
+                                        "and none with a known position; pass worker_id")
+            entry_id = None
+        else:
+            entry_id = move(session, order, target, who, data).id
+        for key in keys:
+            assert checked is not None
+            session.add(Evidence(order_id=order_id, audit_id=entry_id, kind=checked.kind, object_key=key,
+                                 content_type=checked.content_type, size=len(checked.data), sha256=checked.sha256,
+                                 width=checked.width, height=checked.height))
+        session.commit()
+        return order_id
+
+    return store_then_commit(session, store, f"orders/{order_id}", [checked] if checked else [], write)
+
+
+class NoWorkerAvailable(Conflict):
+    """409: dispatch asked for, but nobody can take the order."""
+
+
+class EvidenceCheck(BaseModel):
+    evidence_id: int
+    object_key: str
+    expected_sha256: str
+    actual_sha256: str | None
+    status: str  # "ok", "mismatch", "missing"
+
+
+class EvidenceVerification(BaseModel):
+    order_id: int
+    checked: int
+    ok: bool
+    problems: list[EvidenceCheck]
+
+
+def verify_evidence(session: Session, store: EvidenceStore, order_id: int, who: Principal) -> EvidenceVerification:
+    """Re-read every stored object of the order and compare its SHA-256 with the recorded one."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound(f"order {order_id} not found")
+    _visible(order, who)
+    rows = session.exec(select(Evidence).where(Evidence.order_id == order_id).order_by(col(Evidence.id))).all()
+    problems = []
+    for row in rows:
+        assert row.id is not None
+        try:
+            actual: str | None = hashlib.sha256(store.get(row.object_key)).hexdigest()
+        except FileNotFoundError:
+            actual = None
+        if actual != row.sha256:
+            problems.append(EvidenceCheck(evidence_id=row.id, object_key=row.object_key, expected_sha256=row.sha256,
+                                          actual_sha256=actual, status="missing" if actual is None else "mismatch"))
+    return EvidenceVerification(order_id=order_id, checked=len(rows), ok=not problems, problems=problems)

@@ -23,6 +23,12 @@ class EvidenceKind(StrEnum):
     frame = "frame"  # the full analysed frame
     annotated = "annotated"  # the frame with the box and label drawn
     crop = "crop"  # the box region with some context
+    # Not sent with events: a citizen's photo, a worker's photo of the fix, and the camera's
+    # frames before the fix and after it when the edge re-checks a resolved order.
+    report = "report"
+    resolution = "resolution"
+    before = "before"
+    after = "after"
 
 
 class CameraRef(BaseModel):

@@ -8,12 +8,38 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.schemas import IssueType
+
+
+class IssuePolicy(BaseModel):
+    """How orders of one issue type are deduplicated, timed and cleared."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dedup_iou: float = Field(0.3, gt=0.0, le=1.0, description="same camera: box overlap that joins an open order")
+    dedup_radius_m: float = Field(30.0, ge=0.0, description="other cameras and citizens: distance that joins")
+    sla_hours: float = Field(24.0, gt=0.0, description="from report to resolution")
+    clear_after_minutes: float = Field(30.0, gt=0.0, description="unseen this long → flagged cleared_by_camera")
+    recurrence_cooldown_hours: float = Field(72.0, ge=0.0, description="seen again this soon after resolution "
+                                                                        "→ a new order linked as a recurrence")
+
+
+# A flood spreads over a block and is urgent; a stall is a few metres wide; a pile of bags
+# can wait a day. Overrides merge per field: STREETWATCH_POLICIES__FLOODING__SLA_HOURS=1.
+DEFAULT_POLICIES: dict[str, dict[str, float]] = {
+    IssueType.street_vending: {"dedup_iou": 0.3, "dedup_radius_m": 20, "sla_hours": 4, "clear_after_minutes": 20},
+    IssueType.clutter: {"dedup_iou": 0.3, "dedup_radius_m": 15, "sla_hours": 24, "clear_after_minutes": 60},
+    IssueType.flooding: {"dedup_iou": 0.2, "dedup_radius_m": 60, "sla_hours": 2, "clear_after_minutes": 30},
+}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STREETWATCH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="STREETWATCH_", extra="ignore", env_nested_delimiter="__")
 
     database_url: str = Field("sqlite:///var/streetwatch.db",
                               description="SQLAlchemy URL; sqlite:///path or postgresql+psycopg://user:pw@host/db")
@@ -24,13 +50,24 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     evidence_dir: Path = Path("var/evidence")
-    api_key: str | None = Field(None, description="when set, POST /api/v1/events needs it")
+    api_key: str | None = Field(None, description="a static edge key (role edge), besides the keys in the database")
     secret_key: str | None = Field(None, description="signs local evidence URLs; unset → read from secret_key_file")
     secret_key_file: Path = Path("var/secret_key")
     # S3 refuses presigned URLs valid for more than 7 days.
     presign_expiry_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0)
-    dedup_iou: float = Field(0.3, gt=0.0, le=1.0)
+    policies: dict[IssueType, IssuePolicy] = Field(default_factory=lambda: _merged_policies({}))
+    auto_dispatch: bool = Field(True, description="dispatch new orders to a grid worker at once")
+    sweep_interval_seconds: float = Field(60.0, ge=0.0, description="how often SLAs and clearing are checked; "
+                                                                      "0 turns the background sweep off")
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _merge_policies(cls, value: Any) -> Any:
+        return _merged_policies(value) if isinstance(value, dict) else value
+
+    def policy(self, issue_type: IssueType) -> IssuePolicy:
+        return self.policies[issue_type]
 
     @model_validator(mode="after")
     def _endpoint_without_scheme(self) -> "Settings":
@@ -47,6 +84,20 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key.encode()
         return _shared_secret(self.secret_key_file)
+
+
+def _merged_policies(overrides: dict[Any, Any]) -> dict[str, dict[str, Any]]:
+    merged = {str(k): dict(v) for k, v in DEFAULT_POLICIES.items()}
+    for issue_type, fields in overrides.items():
+        key = str(getattr(issue_type, "value", issue_type)).lower()
+        if key not in merged:
+            raise ValueError(f"policies: unknown issue type {issue_type!r}; one of {sorted(merged)}")
+        if isinstance(fields, IssuePolicy):
+            fields = fields.model_dump()
+        if not isinstance(fields, dict):
+            raise ValueError(f"policies.{key}: expected a mapping of fields, got {fields!r}")
+        merged[key].update(fields)
+    return merged
 
 
 def _shared_secret(path: Path) -> bytes:

@@ -43,9 +43,9 @@ def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen | None = None)
     raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
 
 
-def _print_new_orders(base: str, seen: set[int], started: float) -> None:
-    with contextlib.suppress(httpx.HTTPError, ValueError):
-        orders = httpx.get(f"{base}/api/v1/orders", timeout=5).json()["data"]
+def _print_new_orders(base: str, key: str, seen: set[int], started: float) -> None:
+    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+        orders = httpx.get(f"{base}/api/v1/orders", headers={"Authorization": f"Bearer {key}"}, timeout=5).json()["data"]
         for order in sorted(orders, key=lambda o: o["id"]):
             if order["id"] not in seen:
                 seen.add(order["id"])
@@ -85,13 +85,16 @@ def run_demo(port: int = 8000, seconds: float = 0) -> int:
                "STREETWATCH_S3_SECRET_KEY": s3.secret_key, "STREETWATCH_S3_BUCKET": "streetwatch-evidence"}
         cli = [sys.executable, "-m", "streetwatch_cli"]
         subprocess.run([*cli, "api", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        keys = {role: subprocess.run([*cli, "api", "create-key", "--name", f"demo-{role}", "--role", role], env=env,
+                                     check=True, capture_output=True, text=True).stdout.strip()
+                for role in ("edge", "admin")}
         api = subprocess.Popen([*cli, "api", "serve", "--port", str(port), "--no-access-log"], env=env, start_new_session=True)
         stack.callback(lambda: (api.send_signal(signal.SIGINT), api.wait(10)))
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/healthz", 30, api)
 
         config = EdgeConfig.model_validate({
-            "api": {"url": base}, "model": str(MODEL), "sample_interval_s": 1.0, "issues": DEMO_ISSUES,
+            "api": {"url": base, "key": keys["edge"]}, "model": str(MODEL), "sample_interval_s": 1.0, "issues": DEMO_ISSUES,
             "cameras": [{"name": "street-1", "url": cameras.url("street-1"), "lat": 31.2304, "lon": 121.4737,
                          "grid_id": "grid-001"}],
         })
@@ -103,7 +106,7 @@ def run_demo(port: int = 8000, seconds: float = 0) -> int:
 Streetwatch demo is running ({time.monotonic() - started:.0f}s to start):
   camera     {cameras.url('street-1')}   (synthetic street, {clip})
   API docs   {base}/docs
-  orders     {base}/api/v1/orders
+  orders     {base}/api/v1/orders   (header 'Authorization: Bearer {keys['admin']}', an admin key)
   evidence   S3 bucket streetwatch-evidence on {s3.endpoint} (SeaweedFS)
   edge       config {DEMO_DIR / 'edge.yaml'}
 Orders appear below as the edge confirms them (a stall at ~3 s, clutter at ~9 s, water at ~15 s
@@ -113,7 +116,7 @@ of the clip, each confirmed after {DEMO_ISSUES['clutter']['confirm_seconds']} s)
         try:
             while seconds <= 0 or time.monotonic() - started < seconds:
                 time.sleep(2)
-                _print_new_orders(base, seen, started)
+                _print_new_orders(base, keys["admin"], seen, started)
         except KeyboardInterrupt:
             print("\nstopping…", flush=True)
     return 0

@@ -48,6 +48,9 @@ def s3(tmp_path_factory):
         yield server
 
 
+READER: dict[str, str] = {}  # a reviewer key's header, made by the api_url fixture
+
+
 @pytest.fixture(scope="module")
 def api_url(tmp_path_factory, s3):
     workdir = tmp_path_factory.mktemp("api")
@@ -57,6 +60,9 @@ def api_url(tmp_path_factory, s3):
            "STREETWATCH_API_KEY": "edge-secret"}
     cli = [sys.executable, "-m", "streetwatch_cli"]
     subprocess.run([*cli, "api", "migrate"], env=env, check=True, cwd=workdir, capture_output=True)
+    key = subprocess.run([*cli, "api", "create-key", "--name", "e2e-reviewer", "--role", "reviewer"], env=env,
+                         check=True, cwd=workdir, capture_output=True, text=True).stdout.strip()
+    READER.update({"Authorization": f"Bearer {key}"})
     port = free_port()
     proc = subprocess.Popen([*cli, "api", "serve", "--port", str(port)], env=env, cwd=workdir)
     base = f"http://127.0.0.1:{port}"
@@ -105,7 +111,7 @@ def test_one_order_per_issue_with_evidence_and_idempotent_resend(clip, s3, api_u
             # not create second orders.
             min_end = time.monotonic() + 40
             while time.monotonic() < deadline:
-                orders = httpx.get(f"{api_url}/api/v1/orders", timeout=5).json()["data"]
+                orders = httpx.get(f"{api_url}/api/v1/orders", headers=READER, timeout=5).json()["data"]
                 if len(orders) >= 3 and time.monotonic() > min_end and uploader.pending() == 0:
                     break
                 time.sleep(2)
@@ -120,7 +126,7 @@ def test_one_order_per_issue_with_evidence_and_idempotent_resend(clip, s3, api_u
 
     client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
     for order in orders:
-        detail = httpx.get(f"{api_url}/api/v1/orders/{order['id']}", timeout=5).json()
+        detail = httpx.get(f"{api_url}/api/v1/orders/{order['id']}", headers=READER, timeout=5).json()
         kinds = {e["kind"] for e in detail["evidence"]}
         assert {"frame", "annotated", "crop"} <= kinds
         for evidence in detail["evidence"]:
@@ -133,5 +139,5 @@ def test_one_order_per_issue_with_evidence_and_idempotent_resend(clip, s3, api_u
         for item in uploader.submitted:
             answer = post_event(http, api_url, item, "edge-secret")
             assert answer["replay"] is True
-    after = httpx.get(f"{api_url}/api/v1/orders", timeout=5).json()["data"]
+    after = httpx.get(f"{api_url}/api/v1/orders", headers=READER, timeout=5).json()["data"]
     assert len(after) == len(orders) == 3

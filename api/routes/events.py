@@ -7,7 +7,9 @@ from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import SessionDep, SettingsDep, StoreDep, require_edge_key
+from api.auth import require
+from api.deps import SessionDep, SettingsDep, StoreDep
+from api.models import Role
 from api.events import ingest_event
 from api.images import TooLarge
 from api.schemas import EventAccepted, EventIn, EvidenceKind
@@ -46,10 +48,11 @@ def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
 @router.post(
     "",
     status_code=201,
-    dependencies=[Depends(require_edge_key)],
+    dependencies=[Depends(require(Role.edge))],
     responses={
         200: {"model": EventAccepted, "description": "Replay: this event_id was received before; nothing stored"},
-        401: {"description": "STREETWATCH_API_KEY is set and the request lacks it"},
+        401: {"description": "Missing or unknown API key"},
+        403: {"description": "The key's role may not post events (edge or admin keys may)"},
         413: {"description": "A file part is larger than STREETWATCH_MAX_UPLOAD_BYTES"},
         422: {"description": "Invalid event JSON (the `loc` names the field), an undecodable image "
                              "(the `loc` names the part), or an Idempotency-Key that is not the event_id"},

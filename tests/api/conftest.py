@@ -13,6 +13,7 @@ from sqlalchemy import text
 from api.db import get_engine, upgrade_database
 from api.main import create_app
 from api.settings import Settings
+from tests.api.factories import auth, make_key
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.s3 import LocalS3Server
 
@@ -31,7 +32,7 @@ def s3() -> Iterator[LocalS3Server]:
 
 def sqlite_settings(tmp_path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path / 'sw.db'}", evidence_dir=tmp_path / "evidence",
-                    secret_key="test-secret-key-test-secret-key-0123")
+                    secret_key="test-secret-key-test-secret-key-0123", sweep_interval_seconds=0)
 
 
 @pytest.fixture(params=["sqlite-local", "postgres-s3"])
@@ -42,7 +43,8 @@ def backend(request: pytest.FixtureRequest, tmp_path) -> Settings:
     else:
         url, s3 = request.getfixturevalue("postgres_url"), request.getfixturevalue("s3")
         settings = Settings(database_url=url, s3_endpoint=s3.endpoint, s3_access_key=s3.access_key,
-                            s3_secret_key=s3.secret_key, s3_bucket=f"t-{uuid.uuid4().hex[:12]}")
+                            s3_secret_key=s3.secret_key, s3_bucket=f"t-{uuid.uuid4().hex[:12]}",
+                            sweep_interval_seconds=0)
         with get_engine(url).begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
@@ -59,11 +61,12 @@ def sqlite_backend(tmp_path) -> Settings:
 
 @pytest.fixture
 def client(backend: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(backend)) as c:
+    """A client holding an admin key (admin may make every call)."""
+    with TestClient(create_app(backend), headers=auth(make_key(backend, "admin"))) as c:
         yield c
 
 
 @pytest.fixture
 def sqlite_client(sqlite_backend: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(sqlite_backend)) as c:
+    with TestClient(create_app(sqlite_backend), headers=auth(make_key(sqlite_backend, "admin"))) as c:
         yield c

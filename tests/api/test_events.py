@@ -15,7 +15,7 @@ from api.db import get_engine
 from api.main import create_app
 from api.models import Order, OrderState
 from api.settings import Settings
-from tests.api.factories import counts, event_json, jpeg, nothing_stored, post, stored_objects
+from tests.api.factories import auth, make_key, counts, event_json, jpeg, nothing_stored, post, stored_objects
 
 
 def download(client: TestClient, url: str) -> bytes:
@@ -102,10 +102,11 @@ def test_dedup_threshold_and_best_overlap(client, backend):
 
 
 def test_closed_orders_are_not_joined(client, backend):
+    """Seen again after its order was closed: a new order (a recurrence, see test_lifecycle)."""
     first = post(client, event_json()).json()
     with Session(get_engine(backend.database_url)) as s:
         order = s.get(Order, first["order_id"])
-        order.state = OrderState.resolved
+        order.state, order.closed_at = OrderState.closed, order.updated_at
         s.add(order)
         s.commit()
     again = post(client, event_json()).json()
@@ -160,7 +161,7 @@ def test_oversize_upload_is_413(backend):
     small = backend.model_copy(update={"max_upload_bytes": 4000})
     big = jpeg(size=(640, 480))
     assert len(big) > 4000 > len(jpeg(size=(32, 32)))
-    with TestClient(create_app(small)) as c:
+    with TestClient(create_app(small), headers=auth(make_key(small, 'admin'))) as c:
         resp = post(c, event_json(), frame=jpeg(size=(32, 32)), crop=big)
         assert resp.status_code == 413 and "crop" in resp.json()["detail"]
         # A body far over every part's limit is refused before it is parsed, declared
@@ -184,7 +185,11 @@ def test_api_key_is_enforced_when_configured(backend):
         assert counts(backend)["event"] == 0
         assert post(c, event_json(), headers={"Authorization": "Bearer s3cret-edge-key"}).status_code == 201
         assert post(c, event_json(), headers={"X-API-Key": "s3cret-edge-key"}).status_code == 201
-        assert c.get("/api/v1/orders").status_code == 200  # reading needs no edge key
+        # The edge key may post events, not read orders; a reviewer key may read, not post.
+        assert c.get("/api/v1/orders", headers={"X-API-Key": "s3cret-edge-key"}).status_code == 403
+        reviewer = auth(make_key(keyed, "reviewer"))
+        assert c.get("/api/v1/orders", headers=reviewer).json()["data"][0]["event_count"] == 2
+        assert post(c, event_json(), headers=reviewer).status_code == 403
 
 
 def test_order_filters_and_paging(client, backend):

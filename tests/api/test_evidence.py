@@ -13,7 +13,7 @@ from minio import Minio
 
 from api.evidence_store import LocalEvidenceStore, S3EvidenceStore, StoreUnavailable, check_key
 from api.main import create_app
-from tests.api.factories import event_json, jpeg, post
+from tests.api.factories import auth, make_key, event_json, jpeg, post
 
 
 def frame_url(client: TestClient) -> str:
@@ -41,7 +41,7 @@ def test_expired_url_is_403(sqlite_backend):
     store.put("events/x/old-frame.jpg", jpeg(), "image/jpeg")
     expires = int(time.time()) - 1
     url = f"/api/v1/evidence/events/x/old-frame.jpg?expires={expires}&signature={store.signature('events/x/old-frame.jpg', expires)}"
-    with TestClient(create_app(sqlite_backend)) as c:
+    with TestClient(create_app(sqlite_backend), headers=auth(make_key(sqlite_backend, 'admin'))) as c:
         assert c.get(url).status_code == 403
         assert c.get(store.presigned_url("events/x/old-frame.jpg", 60)).content == jpeg()
 
@@ -54,7 +54,7 @@ def test_dot_dot_keys_are_refused(sqlite_backend, tmp_path):
         with pytest.raises(ValueError):
             check_key(key)
     assert not (tmp_path / "secret").exists()
-    with TestClient(create_app(sqlite_backend)) as c:
+    with TestClient(create_app(sqlite_backend), headers=auth(make_key(sqlite_backend, 'admin'))) as c:
         # %2E%2E keeps the client from normalising the path away before the API sees it.
         resp = c.get("/api/v1/evidence/events/%2E%2E/%2E%2E/sw.db", params={"expires": 9999999999, "signature": "0"})
         assert resp.status_code in (400, 404) and resp.status_code != 200
@@ -98,7 +98,7 @@ def test_s3_server_enforces_credentials(s3):
 def test_evidence_route_is_404_when_evidence_lives_in_s3(sqlite_backend, s3):
     settings = sqlite_backend.model_copy(update={"s3_endpoint": s3.endpoint, "s3_access_key": s3.access_key,
                                                  "s3_secret_key": s3.secret_key, "s3_bucket": "route-bucket"})
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=auth(make_key(settings, 'admin'))) as c:
         url = frame_url(c)
         assert urlsplit(url).scheme == "http" and "X-Amz-Signature" in url
         resp = c.get("/api/v1/evidence/events/x/frame.jpg", params={"expires": 1, "signature": "x"})

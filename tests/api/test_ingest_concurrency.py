@@ -15,7 +15,7 @@ from api.db import get_engine
 from api.evidence_store import StoreUnavailable
 from api.main import create_app
 from api.models import Order
-from tests.api.factories import counts, event_json, jpeg, nothing_stored, post, stored_objects
+from tests.api.factories import auth, make_key, counts, event_json, jpeg, nothing_stored, post, stored_objects
 
 
 def _unused_port() -> int:
@@ -91,7 +91,7 @@ def test_unique_violation_on_event_id_becomes_a_replay(client, backend, monkeypa
 def test_s3_down_answers_503_and_stores_nothing(backend):
     down = backend.model_copy(update={"s3_endpoint": f"127.0.0.1:{_unused_port()}", "s3_access_key": "a",
                                       "s3_secret_key": "b"})
-    with TestClient(create_app(down)) as c:
+    with TestClient(create_app(down), headers=auth(make_key(down, 'admin'))) as c:
         resp = post(c, event_json(), annotated=jpeg())
         assert resp.status_code == 503 and "retry" in resp.json()["detail"] and resp.headers["Retry-After"]
         health = c.get("/healthz")

@@ -52,13 +52,18 @@ def test_uvicorn_target_refuses_in_one_line_and_imports_nothing_heavy(tmp_path):
 
 
 def test_settings_from_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("STREETWATCH_DEDUP_IOU", "0.5")
+    monkeypatch.setenv("STREETWATCH_POLICIES__FLOODING__DEDUP_IOU", "0.5")
+    monkeypatch.setenv("STREETWATCH_POLICIES__CLUTTER__SLA_HOURS", "48")
     monkeypatch.setenv("STREETWATCH_S3_ENDPOINT", "https://minio.example.org:9000")
     monkeypatch.setenv("STREETWATCH_API_KEY", "k")
     s = Settings()
-    assert s.dedup_iou == 0.5 and s.api_key == "k"
+    assert s.policy("flooding").dedup_iou == 0.5 and s.api_key == "k"
+    # Overrides merge per field over the per-type defaults.
+    assert s.policy("flooding").sla_hours == 2 and s.policy("clutter").sla_hours == 48
     assert s.s3_endpoint == "minio.example.org:9000" and s.s3_secure is True
-    for bad in ({"dedup_iou": 0}, {"dedup_iou": 1.5}, {"presign_expiry_seconds": 8 * 24 * 3600},
+    for bad in ({"policies": {"flooding": {"dedup_iou": 0}}}, {"policies": {"clutter": {"dedup_iou": 1.5}}},
+                {"policies": {"cluter": {"sla_hours": 1}}}, {"policies": {"clutter": {"sla_hourz": 1}}},
+                {"presign_expiry_seconds": 8 * 24 * 3600},
                 {"max_upload_bytes": 0}, {"s3_endpoint": "ftp://x:1"}):
         with pytest.raises(ValidationError):
             Settings(**bad)

@@ -1,0 +1,112 @@
+"""API keys with roles: who may call what.
+
+Keys are long random tokens shown once at creation; only their SHA-256 is stored (a slow
+password hash buys nothing for 256-bit random secrets and would cost every request).
+`STREETWATCH_API_KEY`, when set, is one more key with the `edge` role, so an edge box can
+be configured before any database key exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Annotated, Callable
+
+from fastapi import Depends, Header, HTTPException
+from sqlmodel import Session, select
+
+from api.deps import SessionDep, SettingsDep
+from api.models import ApiKey, Role, Worker, utcnow
+
+KEY_PREFIX = "sw_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of a request: the key's name, its role, and for a worker key the worker."""
+
+    name: str
+    role: Role
+    worker_id: int | None = None
+
+
+SYSTEM = Principal("system", Role.admin)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(session: Session, name: str, role: Role, worker_id: int | None = None) -> str:
+    """Store a new key and return it: the only time the plain key exists."""
+    if role == Role.worker:
+        if worker_id is None:
+            raise ValueError("a worker key needs --worker-id: the worker it belongs to")
+        if session.get(Worker, worker_id) is None:
+            raise ValueError(f"no worker with id {worker_id}")
+    elif worker_id is not None:
+        raise ValueError("only worker keys belong to a worker")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiKey(name=name, role=role, key_hash=hash_key(key), worker_id=worker_id))
+    session.commit()
+    return key
+
+
+def _given_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    if x_api_key:
+        return x_api_key.strip()
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
+
+
+def authenticate(session: Session, static_edge_key: str | None, key: str | None) -> Principal:
+    if not key:
+        raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+    # compare_digest: the time taken must not tell how much of a guess was right.
+    if static_edge_key and hmac.compare_digest(key.encode(), static_edge_key.encode()):
+        return Principal("edge (STREETWATCH_API_KEY)", Role.edge)
+    row = session.exec(select(ApiKey.name, ApiKey.role, ApiKey.worker_id, ApiKey.revoked_at)
+                       .where(ApiKey.key_hash == hash_key(key))).first()
+    # End the read (plain tuples, nothing to reload): the route's write transaction must
+    # begin on its own terms (SQLite's BEGIN IMMEDIATE, PostgreSQL's locks).
+    session.rollback()
+    if row is None or row.revoked_at is not None:
+        raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return Principal(row.name, Role(row.role), row.worker_id)
+
+
+def current_principal(
+    session: SessionDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+    x_api_key: Annotated[str | None, Header(description="alternative to Authorization")] = None,
+) -> Principal:
+    return authenticate(session, settings.api_key, _given_key(authorization, x_api_key))
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    """A dependency that lets through the given roles (and admin, who may do everything)."""
+    allowed = set(roles) | {Role.admin}
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise HTTPException(403, f"role {principal.role.value} may not do this; allowed: {names}")
+        return principal
+
+    check.roles = allowed  # type: ignore[attr-defined]  # read by tests that walk the route table
+    return check
+
+
+def revoke_key(session: Session, key_id: int) -> bool:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        return False
+    row.revoked_at = utcnow()
+    session.add(row)
+    session.commit()
+    return True

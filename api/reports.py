@@ -1,0 +1,95 @@
+"""Citizen reports: a resident's photo and position create or join an order, and a tracking
+id lets them follow it (the resident's 'view progress')."""
+
+from __future__ import annotations
+
+import secrets
+
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, select
+
+from api.dedup import Sighting
+from api.events import store_then_commit, take_dedup_lock
+from api.evidence_store import EvidenceStore
+from api.images import check_image
+from api.models import AuditEntry, Evidence, Order, OrderState, Report, as_utc, utcnow
+from api.schemas import EvidenceKind, IssueType
+from api.settings import Settings
+from api.sightings import file_sighting
+
+# Crockford's base32 without I, L, O, U: read aloud over the phone without confusion.
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+TRACKING_PATTERN = r"^SW-[0-9A-HJKMNP-TV-Z]{10}$"
+
+
+def new_tracking_id() -> str:
+    return "SW-" + "".join(secrets.choice(ALPHABET) for _ in range(10))
+
+
+class ReportIn(BaseModel):
+    issue_type: IssueType
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    text: str | None = Field(default=None, max_length=2000)
+    contact: str | None = Field(default=None, max_length=200)
+
+
+class ReportAccepted(BaseModel):
+    tracking_id: str
+    status_url: str
+
+
+class ProgressStep(BaseModel):
+    state: OrderState
+    at: str
+
+
+class ReportProgress(BaseModel):
+    """What a resident sees: no worker names, no other residents' contacts."""
+
+    tracking_id: str
+    issue_type: IssueType
+    state: OrderState = Field(description="the state of the order the report was filed under")
+    reported_at: str
+    updated_at: str
+    steps: list[ProgressStep]
+    resolution_note: str | None = None
+
+
+def create_report(session: Session, store: EvidenceStore, settings: Settings, report: ReportIn,
+                  photo: bytes) -> ReportAccepted:
+    checked = check_image(EvidenceKind.report, photo, settings.max_upload_bytes)
+    tracking_id = new_tracking_id()
+
+    def write(keys: list[str]) -> ReportAccepted:
+        take_dedup_lock(session, report.issue_type.value)
+        now = utcnow()
+        filed = file_sighting(session, settings, Sighting(report.issue_type, now, None, None, report.lat, report.lon))
+        row = Report(tracking_id=tracking_id, order_id=filed.order.id, issue_type=report.issue_type, lat=report.lat,
+                     lon=report.lon, text=report.text, contact=report.contact, created_at=now)
+        session.add(row)
+        session.flush()
+        session.add(Evidence(order_id=filed.order.id, report_id=row.id, kind=EvidenceKind.report, object_key=keys[0],
+                             content_type=checked.content_type, size=len(checked.data), sha256=checked.sha256,
+                             width=checked.width, height=checked.height))
+        session.commit()
+        return ReportAccepted(tracking_id=tracking_id, status_url=f"/api/v1/reports/{tracking_id}")
+
+    return store_then_commit(session, store, f"reports/{tracking_id}", [checked], write)
+
+
+def report_progress(session: Session, tracking_id: str) -> ReportProgress | None:
+    report = session.exec(select(Report).where(Report.tracking_id == tracking_id)).first()
+    if report is None:
+        return None
+    order = session.get(Order, report.order_id)
+    assert order is not None
+    moves = session.exec(select(AuditEntry).where(AuditEntry.order_id == order.id,
+                                                  col(AuditEntry.to_state).is_not(None))
+                         .order_by(col(AuditEntry.id))).all()
+    steps = [ProgressStep(state=m.to_state, at=as_utc(m.at).isoformat()) for m in moves if m.to_state is not None]
+    resolved = next((m.note for m in reversed(moves) if m.to_state == OrderState.resolved), None)
+    return ReportProgress(tracking_id=tracking_id, issue_type=report.issue_type, state=order.state,
+                          reported_at=as_utc(report.created_at).isoformat(), updated_at=as_utc(order.updated_at).isoformat(),
+                          steps=steps,
+                          resolution_note=resolved if order.state in (OrderState.resolved, OrderState.closed) else None)

@@ -1,0 +1,118 @@
+"""Grid workers, grids and camera placement: the data dispatch works from."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+from sqlmodel import Session, col, select
+
+from api.location import check_ground_points
+from api.models import (Camera, CameraBase, Grid, GridCreate, GridPublic, Notification, Worker, WorkerCreate,
+                        WorkerPublic, WorkerUpdate, utcnow)
+from api.problems import Conflict, InvalidField, NotFound
+
+
+class CameraUpdate(BaseModel):
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    grid_id: str | None = Field(default=None, max_length=100)
+    ground_points: list[list[float]] | None = Field(
+        default=None, description="[[px, py, lat, lon], ...], at least 4 points on the road plane: maps an "
+                                  "issue's pixel position to the ground for cross-camera dedup")
+
+    @field_validator("ground_points")
+    @classmethod
+    def _valid_points(cls, value: list[list[float]] | None) -> list[list[float]] | None:
+        if value is not None:
+            check_ground_points(value)
+        return value
+
+
+class CameraPublic(CameraBase):
+    id: int
+    ground_points: list[list[float]] | None
+
+
+class NotificationPublic(BaseModel):
+    id: int
+    order_id: int
+    worker_id: int | None
+    supervisor: str | None
+    kind: str
+    message: str
+    created_at: object
+
+
+def _check_grids(session: Session, grid_ids: list[str]) -> None:
+    for gid in grid_ids:
+        if session.get(Grid, gid) is None:
+            raise InvalidField(("body", "grid_ids"), f"no grid with id {gid!r}; create it first")
+
+
+def create_worker(session: Session, data: WorkerCreate) -> WorkerPublic:
+    _check_grids(session, data.grid_ids)
+    worker = Worker.model_validate(data)
+    session.add(worker)
+    session.commit()
+    session.refresh(worker)
+    return WorkerPublic.model_validate(worker)
+
+
+def update_worker(session: Session, worker_id: int, data: WorkerUpdate) -> WorkerPublic:
+    worker = session.get(Worker, worker_id)
+    if worker is None:
+        raise NotFound(f"worker {worker_id} not found")
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("grid_ids") is not None:
+        _check_grids(session, changes["grid_ids"])
+    for field, value in changes.items():
+        if value is None and field in ("name", "grid_ids", "on_duty"):
+            raise InvalidField(("body", field), "may not be null")
+        setattr(worker, field, value)
+    worker.updated_at = utcnow()
+    session.add(worker)
+    session.commit()
+    session.refresh(worker)
+    return WorkerPublic.model_validate(worker)
+
+
+def list_workers(session: Session) -> list[WorkerPublic]:
+    return [WorkerPublic.model_validate(w) for w in session.exec(select(Worker).order_by(col(Worker.id))).all()]
+
+
+def create_grid(session: Session, data: GridCreate) -> GridPublic:
+    if session.get(Grid, data.id) is not None:
+        raise Conflict(f"grid {data.id!r} exists already")
+    if data.polygon is not None:
+        if len(data.polygon) < 3:
+            raise InvalidField(("body", "polygon"), "needs at least 3 [lat, lon] corners")
+        for i, (lat, lon) in enumerate(data.polygon):
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise InvalidField(("body", "polygon", str(i)), "lat/lon out of range")
+    grid = Grid.model_validate(data)
+    session.add(grid)
+    session.commit()
+    session.refresh(grid)
+    return GridPublic.model_validate(grid)
+
+
+def list_grids(session: Session) -> list[GridPublic]:
+    return [GridPublic.model_validate(g) for g in session.exec(select(Grid).order_by(col(Grid.id))).all()]
+
+
+def update_camera(session: Session, name: str, data: CameraUpdate) -> CameraPublic:
+    """Place a camera (position, grid, ground mapping); creates it if no event came from it yet."""
+    camera = session.exec(select(Camera).where(Camera.name == name)).first() or Camera(name=name)
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(camera, field, value)
+    session.add(camera)
+    session.commit()
+    session.refresh(camera)
+    return CameraPublic.model_validate(camera)
+
+
+def list_notifications(session: Session, worker_id: int | None = None, limit: int = 100) -> list[NotificationPublic]:
+    query = select(Notification)
+    if worker_id is not None:
+        query = query.where(Notification.worker_id == worker_id)
+    rows = session.exec(query.order_by(col(Notification.id).desc()).limit(limit)).all()
+    return [NotificationPublic.model_validate(n.model_dump()) for n in rows]
