@@ -7,11 +7,13 @@ Families follow the full-stack-fastapi-template: `XBase` (shared fields) → `X(
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from enum import StrEnum
 
 import sqlalchemy as sa
+from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from api.schemas import EvidenceKind, IssueType
@@ -274,7 +276,14 @@ class GridBase(SQLModel):
 
 
 class GridCreate(GridBase):
-    id: str = Field(min_length=1, max_length=100, regex=r"^[A-Za-z0-9_.\-]+$")
+    id: str = Field(min_length=1, max_length=100, description="letters, digits, '_', '.', '-'")
+
+    @field_validator("id")
+    @classmethod
+    def _plain_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", value):
+            raise ValueError("may contain only letters, digits, '_', '.' and '-'")
+        return value
 
 
 class Grid(GridBase, table=True):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
@@ -125,3 +133,57 @@ def test_s3_failing_midway_leaves_no_objects(client, backend, monkeypatch):
     resp = post(client, event_json(), annotated=jpeg())
     assert resp.status_code == 503 and "disk full" in resp.text
     assert puts and nothing_stored(backend)
+
+
+def _env(settings) -> dict[str, str]:
+    env = {**os.environ, "STREETWATCH_DATABASE_URL": settings.database_url, "STREETWATCH_SWEEP_INTERVAL_SECONDS": "0",
+           "STREETWATCH_EVIDENCE_DIR": str(settings.evidence_dir), "STREETWATCH_SECRET_KEY": settings.secret_key or ""}
+    if settings.s3_endpoint:
+        env.update(STREETWATCH_S3_ENDPOINT=settings.s3_endpoint, STREETWATCH_S3_ACCESS_KEY=settings.s3_access_key,
+                   STREETWATCH_S3_SECRET_KEY=settings.s3_secret_key, STREETWATCH_S3_BUCKET=settings.s3_bucket)
+    return env
+
+
+def test_fifty_posts_from_five_edge_boxes_to_two_api_processes_make_one_order(backend, tmp_path):
+    """The real deployment shape: `streetwatch api serve --workers 2` (two processes, so no
+    process-local lock can help) and five cameras a few metres apart that all see one flood,
+    each posting ten events at once."""
+    key = make_key(backend, "edge")
+    port = _unused_port()
+    server = subprocess.Popen([sys.executable, "-m", "streetwatch_cli", "api", "serve", "--port", str(port),
+                               "--workers", "2", "--no-access-log"], env=_env(backend), cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else "API exited"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "API did not start"
+            time.sleep(0.3)
+        events = []
+        for i in range(50):
+            ev = event_json(issue_type="flooding", bbox=(10 * (i % 5), 50, 10 * (i % 5) + 150, 200))
+            ev["camera"] = {"name": f"box-{i % 5}", "lat": 31.2304 + (i % 5) * 2e-5, "lon": 121.4737}
+            events.append(ev)
+        frame, gate = jpeg(), threading.Barrier(50, timeout=60)
+
+        def send(ev):
+            with httpx.Client(base_url=base, timeout=60, headers=auth(key)) as http:
+                gate.wait()  # all fifty leave together
+                return http.post("/api/v1/events", data={"event": json.dumps(ev)},
+                                 files={"frame": ("f.jpg", frame, "image/jpeg")})
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            answers = list(pool.map(send, events))
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(20)
+    assert [a.status_code for a in answers] == [201] * 50, [a.text for a in answers if a.status_code != 201]
+    assert len({a.json()["order_id"] for a in answers}) == 1
+    assert sum(a.json()["new_order"] for a in answers) == 1
+    assert counts(backend) == {"camera": 5, "order": 1, "event": 50, "evidence": 50}
+    with Session(get_engine(backend.database_url)) as s:
+        assert s.exec(select(Order)).one().event_count == 50
