@@ -1,0 +1,132 @@
+"""Camera verification of fixes, on the edge: does the camera still see a resolved issue?
+
+The API lists the resolved orders of each camera (`GET /api/v1/verifications?camera=…`); the
+box polls that list (it never needs an inbound connection), watches each order's region on
+the frames it analyses anyway, and answers `POST /api/v1/verifications/{order_id}`:
+
+* `present` once the issue's type is detected on the region in `min_hits` analysed frames
+  (one frame could be a passer-by), and the order is reopened;
+* `absent` once the region has stayed clear for the type's clear time, and the order is
+  marked verified with a before/after pair.
+
+The frame sent is whatever `frame_jpeg` gives: the pipeline passes its privacy-blurred JPEG.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import httpx
+
+from api.geometry import iou
+from api.schemas import IssueType
+
+log = logging.getLogger("streetwatch.edge")
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class Watch:
+    order_id: int
+    issue_type: IssueType
+    box: Box  # in the order's frame size
+    frame_size: tuple[int, int]
+    clear_seconds: float
+    started_at: float
+    last_seen: float | None = None
+    hits: int = 0
+
+
+@dataclass
+class FixVerifier:
+    """Watches resolved orders' regions for a set of cameras; thread-safe."""
+
+    client: httpx.Client  # base_url set to the API, key in its headers
+    cameras: list[str]
+    poll_interval_s: float = 30.0
+    min_hits: int = 3
+    min_iou: float = 0.3
+    watches: dict[str, dict[int, Watch]] = field(default_factory=dict)
+    results: list[tuple[int, str]] = field(default_factory=list)  # (order_id, result) sent, for health/metrics
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _last_poll: float = float("-inf")
+
+    def poll(self, now: float | None = None) -> None:
+        """Refresh the watch list from the API; keeps the timers of watches already running."""
+        now = time.monotonic() if now is None else now
+        self._last_poll = now
+        for camera in self.cameras:
+            try:
+                resp = self.client.get("/api/v1/verifications", params={"camera": camera})
+                resp.raise_for_status()
+            except httpx.HTTPError as exc:  # the uplink is flaky: keep the old list, try again later
+                log.warning("camera %s: cannot fetch orders to verify: %s", camera, exc)
+                continue
+            current = self.watches.get(camera, {})
+            fresh: dict[int, Watch] = {}
+            for item in resp.json():
+                order_id = item["order_id"]
+                fresh[order_id] = current.get(order_id) or Watch(
+                    order_id, IssueType(item["issue_type"]), tuple(item["bbox"]),
+                    (item["frame_width"], item["frame_height"]), float(item["clear_seconds"]), now)
+            with self._lock:
+                self.watches[camera] = fresh
+
+    def maybe_poll(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if now - self._last_poll >= self.poll_interval_s:
+            self.poll(now)
+
+    def observe(self, camera: str, frame_size: tuple[int, int], detections: Iterable[tuple[IssueType, Box]],
+                frame_jpeg: Callable[[], bytes], now: float | None = None) -> list[tuple[int, str]]:
+        """Feed one analysed frame's detections (issue type and pixel box); returns the
+        verdicts sent for this frame."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            watches = list(self.watches.get(camera, {}).values())
+        if not watches:
+            return []
+        detections = list(detections)
+        sent: list[tuple[int, str]] = []
+        for watch in watches:
+            region = _scale(watch.box, watch.frame_size, frame_size)
+            if any(t == watch.issue_type and iou(region, box) >= self.min_iou for t, box in detections):
+                watch.hits += 1
+                watch.last_seen = now
+                if watch.hits >= self.min_hits:
+                    sent += self._send(camera, watch, "present", frame_jpeg)
+            elif now - max(watch.started_at, watch.last_seen or watch.started_at) >= watch.clear_seconds:
+                sent += self._send(camera, watch, "absent", frame_jpeg)
+            elif watch.last_seen is not None and now - watch.last_seen > watch.clear_seconds / 2:
+                watch.hits = 0  # old sightings do not add up with new ones into a verdict
+        return sent
+
+    def _send(self, camera: str, watch: Watch, result: str, frame_jpeg: Callable[[], bytes]) -> list[tuple[int, str]]:
+        try:
+            resp = self.client.post(f"/api/v1/verifications/{watch.order_id}", data={"result": result},
+                                    files={"frame": ("frame.jpg", frame_jpeg(), "image/jpeg")})
+        except httpx.HTTPError as exc:
+            log.warning("order %d: cannot send camera check (%s); will try on a later frame", watch.order_id, exc)
+            return []
+        if resp.status_code >= 500:
+            log.warning("order %d: API answered %d to the camera check; will retry", watch.order_id, resp.status_code)
+            return []
+        if resp.status_code >= 400:  # 409: someone reopened or closed it meanwhile; nothing left to check
+            log.info("order %d: camera check not taken (%d): %s", watch.order_id, resp.status_code, resp.text[:200])
+        else:
+            log.info("camera %s: order %d is %s after the fix", camera, watch.order_id,
+                     "still there" if result == "present" else "verified clear")
+        with self._lock:
+            self.watches.get(camera, {}).pop(watch.order_id, None)
+            self.results.append((watch.order_id, result))
+        return [(watch.order_id, result)]
+
+
+def _scale(box: Box, src: tuple[int, int], dst: tuple[int, int]) -> Box:
+    # The camera may have been reconfigured to another resolution since the order was made.
+    sx, sy = dst[0] / src[0], dst[1] / src[1]
+    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
