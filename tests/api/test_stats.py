@@ -1,0 +1,41 @@
+"""GET /api/v1/stats: the dashboard figures, checked against orders with known histories."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from api.models import OrderState, RejectReason
+from tests.api.factories import auth, event_json, make_key, post, set_order
+
+
+def test_stats_count_states_times_sla_and_false_alarms(client, backend):
+    a = post(client, event_json(camera="cam-1")).json()["order_id"]
+    b = post(client, event_json(camera="cam-1", issue_type="flooding")).json()["order_id"]
+    c = post(client, event_json(camera="cam-2", model={"name": "m", "version": "2"})).json()["order_id"]
+    detail = client.get(f"/api/v1/orders/{a}").json()
+    created = datetime.fromisoformat(detail["created_at"])
+    set_order(backend, a, state=OrderState.resolved, dispatched_at=created + timedelta(minutes=10),
+              resolved_at=created + timedelta(hours=1))  # clutter SLA 24 h: met
+    set_order(backend, b, state=OrderState.resolved, dispatched_at=created + timedelta(minutes=30),
+              resolved_at=created + timedelta(hours=3))  # flooding SLA 2 h: missed
+    set_order(backend, c, state=OrderState.rejected, reject_reason=RejectReason.not_an_issue)
+
+    stats = client.get("/api/v1/stats", headers=auth(make_key(backend, "reviewer"))).json()
+    assert stats["orders"] == 3
+    assert stats["by_type_and_state"]["clutter"]["resolved"] == 1
+    assert stats["by_type_and_state"]["clutter"]["rejected"] == 1
+    assert stats["by_type_and_state"]["flooding"]["resolved"] == 1
+    assert abs(stats["mean_time_to_dispatch_s"] - 20 * 60) < 2
+    assert abs(stats["mean_time_to_resolve_s"] - 2 * 3600) < 2
+    assert (stats["sla_met"], stats["sla_missed"], stats["sla_compliance"]) == (1, 1, 0.5)
+    cams = {r["key"]: r for r in stats["per_camera"]}
+    assert cams["cam-2"]["false_alarm_rate"] == 1.0 and cams["cam-1"]["false_alarm_rate"] == 0.0
+    versions = {r["key"]: r for r in stats["per_model_version"]}
+    assert versions["m:2"]["rejected"] == 1 and versions["test:1"]["confirmed_rate"] == 1.0
+
+    flooding = client.get("/api/v1/stats", params={"issue_type": "flooding"}).json()
+    assert flooding["orders"] == 1
+    later = client.get("/api/v1/stats", params={"since": "2999-01-01T00:00:00Z"}).json()
+    assert later["orders"] == 0 and later["sla_compliance"] is None
+    assert client.get("/api/v1/stats", headers=auth(make_key(backend, "edge"))).status_code == 403
+    assert client.get("/api/v1/stats", params={"since": "yesterday"}).status_code == 422
