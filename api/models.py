@@ -208,7 +208,27 @@ class OrderPublic(OrderBase):
 
 class OrdersPublic(SQLModel):
     data: list[OrderPublic]
-    count: int = Field(description="orders matching the filters, ignoring limit/offset")
+    count: int = Field(description="orders matching the filters, ignoring limit/offset/cursor")
+    next_cursor: str | None = Field(default=None, description="pass as `cursor` for the next page; None at the end")
+
+
+class CommentBase(SQLModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class Comment(CommentBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="order.id", index=True)
+    author: str = Field(max_length=100)
+    role: str = Field(max_length=16)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class CommentPublic(CommentBase):
+    id: int
+    author: str
+    role: str
+    at: datetime
 
 
 # --- the audit log: one append-only row per transition or system action -------------------

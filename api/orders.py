@@ -3,10 +3,16 @@ moving them through the lifecycle."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
+from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import tuple_
 from sqlmodel import Session, col, func, select
 
 from api.auth import Principal
@@ -15,9 +21,10 @@ from api.events import store_then_commit
 from api.evidence_store import EvidenceStore
 from api.images import check_image
 from api.lifecycle import ActionForbidden, TransitionInput, check_move, lock_order, move
-from api.models import (AuditEntry, AuditEntryPublic, Camera, Event, EventPublic, Evidence, EvidencePublic, Order,
-                        OrderPublic, OrderSource, OrderState, OrdersPublic, Report, Role, Worker, utcnow)
-from api.problems import Conflict, InvalidField, NotFound
+from api.models import (AuditEntry, AuditEntryPublic, Camera, Comment, CommentPublic, Event, EventPublic, Evidence,
+                        EvidencePublic, Order, OrderPublic, OrderSource, OrderState, OrdersPublic, RejectReason, Report,
+                        Role, Worker, as_utc, utcnow)
+from api.problems import Conflict, InvalidField, NotFound, Problem
 from api.schemas import EvidenceKind, IssueType
 
 
@@ -34,6 +41,7 @@ class OrderDetail(OrderPublic):
     events: list[EventPublic]
     timeline: list[AuditEntryPublic]
     reports: list[ReportSummary]
+    comments: list[CommentPublic]
 
 
 class OrderFilters(BaseModel):
@@ -45,6 +53,48 @@ class OrderFilters(BaseModel):
     source: OrderSource | None = None
     overdue: bool | None = None
     unassigned: bool | None = None
+    model_version: str | None = None
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+
+
+class Sort(StrEnum):
+    newest = "newest"
+    oldest = "oldest"
+    updated = "updated"  # most recently changed first
+    due = "due"  # soonest SLA deadline first
+
+
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+def _sort_key(sort: Sort) -> tuple[Any, bool]:
+    """The column to order by (always with the id as tie-break) and whether it descends."""
+    if sort == Sort.updated:
+        return col(Order.updated_at), True
+    if sort == Sort.due:
+        return func.coalesce(col(Order.sla_due_at), FAR_FUTURE), False
+    return col(Order.id), sort == Sort.newest
+
+
+def _encode_cursor(value: Any, order_id: int) -> str:
+    raw = json.dumps([value.isoformat() if isinstance(value, datetime) else value, order_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, int]:
+    """Raises InvalidField for anything that is not a cursor this API handed out."""
+    try:
+        value, order_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if sort in (Sort.updated, Sort.due):
+            value = as_utc(datetime.fromisoformat(value))
+        elif not isinstance(value, int):
+            raise ValueError
+        if not isinstance(order_id, int):
+            raise ValueError
+        return value, order_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidField(("query", "cursor"), "not a cursor from this listing (with the same sort)") from None
 
 
 class OrderNotFound(NotFound):
@@ -69,13 +119,14 @@ def _snapshot_urls(session: Session, store: EvidenceStore, order_ids: list[int],
 
 
 def list_orders(session: Session, store: EvidenceStore, expires: int, filters: OrderFilters, who: Principal,
-                limit: int = 100, offset: int = 0) -> OrdersPublic:
-    """Orders matching the filters, newest first, with the total count for paging. A worker
-    sees only the orders assigned to them."""
+                limit: int = 100, offset: int = 0, sort: Sort = Sort.newest, cursor: str | None = None
+                ) -> OrdersPublic:
+    """Orders matching the filters, with the total count. Page with `next_cursor` (stable while
+    orders arrive) or offset. A worker sees only the orders assigned to them."""
     query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True)
     if who.role == Role.worker:
         query = query.where(Order.worker_id == who.worker_id)
-    for field in ("state", "issue_type", "grid_id", "worker_id", "source", "unassigned"):
+    for field in ("state", "issue_type", "grid_id", "worker_id", "source", "unassigned", "model_version"):
         value = getattr(filters, field)
         if value is not None:
             query = query.where(getattr(Order, field) == value)
@@ -84,11 +135,30 @@ def list_orders(session: Session, store: EvidenceStore, expires: int, filters: O
     if filters.overdue is not None:
         late = col(Order.state).in_(UNRESOLVED) & (col(Order.sla_due_at) < utcnow())
         query = query.where(late if filters.overdue else ~late)
+    if filters.since is not None:
+        query = query.where(col(Order.created_at) >= filters.since)
+    if filters.until is not None:
+        query = query.where(col(Order.created_at) < filters.until)
     count = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(Order.id).desc()).offset(offset).limit(limit)).all()
+    key, descending = _sort_key(sort)
+    if cursor is not None:
+        value, after_id = decode_cursor(cursor, sort)
+        if key is col(Order.id):
+            query = query.where(key < after_id if descending else key > after_id)
+        else:
+            after = tuple_(key, col(Order.id))
+            query = query.where(after < (value, after_id) if descending else after > (value, after_id))
+    ordering = (key.desc(), col(Order.id).desc()) if descending else (key.asc(), col(Order.id).asc())
+    rows = session.exec(query.order_by(*ordering).offset(offset).limit(limit + 1)).all()
+    more, rows = len(rows) > limit, rows[:limit]
     urls = _snapshot_urls(session, store, [o.id for o, _ in rows if o.id is not None], expires)
     data = [OrderPublic.model_validate(_public(o, name, urls.get(o.id))) for o, name in rows]
-    return OrdersPublic(data=data, count=count)
+    next_cursor = None
+    if more and rows:
+        last = rows[-1][0]
+        value = {Sort.updated: last.updated_at, Sort.due: last.sla_due_at or FAR_FUTURE}.get(sort, last.id)
+        next_cursor = _encode_cursor(as_utc(value) if isinstance(value, datetime) else value, last.id)
+    return OrdersPublic(data=data, count=count, next_cursor=next_cursor)
 
 
 def _visible(order: Order, who: Principal) -> None:
@@ -109,6 +179,7 @@ def get_order(session: Session, store: EvidenceStore, order_id: int, expires: in
     timeline = session.exec(select(AuditEntry).where(AuditEntry.order_id == order_id)
                             .order_by(col(AuditEntry.id))).all()
     reports = session.exec(select(Report).where(Report.order_id == order_id).order_by(col(Report.id))).all()
+    comments = session.exec(select(Comment).where(Comment.order_id == order_id).order_by(col(Comment.id))).all()
     snapshot = next((e for e in reversed(evidence) if e.kind in (EvidenceKind.annotated, EvidenceKind.report)), None)
     return OrderDetail.model_validate({
         **_public(order, camera, store.presigned_url(snapshot.object_key, expires) if snapshot else None),
@@ -117,7 +188,47 @@ def get_order(session: Session, store: EvidenceStore, order_id: int, expires: in
         "events": [EventPublic.model_validate({**e.model_dump(), "bbox": e.box}) for e in events],
         "timeline": [AuditEntryPublic.model_validate(a.model_dump()) for a in timeline],
         "reports": [ReportSummary.model_validate(r.model_dump()) for r in reports],
+        "comments": [CommentPublic.model_validate(c.model_dump()) for c in comments],
     })
+
+
+def add_comment(session: Session, order_id: int, text: str, who: Principal) -> CommentPublic:
+    order = session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound(f"order {order_id} not found")
+    _visible(order, who)
+    comment = Comment(order_id=order_id, author=who.name[:100], role=who.role.value, text=text)
+    session.add(comment)
+    session.commit()
+    session.refresh(comment)
+    return CommentPublic.model_validate(comment.model_dump())
+
+
+class BulkFailure(BaseModel):
+    order_id: int
+    status: int
+    detail: str
+
+
+class BulkResult(BaseModel):
+    rejected: list[int]
+    failed: list[BulkFailure]
+
+
+def bulk_reject(session: Session, store: EvidenceStore, max_bytes: int, order_ids: list[int], reason: RejectReason,
+                note: str | None, who: Principal) -> BulkResult:
+    """Reject several false alarms; each order in its own transaction, so one order that cannot
+    be rejected (say, already closed) does not hold back the others."""
+    done, failed = [], []
+    for order_id in dict.fromkeys(order_ids):  # once each, in the order given
+        try:
+            change_state(session, store, max_bytes, order_id, OrderState.rejected, who,
+                         TransitionInput(reason=reason, note=note))
+            done.append(order_id)
+        except Problem as exc:
+            session.rollback()
+            failed.append(BulkFailure(order_id=order_id, status=exc.status, detail=str(exc)))
+    return BulkResult(rejected=done, failed=failed)
 
 
 def change_state(session: Session, store: EvidenceStore, max_bytes: int, order_id: int, target: OrderState,

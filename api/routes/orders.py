@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
@@ -10,8 +11,9 @@ from api.deps import SessionDep, SettingsDep, StoreDep
 from api.images import TooLarge
 from api.lifecycle import TransitionInput
 from api.models import OrderSource, OrderState, OrdersPublic, RejectReason, Role
-from api.orders import (EvidenceVerification, OrderDetail, OrderFilters, change_state, get_order, list_orders,
-                        verify_evidence)
+from api.models import CommentBase, CommentPublic
+from api.orders import (BulkResult, EvidenceVerification, OrderDetail, OrderFilters, Sort, add_comment, bulk_reject,
+                        change_state, get_order, list_orders, verify_evidence)
 from api.schemas import EvidenceKind, IssueType
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -61,14 +63,20 @@ def read_orders(
     source: Annotated[OrderSource | None, Query()] = None,
     overdue: Annotated[bool | None, Query(description="past the SLA and not yet resolved")] = None,
     unassigned: Annotated[bool | None, Query(description="no on-duty worker could take it")] = None,
+    model_version: Annotated[str | None, Query(max_length=50, description="made by this model version")] = None,
+    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+    sort: Annotated[Sort, Query(description="newest | oldest | updated | due (soonest SLA deadline)")] = Sort.newest,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> OrdersPublic:
-    """Work orders, newest first; `snapshot_url` is a presigned link to the annotated evidence.
-    A worker key sees only its own orders."""
+    """Work orders; `snapshot_url` is a presigned link to the annotated evidence. Page with
+    `cursor` = the previous page's `next_cursor`. A worker key sees only its own orders."""
     filters = OrderFilters(state=state, issue_type=issue_type, camera=camera, grid_id=grid_id, worker_id=worker_id,
-                           source=source, overdue=overdue, unassigned=unassigned)
-    return list_orders(session, store, settings.presign_expiry_seconds, filters, who, limit, offset)
+                           source=source, overdue=overdue, unassigned=unassigned, model_version=model_version,
+                           since=since, until=until)
+    return list_orders(session, store, settings.presign_expiry_seconds, filters, who, limit, offset, sort, cursor)
 
 
 @router.get("/overdue")
@@ -78,6 +86,20 @@ def read_overdue(session: SessionDep, store: StoreDep, settings: SettingsDep, wh
     """Orders past their issue type's SLA and not yet resolved."""
     return list_orders(session, store, settings.presign_expiry_seconds, OrderFilters(overdue=True), who, limit,
                        offset)
+
+
+class BulkRejectIn(BaseModel):
+    order_ids: list[int] = Field(min_length=1, max_length=500)
+    reason: RejectReason
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/bulk-reject")
+def reject_many(body: BulkRejectIn, session: SessionDep, store: StoreDep, settings: SettingsDep,
+                who: Reviewer) -> BulkResult:
+    """Reject several false alarms at once; orders that cannot be rejected are listed in
+    `failed` with the status and reason a single reject would have got."""
+    return bulk_reject(session, store, settings.max_upload_bytes, body.order_ids, body.reason, body.note, who)
 
 
 @router.get("/{order_id}", responses={404: {"description": "No such order"}})
@@ -93,6 +115,12 @@ def verify_order_evidence(order_id: OrderId, session: SessionDep, store: StoreDe
                           who: Reader) -> EvidenceVerification:
     """Re-read every evidence object and compare it with the SHA-256 recorded when it was stored."""
     return verify_evidence(session, store, order_id, who)
+
+
+@router.post("/{order_id}/comments", status_code=201, responses={404: {"description": "No such order"}})
+def post_comment(order_id: OrderId, body: CommentBase, session: SessionDep, who: Reader) -> CommentPublic:
+    """A remark on the order, shown with the timeline (not a state change)."""
+    return add_comment(session, order_id, body.text, who)
 
 
 def _move(session, store, settings, order_id: int, target: OrderState, who: Principal, data: TransitionInput,

@@ -154,3 +154,37 @@ def test_audit_log_is_append_only_in_the_database(client, backend):
                 s.execute(text(sql))
                 s.commit()
     assert audit_count(backend, order_id) >= 1
+
+
+def test_comments_bulk_reject_and_cursor_paging(client, backend):
+    ids = [post(client, event_json(bbox=(20 * i, 0, 20 * i + 10, 10))).json()["order_id"] for i in range(7)]
+    reviewer = auth(make_key(backend, "reviewer"))
+    made = client.post(f"/api/v1/orders/{ids[0]}/comments", json={"text": "looks like a van"}, headers=reviewer)
+    assert made.status_code == 201 and made.json()["author"] == "test-reviewer"
+    assert client.post(f"/api/v1/orders/{ids[0]}/comments", json={"text": ""}).status_code == 422
+    assert client.post("/api/v1/orders/999/comments", json={"text": "x"}).status_code == 404
+    assert [c["text"] for c in client.get(f"/api/v1/orders/{ids[0]}").json()["comments"]] == ["looks like a van"]
+
+    set_order(backend, ids[1], state=OrderState.closed)
+    bulk = client.post("/api/v1/orders/bulk-reject", json={"order_ids": [ids[0], ids[1], 999], "reason": "duplicate"},
+                       headers=reviewer).json()
+    assert bulk["rejected"] == [ids[0]]
+    assert {(f["order_id"], f["status"]) for f in bulk["failed"]} == {(ids[1], 409), (999, 404)}
+    assert order_row(backend, ids[0]).state == OrderState.rejected
+
+    seen, cursor = [], None
+    while True:
+        page = client.get("/api/v1/orders", params={"limit": 3, "sort": "oldest", **({"cursor": cursor} if cursor else {})}).json()
+        seen += [o["id"] for o in page["data"]]
+        assert page["count"] >= 7
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        post(client, event_json(bbox=(300, 200, 310, 210), camera="cam-9"))  # arrivals do not shift pages
+    assert seen[:7] == ids and len(seen) == len(set(seen))
+    updated = client.get("/api/v1/orders", params={"sort": "updated", "limit": 2}).json()
+    second = client.get("/api/v1/orders", params={"sort": "updated", "limit": 2, "cursor": updated["next_cursor"]}).json()
+    assert not {o["id"] for o in updated["data"]} & {o["id"] for o in second["data"]}
+    assert client.get("/api/v1/orders", params={"cursor": "garbage"}).status_code == 422
+    assert client.get("/api/v1/orders", params={"model_version": "1"}).json()["count"] >= 7
+    assert client.get("/api/v1/orders", params={"model_version": "9"}).json()["count"] == 0
