@@ -204,7 +204,7 @@ def test_order_filters_and_paging(client, backend):
     assert {o["id"] for o in cam2["data"]} == {ids[2], ids[3]}
     page = client.get("/api/v1/orders", params={"limit": 2, "offset": 1}).json()
     assert [o["id"] for o in page["data"]] == [ids[2], ids[1]] and page["count"] == 4
-    assert client.get("/api/v1/orders", params={"state": "resolved"}).json() == {"data": [], "count": 0}
+    assert client.get("/api/v1/orders", params={"state": "resolved"}).json() == {"data": [], "count": 0, "next_cursor": None}
     assert client.get("/api/v1/orders", params={"state": "open-ish"}).status_code == 422
     assert client.get("/api/v1/orders", params={"limit": 0}).status_code == 422
 
