@@ -121,6 +121,14 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_export(args: argparse.Namespace) -> int:
+    from vision.export import export_model
+
+    for fmt, path in export_model(Path(args.weights), imgsz=args.imgsz, openvino=not args.no_openvino).items():
+        print(f"{fmt:9s} {path}")
+    return 0
+
+
 def _dataset_build(args: argparse.Namespace) -> int:
     from datasets.build import build_dataset
     from datasets.recipe import load_recipe
@@ -217,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clip", action="append", default=[], help="rendered clip(s) for the event-level check")
     s.set_defaults(func=_publish)
 
+    s = model.add_parser("export", help="export .pt weights to ONNX and OpenVINO (f32) beside them; updates the manifest")
+    s.add_argument("weights", help="a .pt file, or a model folder whose manifest names one")
+    s.add_argument("--imgsz", type=int, help="input size (default: the manifest's, else 640)")
+    s.add_argument("--no-openvino", action="store_true", help="ONNX only")
+    s.set_defaults(func=_model_export)
+
     s = sub.add_parser("train", help="train a YOLO model from scratch (resumable)")
     s.add_argument("data", help="data.yaml of a YOLO dataset")
     s.add_argument("--model", default="yolo11n.yaml")
@@ -239,10 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     from datasets.yolo_labels import LabelError
     from streams.config import ConfigError
     from vision.manifest import ManifestError
+    from vision.export import ExportError
 
     try:
         return args.func(args)
-    except (ConfigError, ManifestError, RecipeError, LabelError, FileNotFoundError) as exc:
+    except (ConfigError, ManifestError, RecipeError, LabelError, ExportError, FileNotFoundError) as exc:
         print(f"streetwatch: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

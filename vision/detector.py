@@ -8,7 +8,7 @@ tracks alive through a bad frame.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -25,8 +25,13 @@ class Detector(Protocol):
 
     def detect(self, frame: np.ndarray) -> Detections: ...
 
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """One Detections per frame, in order; frames may differ in size."""
+        ...
 
-BACKENDS: dict[str, Callable[[ModelManifest], Detector]] = {}
+
+# name → factory(manifest, threads); threads None lets the backend choose.
+BACKENDS: dict[str, Callable[[ModelManifest, int | None], Detector]] = {}
 
 
 def backend(name: str):
@@ -41,20 +46,46 @@ def backend(name: str):
 class UltralyticsDetector:
     """Runs .pt (PyTorch) or .onnx weights through ultralytics' own predictor."""
 
-    def __init__(self, manifest: ModelManifest):
+    def __init__(self, manifest: ModelManifest, threads: int | None = None):
         from ultralytics import YOLO
 
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         self.manifest = manifest
         self.model = YOLO(str(manifest.weights_path), task=manifest.task)
 
     def detect(self, frame: np.ndarray) -> Detections:
-        result = self.model.predict(frame, imgsz=self.manifest.imgsz, conf=FLOOR_SCORE, verbose=False)[0]
-        boxes = result.boxes.cpu().numpy()
-        return Detections(boxes.xyxy, boxes.conf, boxes.cls.astype(int))
+        return self.detect_batch([frame])[0]
+
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        if not len(frames):
+            return []
+        results = self.model.predict(list(frames), imgsz=self.manifest.imgsz, conf=FLOOR_SCORE, verbose=False)
+        out = []
+        for result in results:
+            boxes = result.boxes.cpu().numpy()
+            out.append(Detections(boxes.xyxy, boxes.conf, boxes.cls.astype(int)))
+        return out
 
 
-def load_detector(manifest: ModelManifest, name: str = "ultralytics") -> Detector:
+@backend("onnxruntime")
+def _onnxruntime(manifest: ModelManifest, threads: int | None = None) -> Detector:
+    from vision.runtimes import OnnxRuntimeDetector  # onnxruntime is imported only when chosen
+
+    return OnnxRuntimeDetector(manifest, FLOOR_SCORE, threads)
+
+
+@backend("openvino")
+def _openvino(manifest: ModelManifest, threads: int | None = None) -> Detector:
+    from vision.runtimes import OpenVinoDetector
+
+    return OpenVinoDetector(manifest, FLOOR_SCORE, threads)
+
+
+def load_detector(manifest: ModelManifest, name: str = "ultralytics", threads: int | None = None) -> Detector:
     if name not in BACKENDS:
         raise ValueError(f"unknown detector backend {name!r}; choose one of {sorted(BACKENDS)}")
-    log.info("loading %s v%s (%s) with %s", manifest.name, manifest.version, manifest.weights_path.name, name)
-    return BACKENDS[name](manifest)
+    log.info("loading %s v%s with %s", manifest.name, manifest.version, name)
+    return BACKENDS[name](manifest, threads)

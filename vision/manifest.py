@@ -33,6 +33,9 @@ class ModelManifest(BaseModel):
     version: str
     task: Literal["detect", "segment"] = "detect"
     weights: str  # path relative to the manifest's folder (.pt or .onnx)
+    # Other formats of the same weights, relative too (written by `streetwatch model export`):
+    # {"onnx": "x.onnx", "openvino": "x_openvino/x.xml"}; backends pick theirs from here.
+    exports: dict[Literal["onnx", "openvino"], str] = Field(default_factory=dict)
     imgsz: int = Field(default=640, ge=32, le=4096)
     classes: dict[int, ModelClass]
     description: str = ""
@@ -48,6 +51,14 @@ class ModelManifest(BaseModel):
     def weights_path(self) -> Path:
         base = self.path or Path(".")
         return (base / self.weights).resolve()
+
+    def export_path(self, fmt: str) -> Path | None:
+        """The file of an exported format, or None when the manifest names none."""
+        if fmt in self.exports:
+            return ((self.path or Path(".")) / self.exports[fmt]).resolve()
+        if fmt == "onnx" and self.weights.endswith(".onnx"):
+            return self.weights_path
+        return None
 
     def issue_type_of(self, class_id: int) -> IssueType | None:
         cls = self.classes.get(int(class_id))

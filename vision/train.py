@@ -23,9 +23,10 @@ def train(
     project: Path = Path("runs/train"),
     device: str = "cpu",
     workers: int = 2,
-    export: tuple[str, ...] = ("onnx",),
+    export: bool = True,
 ) -> Path:
-    """Train (or resume) and return the path of best.pt; exports sit beside it."""
+    """Train (or resume) and return the path of best.pt; its ONNX and OpenVINO exports
+    (vision/export.py) sit beside it, ready for the edge's faster backends."""
     from ultralytics import YOLO  # heavy import kept local so the CLI starts fast
 
     run_dir = Path(project).resolve() / name
@@ -46,8 +47,10 @@ def train(
             amp=False, close_mosaic=max(1, epochs // 8),
         )
     best = run_dir / "weights" / "best.pt"
-    for fmt in export:
-        YOLO(str(best)).export(format=fmt, imgsz=imgsz, dynamic=(fmt == "onnx"), simplify=False)
+    if export:
+        from vision.export import export_model
+
+        export_model(best, imgsz=imgsz)
     return best
 
 
