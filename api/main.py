@@ -15,7 +15,7 @@ from api.body_limit import BodySizeLimit
 from api.db import check_migrated, get_engine
 from api.errors import install_error_handlers
 from api.evidence_store import make_store
-from api.routes import events, evidence, health, orders, reports, stats, verifications, workforce
+from api.routes import events, evidence, health, open311, orders, reports, stats, verifications, workforce
 from api.sweeper import sweeper_lifespan
 from api.settings import Settings, get_settings
 
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "dispatch", "description": "Grid workers, grids, cameras, notifications, keys"},
             {"name": "verifications", "description": "Camera checks of resolved orders (edge)"},
             {"name": "stats", "description": "Figures for dashboards"},
+            {"name": "open311", "description": "Open311 GeoReport v2 (read): issue types as services, orders as requests"},
             {"name": "evidence", "description": "Evidence downloads when images are kept in a local folder"},
             {"name": "system", "description": "Health"},
         ],
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = make_store(settings)
     app.add_middleware(BodySizeLimit, max_bytes=3 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     install_error_handlers(app)
-    for module in (events, orders, reports, verifications, workforce, stats, evidence, health):
+    for module in (events, orders, reports, verifications, workforce, stats, open311, evidence, health):
         app.include_router(module.router)
     return app
 

@@ -21,6 +21,9 @@ PUBLIC = {
     ("GET", "/api/v1/evidence/{key:path}"),  # the URL's own signature is the credential
     ("POST", "/api/v1/reports"),
     ("GET", "/api/v1/reports/{tracking_id}"),
+    ("GET", "/open311/v2/services.json"),  # 311 read APIs are public; they show no contacts or workers
+    ("GET", "/open311/v2/requests.json"),
+    ("GET", "/open311/v2/requests/{service_request_id}.json"),
 }
 PARAMS = {"order_id": "1", "worker_id": "1", "key_id": "1", "name": "cam-1", "tracking_id": "SW-0000000000",
           "key:path": "events/x/a.jpg"}

@@ -1,0 +1,119 @@
+"""Open311 GeoReport v2, read side: issue types as services, orders as service requests, so
+existing city 311 tools can read Streetwatch's orders. Field names follow the spec."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from api.evidence_store import EvidenceStore
+from api.models import AuditEntry, Camera, Evidence, Order, OrderState, as_utc, utcnow
+from api.schemas import EvidenceKind, IssueType
+
+SERVICES = {
+    IssueType.street_vending: ("Street vending", "Stalls, carts or hawkers occupying road or sidewalk", "Street order"),
+    IssueType.clutter: ("Clutter and waste", "Piled goods, dumped bulky waste, exposed garbage, overflowing bins",
+                        "Sanitation"),
+    IssueType.flooding: ("Flooding", "Water pooling on a road", "Drainage"),
+}
+# GeoReport has two statuses; `closed` means nobody needs to act any more.
+CLOSED_STATES = {OrderState.resolved, OrderState.closed, OrderState.rejected}
+MAX_REQUESTS = 1000  # the spec's upper bound per response
+DEFAULT_WINDOW = timedelta(days=90)  # the spec's default when no dates are given
+
+
+class Service(BaseModel):
+    service_code: str
+    service_name: str
+    description: str
+    metadata: bool = False
+    type: str = "realtime"
+    keywords: str
+    group: str
+
+
+class ServiceRequest(BaseModel):
+    service_request_id: str
+    status: str
+    status_notes: str | None
+    service_name: str
+    service_code: str
+    description: str | None
+    agency_responsible: str | None
+    service_notice: str | None = None
+    requested_datetime: str
+    updated_datetime: str
+    expected_datetime: str | None
+    address: str | None
+    address_id: str | None = None
+    zipcode: str | None = None
+    lat: float | None
+    long: float | None
+    media_url: str | None
+
+
+def services() -> list[Service]:
+    return [Service(service_code=t.value, service_name=name, description=desc, keywords=t.value.replace("_", " "),
+                    group=group) for t, (name, desc, group) in SERVICES.items()]
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return as_utc(ts).isoformat().replace("+00:00", "Z") if ts is not None else None
+
+
+def requests(session: Session, store: EvidenceStore, expires: int, ids: list[int] | None = None,
+             service_codes: list[IssueType] | None = None, start: datetime | None = None, end: datetime | None = None,
+             status: str | None = None) -> list[ServiceRequest]:
+    query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True)
+    if ids:
+        query = query.where(col(Order.id).in_(ids))
+    else:
+        end = end or utcnow()
+        query = query.where(col(Order.created_at) >= (start or end - DEFAULT_WINDOW), col(Order.created_at) < end)
+    if service_codes:
+        query = query.where(col(Order.issue_type).in_(service_codes))
+    if status == "open":
+        query = query.where(col(Order.state).not_in(CLOSED_STATES))
+    elif status == "closed":
+        query = query.where(col(Order.state).in_(CLOSED_STATES))
+    rows = session.exec(query.order_by(col(Order.id).desc()).limit(MAX_REQUESTS)).all()
+    order_ids = [o.id for o, _ in rows]
+    notes = _latest_notes(session, order_ids)
+    media = _media(session, order_ids)
+    return [_request(o, cam, notes.get(o.id), store.presigned_url(media[o.id], expires) if o.id in media else None)
+            for o, cam in rows]
+
+
+def _request(order: Order, camera: str | None, note: str | None, media_url: str | None) -> ServiceRequest:
+    name, _, _ = SERVICES[order.issue_type]
+    closed = order.state in CLOSED_STATES
+    return ServiceRequest(
+        service_request_id=str(order.id), status="closed" if closed else "open",
+        status_notes=f"{order.state.value}: {note}" if note else order.state.value, service_name=name,
+        service_code=order.issue_type.value,
+        description=f"seen by camera {camera}" if camera else "reported by a resident",
+        agency_responsible=f"grid {order.grid_id}" if order.grid_id else None,
+        requested_datetime=_iso(order.created_at) or "", updated_datetime=_iso(order.updated_at) or "",
+        expected_datetime=None if closed else _iso(order.sla_due_at),
+        address=f"camera {camera}" if camera else None, lat=order.lat, long=order.lon, media_url=media_url)
+
+
+def _latest_notes(session: Session, order_ids: list) -> dict[int, str]:
+    if not order_ids:
+        return {}
+    rows = session.exec(select(AuditEntry.order_id, AuditEntry.note).where(col(AuditEntry.order_id).in_(order_ids),
+                                                                           col(AuditEntry.note).is_not(None))
+                        .order_by(col(AuditEntry.id))).all()
+    return {order_id: note for order_id, note in rows}  # the last one wins
+
+
+def _media(session: Session, order_ids: list) -> dict[int, str]:
+    if not order_ids:
+        return {}
+    rows = session.exec(select(Evidence.order_id, Evidence.object_key)
+                        .where(col(Evidence.order_id).in_(order_ids),
+                               col(Evidence.kind).in_([EvidenceKind.annotated, EvidenceKind.report]))
+                        .order_by(col(Evidence.id))).all()
+    return {order_id: key for order_id, key in rows}

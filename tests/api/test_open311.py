@@ -1,0 +1,43 @@
+"""Open311 GeoReport v2 read endpoints: field names and status mapping as the spec has them."""
+
+from __future__ import annotations
+
+from api.models import OrderState
+from tests.api.factories import event_json, jpeg, post, set_order
+
+REQUEST_FIELDS = {"service_request_id", "status", "status_notes", "service_name", "service_code", "description",
+                  "agency_responsible", "service_notice", "requested_datetime", "updated_datetime",
+                  "expected_datetime", "address", "address_id", "zipcode", "lat", "long", "media_url"}
+
+
+def test_services_and_requests(client, backend):
+    public = {"Authorization": ""}
+    services = client.get("/open311/v2/services.json", headers=public).json()
+    assert {s["service_code"] for s in services} == {"street_vending", "clutter", "flooding"}
+    assert all({"service_name", "description", "metadata", "type", "keywords", "group"} <= set(s) for s in services)
+
+    a = post(client, event_json(issue_type="flooding"), annotated=jpeg()).json()["order_id"]
+    b = post(client, event_json(issue_type="clutter", camera="cam-2")).json()["order_id"]
+    set_order(backend, b, state=OrderState.closed)
+    everything = client.get("/open311/v2/requests.json", headers=public).json()
+    assert [r["service_request_id"] for r in everything] == [str(b), str(a)]
+    assert all(set(r) == REQUEST_FIELDS for r in everything)
+    flood = everything[1]
+    assert flood["status"] == "open" and flood["service_code"] == "flooding" and flood["media_url"]
+    assert flood["requested_datetime"].endswith("Z") and flood["expected_datetime"] and flood["lat"] is not None
+    assert everything[0]["status"] == "closed" and everything[0]["expected_datetime"] is None
+
+    assert [r["service_request_id"] for r in client.get("/open311/v2/requests.json",
+                                                         params={"status": "closed"}).json()] == [str(b)]
+    assert [r["service_request_id"] for r in client.get("/open311/v2/requests.json",
+                                                         params={"service_code": "flooding"}).json()] == [str(a)]
+    assert client.get("/open311/v2/requests.json", params={"start_date": "2999-01-01T00:00:00Z"}).json() == []
+    (one,) = client.get(f"/open311/v2/requests/{a}.json").json()
+    assert one["service_request_id"] == str(a)
+
+    missing = client.get("/open311/v2/requests/999.json")
+    assert missing.status_code == 404 and missing.json()[0]["code"] == 404
+    for params in ({"status": "pending"}, {"service_code": "graffiti"}, {"service_request_id": "1,x"}):
+        bad = client.get("/open311/v2/requests.json", params=params)
+        assert bad.status_code == 400 and bad.json()[0]["description"], params
+    assert client.get("/open311/v2/requests/abc.json").status_code == 400
