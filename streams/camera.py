@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from streams.rtsp import Frame, RtspReader, StreamError, StreamOpenError, StreamStalledError, mask_url
+from streams.decode_plan import DecodePlan
 from streams.sampler import FrameSampler
 
 log = logging.getLogger("streetwatch.streams")
@@ -54,13 +55,17 @@ class CameraWorker:
     def __init__(self, name: str, url: str, sample_interval_s: float, on_frame: Callable[[str, Frame], None],
                  open_timeout_s: float = 5, read_timeout_s: float = 5, stall_timeout_s: float = 10,
                  backoff_initial_s: float = 1, backoff_max_s: float = 30, *, transport: str = "tcp",
-                 keyframes_only: bool = False, reader_options: dict[str, str] | None = None):
+                 keyframes_only: bool = False, reader_options: dict[str, str] | None = None,
+                 decode_mode: str | None = None):
         if stall_timeout_s <= 0 or open_timeout_s <= 0 or read_timeout_s <= 0:
             raise ValueError("timeouts must be positive")
         if not 0 < backoff_initial_s <= backoff_max_s:
             raise ValueError("need 0 < backoff_initial_s <= backoff_max_s")
         self.name, self.url = name, url
         self.sampler = FrameSampler(sample_interval_s)
+        # decode_mode (auto|keyframes|all): decode only what sampling needs (streams/decode_plan.py);
+        # None: decode every frame and sample the decoded ones (the plain reader).
+        self.plan = DecodePlan(sample_interval_s, decode_mode) if decode_mode else None
         self.on_frame = on_frame
         self.open_timeout_s = open_timeout_s
         # FFmpeg reports a freeze after up to two read timeouts (it holds back the last frame
@@ -146,7 +151,7 @@ class CameraWorker:
             first = False
             reader = RtspReader(self.url, self.open_timeout_s, self.read_timeout_s, self.transport,
                                 keyframes_only=self.keyframes_only, options=self.reader_options,
-                                frame_timeout_s=self.stall_timeout_s)
+                                frame_timeout_s=self.stall_timeout_s, single_thread=self.plan is not None)
             with self._lock:
                 if gen != self._generation:
                     return
@@ -202,20 +207,24 @@ class CameraWorker:
         return random.uniform(min(0.1, self.backoff_initial_s), cap)
 
     def _read(self, reader: RtspReader, gen: int) -> None:
-        counted_corrupt = 0
+        counted_corrupt = counted_decoded = 0
         self.sampler.reset()  # the first frame after a (re)connect is always analysed
-        for frame in reader.frames():
+        frames = reader.planned_frames(self.plan) if self.plan is not None else reader.frames()
+        for frame in frames:
             now = time.monotonic()
             if not self._current(gen):
                 return
             self._delivered += 1
-            take = self.sampler.should_take(now)  # monotonic: immune to wall-clock jumps
+            # monotonic: immune to wall-clock jumps; a plan has already chosen this frame
+            take = True if self.plan is not None else self.sampler.should_take(now)
             corrupt, counted_corrupt = reader.corrupt_packets - counted_corrupt, reader.corrupt_packets
+            decoded, counted_decoded = reader.frames_decoded - counted_decoded, reader.frames_decoded
             with self._lock:
                 self._busy = ("read", now)
                 h = self._health
                 self._health = replace(h, state="streaming", last_frame_at=frame.captured_at,
-                                       frames_decoded=h.frames_decoded + 1, frames_sampled=h.frames_sampled + take,
+                                       frames_decoded=h.frames_decoded + decoded,
+                                       frames_sampled=h.frames_sampled + take,
                                        corrupt_packets=h.corrupt_packets + corrupt)
             if self._delivered == 1:
                 log.info("camera %s: streaming", self.name)
@@ -243,6 +252,10 @@ class CameraWorker:
             if busy is None:
                 continue
             what, since = busy
+            if what == "read" and reader is not None:
+                # Packets that the plan skipped are progress too: a camera analysed every
+                # 30 s is not blocked between two analysed frames.
+                since = max(since, reader.last_packet_at)
             limit = (self.open_timeout_s if what == "open" else self.stall_timeout_s) + _WATCHDOG_GRACE_S
             blocked = time.monotonic() - since
             if blocked <= limit or self._stop.is_set():

@@ -12,10 +12,13 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import av
 import numpy as np
+
+if TYPE_CHECKING:
+    from streams.decode_plan import DecodePlan
 
 log = logging.getLogger("streetwatch.streams")
 
@@ -98,7 +101,7 @@ class RtspReader:
 
     def __init__(self, url: str, open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, transport: str = "tcp",
                  keyframes_only: bool = False, options: dict[str, str] | None = None,
-                 frame_timeout_s: float | None = None):
+                 frame_timeout_s: float | None = None, single_thread: bool = False):
         if transport not in ("tcp", "udp", "udp_multicast", "http", "https"):
             raise ValueError(f"unknown RTSP transport {transport!r}")
         self.url = url
@@ -110,6 +113,9 @@ class RtspReader:
         self.corrupt_packets = 0
         self._cancelled = False
         self.frames_decoded = 0
+        self.packets = 0
+        self.last_packet_at = time.monotonic()  # read by the camera's watchdog
+        self.single_thread = single_thread
         self._container: av.container.InputContainer | None = None
         self._stream = None
 
@@ -147,7 +153,13 @@ class RtspReader:
             container.close()
             raise StreamOpenError(f"{self.safe_url} has no video stream")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        if self.single_thread:
+            # A frame-threaded decoder outputs a frame only after `threads` more packets:
+            # useless when a lone keyframe is decoded; and 48 cameras need no 48×3 threads.
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
+        else:
+            stream.thread_type = "AUTO"
         if self.keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
         self._container, self._stream = container, stream
@@ -184,6 +196,64 @@ class RtspReader:
         except av.ExitError:  # PyAV's interrupt callback fired: no packet within read_timeout_s
             raise StreamStalledError(f"{self.safe_url}: no packet within {self.read_timeout_s:g}s") from None
         except TimeoutError as exc:  # FFmpeg's socket timeout
+            raise StreamStalledError(f"{self.safe_url}: no data ({_describe(exc)})") from None
+        except (av.FFmpegError, OSError, RuntimeError) as exc:
+            raise StreamReadError(f"reading {self.safe_url} failed: {_describe(exc)}") from None
+        raise StreamReadError(f"{self.safe_url}: stream ended")
+
+    def planned_frames(self, plan: "DecodePlan") -> Iterator[Frame]:
+        """Only the frames `plan` wants analysed, decoding as little as it allows (see
+        streams/decode_plan.py). Stalls are reported as by frames(): no packet within the
+        read timeout, or (frame_timeout_s) the wanted frame overdue while packets keep coming."""
+        from streams.decode_plan import Action
+
+        self.open()
+        stream = self._stream
+        codec = stream.codec_context
+        time_base = float(stream.time_base) if stream.time_base else None
+        plan.reset()
+        deliver = False  # a frame is wanted from the decoder's next output
+        try:
+            for packet in self._container.demux(stream):
+                if self._cancelled:
+                    raise StreamReadError(f"{self.safe_url}: reading cancelled")
+                now = time.monotonic()
+                self.last_packet_at = now
+                self.packets += 1
+                if packet.size == 0:
+                    continue
+                stamp = packet.pts * time_base if packet.pts is not None and time_base else None
+                action = plan.on_packet(now, bool(packet.is_keyframe), stamp)
+                if action is Action.SKIP:
+                    if self.frame_timeout_s is not None and plan.overdue_s(now) > self.frame_timeout_s:
+                        raise StreamStalledError(f"{self.safe_url}: packets but no usable keyframe for "
+                                                 f"{plan.overdue_s(now):.1f}s")
+                    continue
+                deliver = deliver or action in (Action.DELIVER, Action.DELIVER_KEY)
+                try:
+                    decoded = codec.decode(packet)
+                    if action is Action.DELIVER_KEY and not decoded:
+                        # A decoder that reorders (B-frames) holds the keyframe back until more
+                        # packets come; we send none, so drain it now and start afresh.
+                        decoded = codec.decode(None)
+                        codec.flush_buffers()
+                except av.InvalidDataError:
+                    self.corrupt_packets += 1
+                    decoded = ()
+                    if action is Action.DELIVER_KEY:
+                        codec.flush_buffers()
+                self.frames_decoded += len(decoded)
+                if deliver and decoded:
+                    deliver = False
+                    frame = decoded[-1]
+                    pts = frame.pts * time_base if frame.pts is not None and time_base else None
+                    yield Frame(frame, time.time(), pts, bool(frame.key_frame))
+                elif self.frame_timeout_s is not None and plan.overdue_s(now) > self.frame_timeout_s:
+                    raise StreamStalledError(f"{self.safe_url}: packets but no decodable frame for "
+                                             f"{plan.overdue_s(now):.1f}s")
+        except av.ExitError:
+            raise StreamStalledError(f"{self.safe_url}: no packet within {self.read_timeout_s:g}s") from None
+        except TimeoutError as exc:
             raise StreamStalledError(f"{self.safe_url}: no data ({_describe(exc)})") from None
         except (av.FFmpegError, OSError, RuntimeError) as exc:
             raise StreamReadError(f"reading {self.safe_url} failed: {_describe(exc)}") from None
