@@ -164,7 +164,9 @@ class LocalEvidenceStore:
         return hmac.new(self.key, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
     def verify(self, key: str, expires: int, signature: str) -> bool:
-        return expires >= time.time() and hmac.compare_digest(self.signature(key, expires), signature)
+        # Bytes, not str: compare_digest refuses non-ASCII strings, and a URL may carry anything.
+        return expires >= time.time() and hmac.compare_digest(self.signature(key, expires).encode(),
+                                                               signature.encode("utf-8", "replace"))
 
     def presigned_url(self, key: str, expires_seconds: int) -> str:
         expires = int(time.time()) + expires_seconds

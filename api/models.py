@@ -290,7 +290,7 @@ class WorkerPublic(WorkerBase):
 class GridBase(SQLModel):
     name: str | None = Field(default=None, max_length=100)
     # [[lat, lon], ...]: the grid's outline, if it is drawn on the map.
-    polygon: list[tuple[float, float]] | None = Field(default=None, sa_type=sa.JSON)
+    polygon: list[list[float]] | None = Field(default=None, sa_type=sa.JSON)
     cameras: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     supervisor: str | None = Field(default=None, max_length=100, description="who hears about overdue orders")
 

@@ -71,7 +71,9 @@ def requests(session: Session, store: EvidenceStore, expires: int, ids: list[int
         query = query.where(col(Order.id).in_(ids))
     else:
         end = end or utcnow()
-        query = query.where(col(Order.created_at) >= (start or end - DEFAULT_WINDOW), col(Order.created_at) < end)
+        if start is None:
+            start = end - DEFAULT_WINDOW if end > datetime.min.replace(tzinfo=end.tzinfo) + DEFAULT_WINDOW else end
+        query = query.where(col(Order.created_at) >= start, col(Order.created_at) < end)
     if service_codes:
         query = query.where(col(Order.issue_type).in_(service_codes))
     if status == "open":

@@ -25,7 +25,7 @@ from api.models import (AuditEntry, AuditEntryPublic, Camera, Comment, CommentPu
                         EvidencePublic, Order, OrderPublic, OrderSource, OrderState, OrdersPublic, RejectReason, Report,
                         Role, Worker, as_utc, utcnow)
 from api.problems import Conflict, InvalidField, NotFound, Problem
-from api.schemas import EvidenceKind, IssueType
+from api.schemas import MAX_ID, EvidenceKind, IssueType
 
 
 class ReportSummary(BaseModel):
@@ -90,7 +90,8 @@ def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, int]:
             value = as_utc(datetime.fromisoformat(value))
         elif not isinstance(value, int):
             raise ValueError
-        if not isinstance(order_id, int):
+        if not isinstance(order_id, int) or not 0 <= order_id <= MAX_ID or (isinstance(value, int)
+                                                                           and not 0 <= value <= MAX_ID):
             raise ValueError
         return value, order_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):

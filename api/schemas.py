@@ -13,6 +13,11 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+# Row ids are PostgreSQL INTEGERs: a larger id in a path or body is refused with 422 instead
+# of overflowing the database driver.
+MAX_ID = 2**31 - 1
+
+
 class IssueType(StrEnum):
     street_vending = "street_vending"
     clutter = "clutter"

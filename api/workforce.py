@@ -85,9 +85,9 @@ def create_grid(session: Session, data: GridCreate) -> GridPublic:
     if data.polygon is not None:
         if len(data.polygon) < 3:
             raise InvalidField(("body", "polygon"), "needs at least 3 [lat, lon] corners")
-        for i, (lat, lon) in enumerate(data.polygon):
-            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-                raise InvalidField(("body", "polygon", str(i)), "lat/lon out of range")
+        for i, corner in enumerate(data.polygon):
+            if len(corner) != 2 or not (-90 <= corner[0] <= 90 and -180 <= corner[1] <= 180):
+                raise InvalidField(("body", "polygon", str(i)), "must be [lat, lon] within range")
     grid = Grid.model_validate(data)
     session.add(grid)
     session.commit()

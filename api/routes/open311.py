@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.open311 import Service, ServiceRequest, requests, services
-from api.schemas import IssueType
+from api.schemas import MAX_ID, IssueType
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -39,6 +39,8 @@ def get_requests(
     """Orders as service requests, newest first, at most 1000; the last 90 days by default."""
     try:
         ids = [int(i) for i in service_request_id.split(",")] if service_request_id else None
+        if ids and not all(1 <= i <= MAX_ID for i in ids):
+            raise ValueError
     except ValueError:
         return _error(400, "service_request_id must be comma-separated integers")  # type: ignore[return-value]
     codes = None
@@ -59,7 +61,7 @@ def get_requests(
 def get_request(service_request_id: Annotated[str, Path(max_length=20)], session: SessionDep, store: StoreDep,
                 settings: SettingsDep) -> list[ServiceRequest]:
     """One service request (a list of one, as the spec has it)."""
-    if not service_request_id.isdigit():
+    if not service_request_id.isdigit() or not 1 <= int(service_request_id) <= MAX_ID:
         return _error(400, "service_request_id must be an integer")  # type: ignore[return-value]
     found = requests(session, store, settings.presign_expiry_seconds, [int(service_request_id)])
     if not found:

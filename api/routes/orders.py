@@ -14,14 +14,14 @@ from api.models import OrderSource, OrderState, OrdersPublic, RejectReason, Role
 from api.models import CommentBase, CommentPublic
 from api.orders import (BulkResult, EvidenceVerification, OrderDetail, OrderFilters, Sort, add_comment, bulk_reject,
                         change_state, get_order, list_orders, verify_evidence)
-from api.schemas import EvidenceKind, IssueType
+from api.schemas import MAX_ID, EvidenceKind, IssueType
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
 Reader = Annotated[Principal, Depends(require(Role.reviewer, Role.worker))]
 Actor = Annotated[Principal, Depends(require(Role.reviewer, Role.worker))]
 Reviewer = Annotated[Principal, Depends(require(Role.reviewer))]
-OrderId = Annotated[int, Path(ge=1)]
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID)]
 MOVE_RESPONSES = {
     403: {"description": "Your role may not make this move, or the order is not assigned to you"},
     404: {"description": "No such order"},
@@ -30,7 +30,8 @@ MOVE_RESPONSES = {
 
 
 class DispatchIn(BaseModel):
-    worker_id: int | None = Field(default=None, description="unset → the grid's on-duty worker, else the nearest")
+    worker_id: int | None = Field(default=None, ge=1, le=MAX_ID,
+                                   description="unset → the grid's on-duty worker, else the nearest")
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -59,7 +60,7 @@ def read_orders(
     issue_type: Annotated[IssueType | None, Query(description="only this kind of issue")] = None,
     camera: Annotated[str | None, Query(max_length=100, description="only this camera (by name)")] = None,
     grid_id: Annotated[str | None, Query(max_length=100)] = None,
-    worker_id: Annotated[int | None, Query(ge=1)] = None,
+    worker_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     source: Annotated[OrderSource | None, Query()] = None,
     overdue: Annotated[bool | None, Query(description="past the SLA and not yet resolved")] = None,
     unassigned: Annotated[bool | None, Query(description="no on-duty worker could take it")] = None,
@@ -69,7 +70,7 @@ def read_orders(
     sort: Annotated[Sort, Query(description="newest | oldest | updated | due (soonest SLA deadline)")] = Sort.newest,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> OrdersPublic:
     """Work orders; `snapshot_url` is a presigned link to the annotated evidence. Page with
     `cursor` = the previous page's `next_cursor`. A worker key sees only its own orders."""
@@ -82,14 +83,14 @@ def read_orders(
 @router.get("/overdue")
 def read_overdue(session: SessionDep, store: StoreDep, settings: SettingsDep, who: Reader,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> OrdersPublic:
+                 offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> OrdersPublic:
     """Orders past their issue type's SLA and not yet resolved."""
     return list_orders(session, store, settings.presign_expiry_seconds, OrderFilters(overdue=True), who, limit,
                        offset)
 
 
 class BulkRejectIn(BaseModel):
-    order_ids: list[int] = Field(min_length=1, max_length=500)
+    order_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=500)
     reason: RejectReason
     note: str | None = Field(default=None, max_length=2000)
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 from api.auth import Principal, require
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.images import TooLarge
+from api.schemas import MAX_ID
 from api.models import Role
 from api.verification import CheckRecorded, CheckResult, PendingCheck, pending_checks, record_check
 
@@ -23,7 +24,7 @@ def get_pending(session: SessionDep, settings: SettingsDep, _: Edge,
 
 @router.post("/{order_id}", responses={404: {"description": "No such order"},
                                        409: {"description": "The order is not waiting for a camera check"}})
-def post_check(order_id: Annotated[int, Path(ge=1)], session: SessionDep, store: StoreDep, settings: SettingsDep,
+def post_check(order_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, store: StoreDep, settings: SettingsDep,
                who: Edge, result: Annotated[CheckResult, Form()],
                frame: Annotated[UploadFile, File(description="the analysed frame, JPEG or PNG")]) -> CheckRecorded:
     """`absent`: the issue stayed away for its clear time → verified, with a before/after pair.

@@ -11,6 +11,7 @@ from sqlmodel import select
 from api.auth import Principal, create_key, hash_key, require, revoke_key
 from api.deps import SessionDep, SettingsDep
 from api.dispatch import sweep
+from api.schemas import MAX_ID
 from api.models import ApiKey, GridCreate, GridPublic, Role, WorkerCreate, WorkerPublic, WorkerUpdate
 from api.problems import Forbidden, InvalidField, NotFound
 from api.workforce import (CameraPublic, CameraUpdate, NotificationPublic, create_grid, create_worker, list_grids,
@@ -35,7 +36,7 @@ def get_workers(session: SessionDep, _: Reviewer) -> list[WorkerPublic]:
 
 @router.patch("/workers/{worker_id}", responses={403: {"description": "A worker may change only themself"},
                                                  404: {"description": "No such worker"}})
-def patch_worker(worker_id: Annotated[int, Path(ge=1)], body: WorkerUpdate, session: SessionDep,
+def patch_worker(worker_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: WorkerUpdate, session: SessionDep,
                  who: Staff) -> WorkerPublic:
     """Change a worker; a worker's own key may update its position and duty status."""
     if who.role == Role.reviewer:
@@ -82,7 +83,7 @@ def post_sweep(session: SessionDep, settings: SettingsDep, _: Admin) -> dict[str
 class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: Role
-    worker_id: int | None = Field(default=None, ge=1, description="required for worker keys")
+    worker_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="required for worker keys")
 
 
 class KeyCreated(BaseModel):
@@ -105,7 +106,7 @@ def post_key(body: KeyIn, session: SessionDep, _: Admin) -> KeyCreated:
 
 
 @router.delete("/keys/{key_id}", status_code=204, responses={404: {"description": "No such key"}})
-def delete_key(key_id: Annotated[int, Path(ge=1)], session: SessionDep, _: Admin) -> None:
+def delete_key(key_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, _: Admin) -> None:
     """Revoke a key (it stays listed in the audit trail by name)."""
     if not revoke_key(session, key_id):
         raise NotFound(f"key {key_id} not found")
