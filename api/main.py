@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.body_limit import BodySizeLimit
 from api.db import check_migrated, get_engine
 from api.errors import install_error_handlers
 from api.evidence_store import make_store
+from api.rate_limit import RateLimiter
 from api.routes import events, evidence, health, open311, orders, reports, stats, verifications, workforce
 from api.sweeper import sweeper_lifespan
 from api.settings import Settings, get_settings
@@ -64,7 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.store = make_store(settings)
+    app.state.report_limiter = RateLimiter(settings.report_rate_per_minute)
     app.add_middleware(BodySizeLimit, max_bytes=3 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
     install_error_handlers(app)
     for module in (events, orders, reports, verifications, workforce, stats, open311, evidence, health):
         app.include_router(module.router)

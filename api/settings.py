@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     presign_expiry_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0)
     policies: dict[IssueType, IssuePolicy] = Field(default_factory=lambda: _merged_policies({}))
+    report_rate_per_minute: float = Field(6.0, gt=0, description="citizen reports per client address per minute "
+                                                                   "(burst of the same size), per API process")
+    cors_origins: list[str] = Field(default_factory=list, description='browser origins allowed to call the API, '
+                                                                      'e.g. ["https://dashboard.city.gov.cn"]')
     auto_dispatch: bool = Field(True, description="dispatch new orders to a grid worker at once")
     sweep_interval_seconds: float = Field(60.0, ge=0.0, description="how often SLAs and clearing are checked; "
                                                                       "0 turns the background sweep off")

@@ -2,17 +2,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, UploadFile
 
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.images import TooLarge
+from api.rate_limit import limit_reports
 from api.reports import TRACKING_PATTERN, ReportAccepted, ReportIn, ReportProgress, create_report, report_progress
 from api.schemas import EvidenceKind, IssueType
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
-@router.post("", status_code=201, responses={413: {"description": "Photo too large"},
+@router.post("", status_code=201, dependencies=[Depends(limit_reports)],
+             responses={413: {"description": "Photo too large"},
+                        429: {"description": "Too many reports from this address; see Retry-After"},
                                              422: {"description": "A field is missing or invalid (`loc` names it)"}})
 def post_report(
     session: SessionDep, store: StoreDep, settings: SettingsDep,

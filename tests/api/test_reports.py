@@ -110,3 +110,41 @@ def test_evidence_verify_finds_changed_and_missing_objects(client, backend):
     assert {(p["object_key"], p["status"]) for p in report["problems"]} == {
         (evidence["annotated"]["object_key"], "mismatch"), (evidence["crop"]["object_key"], "missing")}
     assert counts(backend)["evidence"] == 3  # verifying changes nothing
+
+
+def test_citizen_reports_are_rate_limited_per_address(sqlite_backend):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    limited = sqlite_backend.model_copy(update={"report_rate_per_minute": 2})
+    with TestClient(create_app(limited)) as c:
+        assert [_report(c).status_code for _ in range(2)] == [201, 201]
+        refused = _report(c)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert c.get("/api/v1/reports/SW-0000000000").status_code == 404  # reading is not limited
+
+
+def test_rate_limiter_refills():
+    from api.rate_limit import RateLimiter
+
+    limiter = RateLimiter(per_minute=60, burst=2)
+    assert [limiter.take("a", now=0) for _ in range(3)] == [0, 0, 1.0]
+    assert limiter.take("b", now=0) == 0  # per client
+    assert limiter.take("a", now=1.0) == 0  # one token back after a second
+
+
+def test_cors_origins_come_from_settings(sqlite_backend):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    preflight = {"Origin": "https://dash.example.cn", "Access-Control-Request-Method": "GET"}
+    with TestClient(create_app(sqlite_backend)) as c:
+        assert "access-control-allow-origin" not in c.options("/api/v1/orders", headers=preflight).headers
+    allowed = sqlite_backend.model_copy(update={"cors_origins": ["https://dash.example.cn"]})
+    with TestClient(create_app(allowed)) as c:
+        resp = c.options("/api/v1/orders", headers=preflight)
+        assert resp.headers["access-control-allow-origin"] == "https://dash.example.cn"
+        other = c.options("/api/v1/orders", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
