@@ -15,8 +15,8 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 @router.post("", status_code=201, dependencies=[Depends(limit_reports)],
              responses={413: {"description": "Photo too large"},
-                        429: {"description": "Too many reports from this address; see Retry-After"},
-                                             422: {"description": "A field is missing or invalid (`loc` names it)"}})
+                        422: {"description": "A field is missing or invalid (`loc` names it)"},
+                        429: {"description": "Too many reports from this address; see Retry-After"}})
 def post_report(
     session: SessionDep, store: StoreDep, settings: SettingsDep,
     photo: Annotated[UploadFile, File(description="a photo of the issue, JPEG or PNG")],
