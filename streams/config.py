@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from api.schemas import IssueType
+from vision.zones import parse_hours
 
 Point = tuple[float, float]
 
@@ -45,11 +47,51 @@ class IssueSettings(Strict):
     min_hits: int = Field(default=3, ge=1)
     clear_seconds: float = Field(default=120.0, gt=0)
     threshold: float | None = Field(default=None, ge=0, le=1)  # overrides the model manifest's
+    # Hysteresis: a track counts while the median of its last `score_window` scores is over
+    # the threshold, so a one-frame spike never confirms anything.
+    score_window: int = Field(default=5, ge=1, le=50)
+
+
+def _check_hours(v: list[str]) -> list[str]:
+    for h in v:
+        parse_hours(h)  # ValueError names the bad range
+    return v
 
 
 class Zone(Strict):
     polygon: list[Point] = Field(min_length=3)
     issue_types: list[IssueType] = Field(default_factory=list)  # empty: every type
+    anchor: Point = (0.5, 1.0)  # where a box is placed: (0.5, 1) bottom centre, (0.5, 0.5) centre
+    hours: list[str] = Field(default_factory=list)  # "HH:MM-HH:MM" local time; empty: always
+
+    @field_validator("anchor")
+    @classmethod
+    def _unit(cls, v: Point) -> Point:
+        if not (0 <= v[0] <= 1 and 0 <= v[1] <= 1):
+            raise ValueError("anchor is a fraction of the box: both values between 0 and 1")
+        return v
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: list[str]) -> list[str]:
+        return _check_hours(v)
+
+
+class Mask(Zone):
+    """Like a zone, but detections anchored inside are dropped (of its types, during its hours)."""
+
+
+DecodeMode = Literal["auto", "keyframes", "all"]
+
+
+class HttpSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535)  # 0: any free port
+
+
+class OutboxSettings(Strict):
+    path: Path = Path("var/outbox")  # SQLite file and evidence folder (relative to the config file)
+    max_mb: float = Field(default=500, gt=0)  # evidence beyond this: oldest images dropped first
 
 
 class CameraConfig(Strict):
@@ -61,7 +103,10 @@ class CameraConfig(Strict):
     enabled: bool = True
     sample_interval_s: float | None = Field(default=None, gt=0)
     zones: dict[str, Zone] = Field(default_factory=dict)
-    masks: list[list[Point]] = Field(default_factory=list)
+    masks: list[list[Point] | Mask] = Field(default_factory=list)
+    decode: DecodeMode | None = None  # overrides the global value
+    privacy_blur: bool | None = None  # overrides the global value
+    change_threshold: float | None = Field(default=None, ge=0)  # overrides the global value
 
     @field_validator("url")
     @classmethod
@@ -72,20 +117,35 @@ class CameraConfig(Strict):
 
     @field_validator("masks")
     @classmethod
-    def _polygons(cls, v: list[list[Point]]) -> list[list[Point]]:
-        if any(len(p) < 3 for p in v):
+    def _polygons(cls, v: list) -> list[Mask]:
+        masks = [m if isinstance(m, Mask) else Mask(polygon=m) if len(m) >= 3 else None for m in v]
+        if any(m is None for m in masks):
             raise ValueError("each mask needs at least 3 points")
-        return v
+        return masks
 
 
 class EdgeConfig(Strict):
     api: ApiTarget = Field(default_factory=ApiTarget)
     model: Path = Path("models/streetwatch-demo")
-    detector: str = "ultralytics"
+    # onnxruntime (default: the fastest here), openvino (f32), or ultralytics (PyTorch .pt)
+    detector: Literal["onnxruntime", "openvino", "ultralytics"] = "onnxruntime"
+    detector_threads: int | None = Field(default=None, ge=1, le=64)  # None: the backend's choice
+    max_batch: int = Field(default=8, ge=1, le=64)  # frames per inference call
+    batch_wait_ms: float = Field(default=10, ge=0, le=1000)  # wait this long for a batch to fill
     sample_interval_s: float = Field(default=1.0, gt=0)
+    decode: DecodeMode = "auto"  # what to decode: see streams/decode_plan.py
+    # Reuse a camera's last detections when its frame barely changed (mean absolute difference
+    # of small grey thumbnails, 0-255); None: always run the model.
+    change_threshold: float | None = Field(default=None, ge=0)
     open_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=5.0, gt=0)
     stall_timeout_s: float = Field(default=10.0, gt=0)
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=6.0, gt=0)  # small: a camera that returns is read again within seconds
+    privacy_blur: bool = True  # blur faces and plates in evidence before it leaves the box
+    timezone: str | None = None  # IANA name for zone hours; None: the box's local time
+    http: HttpSettings | None = Field(default_factory=HttpSettings)  # /healthz and /metrics; null: off
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     issues: dict[IssueType, IssueSettings] = Field(default_factory=dict)
     cameras: list[CameraConfig] = Field(min_length=1)
 
@@ -95,7 +155,21 @@ class EdgeConfig(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"camera names must be unique; repeated: {', '.join(dupes)}")
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError("backoff_initial_s must not exceed backoff_max_s")
         return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {v!r} (an IANA name like Asia/Shanghai)") from None
+        return v
 
     def issue(self, issue_type: IssueType) -> IssueSettings:
         return self.issues.get(issue_type, IssueSettings())
@@ -130,4 +204,6 @@ def load_config(path: Path | str) -> EdgeConfig:
     if not config.model.is_absolute():
         # Relative model paths are relative to the config file, like Frigate's.
         config.model = (path.parent / config.model).resolve()
+    if not config.outbox.path.is_absolute():
+        config.outbox.path = (path.parent / config.outbox.path).resolve()
     return config

@@ -75,6 +75,7 @@ def run_demo(port: int = 8000, seconds: float = 0) -> int:
     for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
         stale.unlink(missing_ok=True)
     shutil.rmtree(DEMO_DIR / "evidence", ignore_errors=True)
+    shutil.rmtree(DEMO_DIR / "outbox", ignore_errors=True)  # events of an earlier demo's database
 
     with contextlib.ExitStack() as stack:
         cameras = stack.enter_context(RtspCameraServer({"street-1": clip}))
@@ -95,6 +96,7 @@ def run_demo(port: int = 8000, seconds: float = 0) -> int:
 
         config = EdgeConfig.model_validate({
             "api": {"url": base, "key": keys["edge"]}, "model": str(MODEL), "sample_interval_s": 1.0, "issues": DEMO_ISSUES,
+            "outbox": {"path": str((DEMO_DIR / "outbox").resolve())},
             "cameras": [{"name": "street-1", "url": cameras.url("street-1"), "lat": 31.2304, "lon": 121.4737,
                          "grid_id": "grid-001"}],
         })

@@ -1,8 +1,17 @@
-"""The edge pipeline: cameras → sampled frames → detector → tracker → confirmer → evidence → API.
+"""The edge box: cameras → sampled frames → batched detector → zones → tracker → confirmer →
+privacy blur → evidence → durable outbox → API.
 
-One process runs every camera of the config. Each camera has its own reader thread and
-its own tracker and confirmer; a single inference thread runs the model, because on a
-small CPU box two models side by side only fight over the same cores.
+One process runs every camera of the config:
+
+* one capture thread per camera (streams/camera.py) decodes only the frames sampling needs
+  (streams/decode_plan.py) and reconnects on its own;
+* one inference thread (streams/scheduler.py) batches the newest frame of each camera through
+  the model, because on a small CPU box two models side by side only fight over the cores;
+* one evidence thread blurs faces and plates and renders the JPEGs of confirmed events
+  (slow, rare work that must not hold up inference) and writes them to the outbox;
+* one sender thread (streams/uplink.py) empties the outbox into the API, in order.
+
+`/healthz` and `/metrics` are served on `http.host:http.port` (streams/metrics.py).
 """
 
 from __future__ import annotations
@@ -11,20 +20,23 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from api.schemas import CameraRef, EventIn, ModelRef
 from streams.config import CameraConfig, EdgeConfig
 from streams.uplink import EventUploader, OutgoingEvent
-from vision.confirm import ConfirmRule, EventConfirmer
+from vision.confirm import ConfirmedIssue, ConfirmRule, EventConfirmer
+from vision.detections import Detections
 from vision.detector import Detector, load_detector
 from vision.evidence import render_evidence
 from vision.manifest import ModelManifest, load_manifest
 from vision.tracker import IssueTracker
-from vision.zones import filter_zones
+from vision.zones import Area, filter_zones
 
 log = logging.getLogger("streetwatch.edge")
 
@@ -38,26 +50,46 @@ class CameraState:
     config: CameraConfig
     tracker: IssueTracker
     confirmer: EventConfirmer
+    zones: list[Area]
+    masks: list[Area]
     frames_analysed: int = 0
     events: int = 0
+    analysed_at: deque = field(default_factory=lambda: deque(maxlen=120))  # monotonic, for intervals
+    latencies: deque = field(default_factory=lambda: deque(maxlen=120))  # capture → detections, seconds
+
+
+def _quantiles(values) -> dict[str, float | None]:
+    if len(values) == 0:
+        return {"median": None, "p95": None}
+    arr = np.asarray(values, dtype=float)
+    return {"median": round(float(np.median(arr)), 3), "p95": round(float(np.percentile(arr, 95)), 3)}
 
 
 class EdgePipeline:
     def __init__(self, config: EdgeConfig, detector: Detector | None = None, uploader: EventUploader | None = None):
         self.config = config
         self.manifest: ModelManifest = detector.manifest if detector else load_manifest(config.model)
-        self.detector = detector or load_detector(self.manifest, config.detector)
-        self.uploader = uploader or EventUploader(config.api.url, config.api.key, config.api.timeout_s)
+        self.detector = detector or load_detector(self.manifest, config.detector, config.detector_threads)
+        self.uploader = uploader  # in-memory sending (tests, tools); None: the durable outbox
+        self.outbox = None
+        self.sender = None
         self.cameras = {c.name: self._camera_state(c) for c in config.cameras if c.enabled}
-        self._frames: queue.Queue = queue.Queue(maxsize=max(4, 2 * len(self.cameras)))
+        self._tz = ZoneInfo(config.timezone) if config.timezone else None
+        self._privacy = None
+        self._privacy_lock = threading.Lock()
+        self._evidence: queue.Queue = queue.Queue()
         self._stop = threading.Event()
-        self._workers: list = []
-        self._infer_thread = threading.Thread(target=self._infer_loop, name="inference", daemon=True)
-        self.dropped_frames = 0
+        self._workers: dict = {}
+        self._threads: list[threading.Thread] = []
+        self.scheduler = None
+        self.metrics = None
+        self.http = None
+        self.evidence_errors = 0
 
     def _camera_state(self, cam: CameraConfig) -> CameraState:
         interval = cam.sample_interval_s or self.config.sample_interval_s
-        rules = {t: ConfirmRule(s.confirm_seconds, s.min_hits, s.clear_seconds) for t, s in self.config.issues.items()}
+        rules = {t: ConfirmRule(s.confirm_seconds, s.min_hits, s.clear_seconds, s.score_window)
+                 for t, s in self.config.issues.items()}
 
         def threshold_of(class_id: int) -> float:
             issue = self.manifest.issue_type_of(class_id)
@@ -69,25 +101,46 @@ class EdgePipeline:
         # threshold would never get a track to confirm.
         lowest = min(threshold_of(c) for c in self.manifest.classes)
         tracker = IssueTracker(interval, lost_seconds=30.0, high_thresh=min(0.25, lowest), low_thresh=min(0.1, lowest / 2))
-        return CameraState(cam, tracker, confirmer)
+        zones = [Area.make(z.polygon, [t.value for t in z.issue_types], z.anchor, z.hours) for z in cam.zones.values()]
+        masks = [Area.make(m.polygon, [t.value for t in m.issue_types], m.anchor, m.hours) for m in cam.masks]
+        return CameraState(cam, tracker, confirmer, zones, masks)
 
-    # -- frame processing (also called directly by tests) -------------------------------
-    def process_frame(self, camera: str, image: np.ndarray, captured_at: float) -> list[OutgoingEvent]:
+    # -- frame analysis (also called directly by tests and clip evaluation) ------------------
+    def _minute_of_day(self, captured_at: float) -> int:
+        local = datetime.fromtimestamp(captured_at, tz=self._tz) if self._tz else datetime.fromtimestamp(captured_at)
+        return local.hour * 60 + local.minute
+
+    def analyse(self, camera: str, detections: Detections, captured_at: float) -> list[ConfirmedIssue]:
+        """Zones and masks, tracking, hysteresis and confirmation for one analysed frame."""
         state = self.cameras[camera]
-        detections = self.detector.detect(image)
-        issue_types = [self.manifest.issue_type_of(c) for c in detections.class_id]
-        zones = [(z.polygon, [t.value for t in z.issue_types]) for z in state.config.zones.values()]
-        detections = filter_zones(detections, [t.value if t else None for t in issue_types], zones, state.config.masks)
+        if state.zones or state.masks:
+            kinds = [t.value if (t := self.manifest.issue_type_of(c)) else None for c in detections.class_id]
+            detections = filter_zones(detections, kinds, state.zones, state.masks, self._minute_of_day(captured_at))
         tracked = state.tracker.update(detections)
         state.frames_analysed += 1
-        out = []
-        for issue in state.confirmer.update(tracked, captured_at):
-            out.append(self._make_event(state, image, issue))
-            state.events += 1
-        return out
+        issues = state.confirmer.update(tracked, captured_at)
+        state.events += len(issues)
+        return issues
 
-    def _make_event(self, state: CameraState, image: np.ndarray, issue) -> OutgoingEvent:
+    def process_frame(self, camera: str, image: np.ndarray, captured_at: float) -> list[OutgoingEvent]:
+        """Detect, analyse and render the events of one frame, synchronously."""
+        issues = self.analyse(camera, self.detector.detect(image), captured_at)
+        return [self._make_event(self.cameras[camera], image, issue) for issue in issues]
+
+    def _privacy_filter(self):
+        with self._privacy_lock:
+            if self._privacy is None:
+                from vision.privacy import PrivacyFilter
+
+                self._privacy = PrivacyFilter()
+            return self._privacy
+
+    def _make_event(self, state: CameraState, image: np.ndarray, issue: ConfirmedIssue) -> OutgoingEvent:
         cam = state.config
+        blur = cam.privacy_blur if cam.privacy_blur is not None else self.config.privacy_blur
+        if blur:
+            # Everything rendered below comes from the blurred copy; the original stays here.
+            image, _ = self._privacy_filter().blur(image)
         h, w = image.shape[:2]
         class_name = self.manifest.classes[issue.class_id].name
         label = f"{issue.issue_type.value} {issue.confidence:.2f}"
@@ -111,63 +164,146 @@ class EdgePipeline:
                  issue.tracker_id, issue.confidence, issue.confirmed_at - issue.first_seen)
         return OutgoingEvent(event, render_evidence(image, box, label, issue.issue_type.value))
 
-    # -- running on live cameras ------------------------------------------------------
-    def start(self) -> None:
-        from streams.camera import CameraWorker  # PyAV is only needed for live cameras
+    # -- live: the scheduler's result handler and the evidence thread -------------------------
+    def _on_result(self, camera: str, frame, detections: Detections, reused: bool) -> None:
+        issues = self.analyse(camera, detections, frame.captured_at)
+        state = self.cameras[camera]
+        state.analysed_at.append(time.monotonic())
+        latency = max(0.0, time.time() - frame.captured_at)
+        state.latencies.append(latency)
+        if self.metrics is not None:
+            self.metrics.latency_seconds.observe(latency)
+        for issue in issues:
+            self._evidence.put((state, frame.image, issue))
 
-        self.uploader.start()
-        self._infer_thread.start()
-        for name, state in self.cameras.items():
-            cam = state.config
-            worker = CameraWorker(
-                name, cam.url, cam.sample_interval_s or self.config.sample_interval_s, self._on_frame,
-                open_timeout_s=self.config.open_timeout_s, read_timeout_s=self.config.read_timeout_s,
-                stall_timeout_s=self.config.stall_timeout_s,
-            )
-            worker.start()
-            self._workers.append(worker)
-        log.info("edge running: %d camera(s), model %s v%s, API %s", len(self._workers), self.manifest.name,
-                 self.manifest.version, self.config.api.url)
-
-    def _on_frame(self, camera: str, frame) -> None:
-        try:
-            self._frames.put_nowait((camera, frame))
-        except queue.Full:
-            # Inference is behind: drop the oldest frame, the newest says more about now.
+    def _evidence_loop(self) -> None:
+        while not self._stop.is_set() or not self._evidence.empty():
             try:
-                self._frames.get_nowait()
-                self.dropped_frames += 1
-            except queue.Empty:
-                pass
-            self._frames.put_nowait((camera, frame))
-
-    def _infer_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                camera, frame = self._frames.get(timeout=0.5)
+                state, image, issue = self._evidence.get(timeout=0.5)
             except queue.Empty:
                 continue
             try:
-                for item in self.process_frame(camera, frame.image, frame.captured_at):
+                item = self._make_event(state, image, issue)
+                if self.uploader is not None:
                     self.uploader.submit(item)
-            except Exception:  # one bad frame must not stop every camera
-                log.exception("camera %s: frame processing failed", camera)
+                else:
+                    # Durable from here on: the sender posts it, a crash does not lose it.
+                    self.outbox.put(item.event.event_id, item.event.model_dump_json(), item.images)
+                    self.sender.wake()
+            except Exception:
+                self.evidence_errors += 1
+                log.exception("camera %s: could not store event %s", state.config.name, issue.event_id)
+
+    # -- running on live cameras ------------------------------------------------------
+    def start(self) -> None:
+        from streams.camera import CameraWorker  # PyAV is only needed for live cameras
+        from streams.metrics import EdgeHttpServer, EdgeMetrics
+        from streams.scheduler import InferenceScheduler
+
+        cfg = self.config
+        if self.uploader is None:
+            from streams.outbox import Outbox
+            from streams.uplink import OutboxSender
+
+            self.outbox = Outbox(cfg.outbox.path, int(cfg.outbox.max_mb * 2**20))
+            self.sender = OutboxSender(self.outbox, cfg.api.url, cfg.api.key, cfg.api.timeout_s)
+            self.sender.start()
+            if len(self.outbox):
+                log.info("outbox: %d event(s) from before the restart will be sent first", len(self.outbox))
+        else:
+            self.uploader.start()
+        self.metrics = EdgeMetrics(self.health)
+
+        def gate_of(camera: str) -> float | None:
+            own = self.cameras[camera].config.change_threshold
+            return own if own is not None else cfg.change_threshold
+
+        self.scheduler = InferenceScheduler(self.detector, self._on_result, cfg.max_batch, cfg.batch_wait_ms / 1000,
+                                            gate_of, on_batch=self.metrics.observe_batch)
+        self.scheduler.start()
+        evidence = threading.Thread(target=self._evidence_loop, name="evidence", daemon=True)
+        evidence.start()
+        self._threads.append(evidence)
+        for name, state in self.cameras.items():
+            self.add_camera_worker(name)
+        if cfg.http is not None:
+            try:
+                self.http = EdgeHttpServer(cfg.http.host, cfg.http.port, self.health, self.metrics)
+                log.info("edge health and metrics on %s/healthz and /metrics", self.http.url)
+            except OSError as exc:  # the cameras matter more than the dashboard
+                log.error("cannot serve /healthz and /metrics on %s:%d: %s", cfg.http.host, cfg.http.port, exc.strerror)
+        log.info("edge running: %d camera(s), model %s v%s (%s), API %s", len(self._workers), self.manifest.name,
+                 self.manifest.version, cfg.detector, cfg.api.url)
+
+    def add_camera_worker(self, name: str) -> None:
+        from streams.camera import CameraWorker
+
+        cfg, cam = self.config, self.cameras[name].config
+        worker = CameraWorker(
+            name, cam.url, cam.sample_interval_s or cfg.sample_interval_s, self.scheduler.submit,
+            open_timeout_s=cfg.open_timeout_s, read_timeout_s=cfg.read_timeout_s, stall_timeout_s=cfg.stall_timeout_s,
+            backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
+            decode_mode=cam.decode or cfg.decode,
+        )
+        worker.start()
+        self._workers[name] = worker
+
+    def add_camera(self, cam: CameraConfig) -> None:
+        """Start one more camera on a running pipeline (the benchmark's ramp)."""
+        if cam.name in self.cameras:
+            raise ValueError(f"camera {cam.name} is already running")
+        self.cameras[cam.name] = self._camera_state(cam)
+        self.add_camera_worker(cam.name)
 
     def health(self) -> dict:
+        cameras = {}
+        for name, state in list(self.cameras.items()):
+            worker = self._workers.get(name)
+            h = worker.health if worker is not None else None
+            times = list(state.analysed_at)
+            cameras[name] = {
+                "state": h.state if h else "stopped",
+                "last_error": h.last_error if h else None,
+                "reconnects": h.reconnects if h else 0,
+                "frames_decoded": h.frames_decoded if h else 0,
+                "frames_sampled": h.frames_sampled if h else 0,
+                "frames_analysed": state.frames_analysed,
+                "frames_reused": self.scheduler.reused[name] if self.scheduler else 0,
+                "frames_replaced": self.scheduler.replaced[name] if self.scheduler else 0,
+                "events": state.events,
+                "analysis_interval_s": _quantiles(np.diff(times)) if len(times) > 1 else _quantiles([]),
+                "latency_s": _quantiles(list(state.latencies)),
+            }
+        states = {c["state"] for c in cameras.values()}
+        sender = self.sender or self.uploader
+        outbox = self.outbox.stats() if self.outbox is not None else {
+            "events": self.uploader.pending() if self.uploader else 0, "bytes": 0, "dropped_images": 0, "dropped_bytes": 0}
         return {
-            "cameras": {w.name: {"state": w.health.state, "frames_analysed": self.cameras[w.name].frames_analysed,
-                                 "events": self.cameras[w.name].events} for w in self._workers},
-            "pending_events": self.uploader.pending(),
-            "events_sent": self.uploader.sent,
-            "dropped_frames": self.dropped_frames,
+            "status": "ok" if states <= {"streaming"} else "degraded",
+            "cameras": cameras,
+            "queue_depth": self.scheduler.depth() if self.scheduler else 0,
+            "outbox": outbox,
+            "pending_events": outbox["events"],
+            "events_sent": sender.sent if sender else 0,
+            "events_rejected": sender.rejected if sender else 0,
+            "dropped_frames": sum(self.scheduler.replaced.values()) if self.scheduler else 0,
         }
 
     def stop(self) -> None:
         self._stop.set()
-        for worker in self._workers:
+        for worker in self._workers.values():
             worker.stop(timeout=5)
-        self._infer_thread.join(5)
-        self.uploader.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        for thread in self._threads:
+            thread.join(10)  # the evidence thread stores what was confirmed before it ends
+        if self.http is not None:
+            self.http.stop()
+        if self.sender is not None:
+            self.sender.stop()
+            self.outbox.close()
+        elif self.uploader is not None:
+            self.uploader.stop()
 
     def run_forever(self) -> None:
         self.start()

@@ -3,7 +3,8 @@
 Every event carries its event id as the idempotency key, so a retry after a lost answer
 never creates a second order. A 4xx answer (other than 408/429) means the API rejected
 the event itself; retrying cannot help, so it is logged and dropped.
-(Events live in memory here; a durable on-disk outbox replaces this queue in the edge box.)
+EventUploader keeps events in memory (tests, tools); the edge box sends from its durable
+outbox (streams/outbox.py) with OutboxSender, which survives a crash or a power cut.
 """
 
 from __future__ import annotations
@@ -35,11 +36,16 @@ class Rejected(Exception):
 
 
 def post_event(client: httpx.Client, base_url: str, item: OutgoingEvent, api_key: str | None = None) -> dict:
-    headers = {"Idempotency-Key": str(item.event.event_id)}
+    return post_raw(client, base_url, str(item.event.event_id), item.event.model_dump_json(), item.images, api_key)
+
+
+def post_raw(client: httpx.Client, base_url: str, event_id: str, event_json: str, images: dict[str, bytes],
+             api_key: str | None = None) -> dict:
+    headers = {"Idempotency-Key": event_id}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    files = {kind: (f"{kind}.jpg", data, "image/jpeg") for kind, data in item.images.items()}
-    resp = client.post(f"{base_url}/api/v1/events", data={"event": item.event.model_dump_json()}, files=files, headers=headers)
+    files = {kind: (f"{kind}.jpg", data, "image/jpeg") for kind, data in images.items()}
+    resp = client.post(f"{base_url}/api/v1/events", data={"event": event_json}, files=files, headers=headers)
     if resp.status_code in (200, 201):
         return resp.json()
     if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE:
@@ -97,3 +103,73 @@ class EventUploader:
                     log.warning("API unreachable (%s); retrying event %s in %.1fs", exc, item.event.event_id, delay)
                     self._stop.wait(random.uniform(0, delay) + delay / 2)
                     delay = min(cap, delay * 2)
+
+
+class OutboxSender:
+    """Sends the outbox's events oldest first, one at a time (so they arrive in order), and
+    acknowledges each in the outbox only once the API has answered 200/201. While the API or
+    the network is down it retries the same event with exponential backoff and jitter."""
+
+    def __init__(self, outbox, base_url: str, api_key: str | None = None, timeout_s: float = 10.0,
+                 backoff_initial_s: float = 0.5, backoff_max_s: float = 30.0,
+                 transport: httpx.BaseTransport | None = None):
+        self.outbox = outbox
+        self.base_url, self.api_key = base_url.rstrip("/"), api_key
+        self._client = httpx.Client(timeout=timeout_s, transport=transport)
+        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.sent = 0
+        self.rejected = 0
+        self.failures = 0  # attempts that found the API unreachable
+        self.api_up: bool | None = None
+        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A new event is in the outbox: send it now rather than at the next poll."""
+        self._wake.set()
+
+    def pending(self) -> int:
+        return len(self.outbox)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        self._client.close()
+
+    def _run(self) -> None:
+        delay = self._backoff[0]
+        while not self._stop.is_set():
+            item = self.outbox.peek()
+            if item is None:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            try:
+                answer = post_raw(self._client, self.base_url, item.event_id, item.event_json, item.images, self.api_key)
+            except Rejected as exc:
+                self.rejected += 1
+                log.error("event %s rejected by the API, dropped: %s", item.event_id, exc)
+                self.outbox.ack(item.seq)
+                continue
+            except (httpx.HTTPError, json.JSONDecodeError) as exc:
+                self.failures += 1
+                self.outbox.attempted(item.seq)
+                if self.api_up is not False:
+                    log.warning("API unreachable (%s); %d event(s) wait in the outbox, retrying", exc, self.pending())
+                self.api_up = False
+                self._stop.wait(random.uniform(0, delay) + delay / 2)
+                delay = min(self._backoff[1], delay * 2)
+                continue
+            if self.api_up is False:
+                log.info("API reachable again; sending the outbox")
+            self.api_up, delay = True, self._backoff[0]
+            self.outbox.ack(item.seq)
+            self.sent += 1
+            log.info("event %s → order %s%s%s", item.event_id, answer.get("order_id"),
+                     " (replay)" if answer.get("replay") else "",
+                     " (evidence dropped for the outbox cap)" if item.images_dropped else "")

@@ -4,11 +4,16 @@ Street issues are slow: a stall stays for an hour. A track must be seen for its 
 type's confirmation time (and a minimum number of analysed frames) before it is
 reported, and once reported its region is remembered, so a track that the tracker loses
 and re-creates over the same spot does not report the same issue again.
+
+Score hysteresis (the lesson of Frigate's false-positive reports): a frame counts for a track
+only when the median of the track's last `score_window` scores is over the class threshold,
+so a single high-scoring frame among weak ones never starts or confirms an issue.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,17 +28,20 @@ class ConfirmRule:
     confirm_seconds: float = 10.0  # how long an issue must persist before it is reported
     min_hits: int = 3  # analysed frames with the issue above threshold
     clear_seconds: float = 120.0  # unseen this long: forgotten, a return is a new event
+    score_window: int = 5  # the median of this many recent scores must pass the threshold
 
 
 @dataclass
 class _Track:
     class_id: int
     issue_type: IssueType
-    first_seen: float
-    last_seen: float
-    hits: int
-    box: np.ndarray
-    confidence: float
+    scores: deque  # the last score_window scores, counted or not
+    observed: float  # last frame the tracker had it, whatever its score
+    first_seen: float | None = None  # first counted frame
+    last_seen: float | None = None  # last counted frame
+    hits: int = 0
+    box: np.ndarray | None = None
+    confidence: float = 0.0
     reported: bool = False
 
 
@@ -73,22 +81,27 @@ class EventConfirmer:
         for det in (detections[i] for i in range(len(detections))):
             tid, cls, conf = int(det.tracker_id[0]), int(det.class_id[0]), float(det.confidence[0])
             issue = self.issue_type_of(cls)
-            if tid < 0 or issue is None or conf < self.threshold_of(cls):
+            if tid < 0 or issue is None:
                 continue
-            box = det.xyxy[0].astype(float)
             track = self._tracks.get(tid)
             if track is None or track.issue_type != issue:
-                self._tracks[tid] = _Track(cls, issue, now, now, 1, box, conf)
-            else:
-                track.last_seen, track.hits, track.box = now, track.hits + 1, box
-                track.confidence = max(track.confidence, conf)
+                track = self._tracks[tid] = _Track(cls, issue, deque(maxlen=self.rule(issue).score_window), now)
+            track.observed = now
+            track.scores.append(conf)
+            if float(np.median(track.scores)) < self.threshold_of(cls):
+                continue
+            box = det.xyxy[0].astype(float)
+            if track.first_seen is None:
+                track.first_seen = now
+            track.last_seen, track.hits, track.box = now, track.hits + 1, box
+            track.confidence = max(track.confidence, conf)
             self._touch_regions(issue, box, now)
         self._forget(now)
         return [c for tid, t in list(self._tracks.items()) if (c := self._maybe_confirm(tid, t, now))]
 
     def _maybe_confirm(self, tid: int, track: _Track, now: float) -> ConfirmedIssue | None:
         rule = self.rule(track.issue_type)
-        if track.reported or track.last_seen != now:
+        if track.reported or track.last_seen != now or track.first_seen is None:
             return None
         if now - track.first_seen < rule.confirm_seconds or track.hits < rule.min_hits:
             return None
@@ -114,5 +127,5 @@ class EventConfirmer:
                 region.last_seen = now
 
     def _forget(self, now: float) -> None:
-        self._tracks = {t: s for t, s in self._tracks.items() if now - s.last_seen <= self.rule(s.issue_type).clear_seconds}
+        self._tracks = {t: s for t, s in self._tracks.items() if now - s.observed <= self.rule(s.issue_type).clear_seconds}
         self._regions = [r for r in self._regions if now - r.last_seen <= self.rule(r.issue_type).clear_seconds]

@@ -1,0 +1,83 @@
+"""Blur faces and licence plates before an image leaves the box.
+
+OpenCV 4.x wheels ship Haar cascades (cv2.data.haarcascades) for frontal and profile faces
+and for plates; nothing is downloaded (OpenCV 5 wheels dropped them: opencv-python<5 is
+pinned). Haar cascades are cheap and miss some faces, so every hit is blurred with a margin
+and the detector runs on a frame upscaled when small: a false blur costs nothing, a miss
+leaks a face. The pipeline blurs the frame before any evidence is rendered from it; the
+unblurred frame never leaves memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger("streetwatch.privacy")
+
+CASCADES = {
+    "face": ("haarcascade_frontalface_default.xml", "haarcascade_profileface.xml"),
+    "plate": ("haarcascade_russian_plate_number.xml",),
+}
+
+
+class PrivacyError(RuntimeError):
+    """The cascades could not be loaded: evidence must not be sent unblurred."""
+
+
+def _load(name: str) -> cv2.CascadeClassifier:
+    path = Path(cv2.data.haarcascades) / name
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise PrivacyError(f"cannot load {path} (opencv-python 4.x ships it; 5.x does not)")
+    return cascade
+
+
+class PrivacyFilter:
+    """`blur(frame)` → a blurred copy and the boxes blurred. Thread-safe (one lock: cascades
+    are not re-entrant, and events are rare enough that contention does not matter)."""
+
+    def __init__(self, min_face_px: int = 16, margin: float = 0.2):
+        self.min_face_px, self.margin = min_face_px, margin
+        self._cascades = {kind: [_load(n) for n in names] for kind, names in CASCADES.items()}
+        self._lock = threading.Lock()
+
+    def find(self, frame: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Boxes (x, y, w, h) of faces and plates in a BGR frame."""
+        gray = cv2.equalizeHist(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+        # Street cameras see small faces: upscale small frames so the 24 px cascade window fits.
+        scale = 2.0 if max(gray.shape) < 1000 else 1.0
+        if scale != 1.0:
+            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        boxes = []
+        with self._lock:
+            for kind, cascades in self._cascades.items():
+                for cascade in cascades:
+                    found = cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=3,
+                                                     minSize=(int(self.min_face_px * scale),) * 2)
+                    boxes += [tuple(int(v / scale) for v in b) for b in np.asarray(found).reshape(-1, 4)]
+        return boxes
+
+    def blur(self, frame: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+        out = frame.copy()
+        boxes = self.find(frame)
+        h, w = frame.shape[:2]
+        for x, y, bw, bh in boxes:
+            mx, my = int(bw * self.margin), int(bh * self.margin)
+            x1, y1, x2, y2 = max(0, x - mx), max(0, y - my), min(w, x + bw + mx), min(h, y + bh + my)
+            if x2 <= x1 or y2 <= y1:
+                continue
+            # Pixelate to ~6 blocks across, then blur over a block: no feature of a face (eyes,
+            # nose, mouth) survives, unlike a light Gaussian blur that a cascade still finds.
+            bw2, bh2 = x2 - x1, y2 - y1
+            small = cv2.resize(out[y1:y2, x1:x2], (max(1, bw2 // max(8, bw2 // 6)), max(1, bh2 // max(8, bh2 // 6))),
+                               interpolation=cv2.INTER_AREA)
+            coarse = cv2.resize(small, (bw2, bh2), interpolation=cv2.INTER_LINEAR)
+            out[y1:y2, x1:x2] = cv2.GaussianBlur(coarse, (0, 0), max(2.0, max(bw2, bh2) / 8))
+        if boxes:
+            log.debug("blurred %d face/plate region(s)", len(boxes))
+        return out, boxes
