@@ -60,6 +60,31 @@ def _api_create_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_reviews(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from sqlmodel import Session
+
+    from api.db import check_migrated, get_engine
+    from api.evidence_store import make_store
+    from api.review_export import export_reviews
+    from api.settings import get_settings
+
+    try:
+        since = datetime.fromisoformat(args.since) if args.since else None
+    except ValueError:
+        print(f"streetwatch dataset export-reviews: --since {args.since!r} is not an ISO 8601 date", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    check_migrated(engine, settings.database_url)
+    with Session(engine) as session:
+        s = export_reviews(session, make_store(settings), Path(args.out), since)
+    print(f"{args.out}: {s.new_images} new image(s), {s.relabelled} relabelled, {s.duplicates_skipped} near-duplicate "
+          f"frame(s) skipped, {s.unreviewed_orders} unreviewed order(s) left out; {s.total_images} in all")
+    return 0
+
+
 def _api_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -212,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_eval_clip)
 
     dataset = sub.add_parser("dataset", help="training data").add_subparsers(dest="dataset_command", required=True)
+    s = dataset.add_parser("export-reviews", help="reviewed orders → YOLO folder (labels, hard negatives, provenance)")
+    s.add_argument("--out", required=True, help="output folder; exporting to it again adds what is new")
+    s.add_argument("--since", help="orders changed at or after this ISO 8601 date")
+    s.set_defaults(func=_export_reviews)
     s = dataset.add_parser("build", help="build an ultralytics dataset folder from a recipe")
     s.add_argument("recipe")
     s.add_argument("--out", help="output folder (default var/datasets/<recipe name>)")

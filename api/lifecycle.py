@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from api.auth import Principal
 from api.problems import Conflict, Forbidden
+from api.schemas import IssueType
 from api.models import AuditEntry, Notification, Order, OrderState, RejectReason, Role, utcnow
 
 S = OrderState
@@ -63,6 +64,7 @@ class ActionForbidden(Forbidden):
 class TransitionInput:
     note: str | None = None
     reason: RejectReason | None = None
+    corrected_type: IssueType | None = None
     rating: int | None = None
     comment: str | None = None
 
@@ -105,7 +107,7 @@ def move(session: Session, order: Order, target: OrderState, who: Principal, dat
     elif target == S.closed:
         order.closed_at, order.rating, order.evaluation = now, data.rating, data.comment
     elif target == S.rejected:
-        order.reject_reason = data.reason
+        order.reject_reason, order.corrected_type = data.reason, data.corrected_type
     elif target == S.reopened:
         order.resolved_at = order.closed_at = order.verified_at = None
         order.cleared_by_camera, order.cleared_at = False, None

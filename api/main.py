@@ -17,7 +17,7 @@ from api.db import check_migrated, get_engine
 from api.errors import install_error_handlers
 from api.evidence_store import make_store
 from api.rate_limit import RateLimiter
-from api.routes import events, evidence, health, open311, orders, reports, stats, verifications, workforce
+from api.routes import events, evidence, exports, health, open311, orders, reports, stats, verifications, workforce
 from api.sweeper import sweeper_lifespan
 from api.settings import Settings, get_settings
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "dispatch", "description": "Grid workers, grids, cameras, notifications, keys"},
             {"name": "verifications", "description": "Camera checks of resolved orders (edge)"},
             {"name": "stats", "description": "Figures for dashboards"},
+            {"name": "exports", "description": "Reviewed orders as training data (admin)"},
             {"name": "open311", "description": "Open311 GeoReport v2 (read): issue types as services, orders as requests"},
             {"name": "evidence", "description": "Evidence downloads when images are kept in a local folder"},
             {"name": "system", "description": "Health"},
@@ -67,13 +68,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.store = make_store(settings)
     app.state.report_limiter = RateLimiter(settings.report_rate_per_minute)
+    app.state.export_jobs = {}
     app.add_middleware(BodySizeLimit, max_bytes=3 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
     install_error_handlers(app)
-    for module in (events, orders, reports, verifications, workforce, stats, open311, evidence, health):
+    for module in (events, orders, reports, verifications, workforce, stats, exports, open311, evidence, health):
         app.include_router(module.router)
     return app
 

@@ -128,6 +128,7 @@ class OrderBase(SQLModel):
     cleared_at: datetime | None = None
     verified_at: datetime | None = None
     reject_reason: RejectReason | None = Field(default=None, sa_type=_enum(RejectReason))
+    corrected_type: IssueType | None = Field(default=None, sa_type=_enum(IssueType))  # rejected as wrong_type
     rating: int | None = None
     evaluation: str | None = None
 

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     evidence_dir: Path = Path("var/evidence")
+    export_dir: Path = Field(Path("var/exports"), description="where admin-started review exports are written")
     api_key: str | None = Field(None, description="a static edge key (role edge), besides the keys in the database")
     secret_key: str | None = Field(None, description="signs local evidence URLs; unset → read from secret_key_file")
     secret_key_file: Path = Path("var/secret_key")

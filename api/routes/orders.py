@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from api.auth import Principal, require
 from api.deps import SessionDep, SettingsDep, StoreDep
@@ -46,6 +46,14 @@ class ReopenIn(BaseModel):
 class RejectIn(BaseModel):
     reason: RejectReason
     note: str | None = Field(default=None, max_length=2000)
+    corrected_type: IssueType | None = Field(default=None, description="with reason wrong_type: what it really is "
+                                                                         "(becomes a label of that type in retraining)")
+
+    @model_validator(mode="after")
+    def _correction_needs_wrong_type(self) -> "RejectIn":
+        if self.corrected_type is not None and self.reason != RejectReason.wrong_type:
+            raise ValueError("corrected_type goes with reason wrong_type only")
+        return self
 
 
 class CloseIn(BaseModel):
@@ -175,7 +183,7 @@ def reject_order(order_id: OrderId, body: RejectIn, session: SessionDep, store: 
                  who: Reviewer) -> OrderDetail:
     """A false alarm: reported/dispatched/reopened → rejected, with a reason from the fixed list."""
     return _move(session, store, settings, order_id, OrderState.rejected, who,
-                 TransitionInput(reason=body.reason, note=body.note))
+                 TransitionInput(reason=body.reason, note=body.note, corrected_type=body.corrected_type))
 
 
 @router.post("/{order_id}/reopen", responses=MOVE_RESPONSES)

@@ -1,0 +1,179 @@
+"""Reviewers' verdicts become labelled data: `streetwatch dataset export-reviews`.
+
+Writes a YOLO folder (images/, labels/, data.yaml with the three issue types) that a dataset
+recipe takes as a `yolo` source, plus `provenance.csv` (camera, order, event, model version,
+verdict per image) and `negatives.csv` (why each hard negative was rejected).
+
+* confirmed orders (a person dispatched, started, resolved or closed them): each event's full
+  frame, with the event's box labelled as the order's issue type;
+* rejected orders (false alarms): their frames as hard negatives, with no box;
+* reclassified orders (rejected as `wrong_type` with a corrected type): boxes of the corrected type.
+
+Near-identical frames of one camera (a stall seen 200 times) are kept once: a 64-bit
+difference hash, within `MAX_HAMMING` bits of one already exported, is a duplicate. The
+export is incremental and idempotent: `export_state.json` remembers each image; running
+again adds what is new and rewrites labels whose verdict changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+from sqlmodel import Session, col, select
+from tqdm import tqdm
+
+from api.auth import SYSTEM
+from api.evidence_store import EvidenceStore
+from api.models import AuditEntry, Camera, Event, Evidence, Order, OrderState, RejectReason, Role
+from api.schemas import EvidenceKind, IssueType
+
+CLASSES = [t.value for t in IssueType]  # label ids: 0 street_vending, 1 clutter, 2 flooding
+MAX_HAMMING = 6
+HUMAN_ROLES = {Role.reviewer.value, Role.worker.value, Role.admin.value}
+CONFIRMING_STATES = {OrderState.dispatched, OrderState.in_progress, OrderState.resolved, OrderState.closed}
+
+
+@dataclass
+class Record:
+    image: str
+    camera: str
+    order_id: int
+    event_id: str
+    model_version: str
+    verdict: str  # confirmed | rejected | reclassified
+    issue_type: str  # the label's type (the corrected one for reclassified orders)
+    reason: str
+    dhash: str
+
+
+@dataclass
+class ExportSummary:
+    new_images: int = 0
+    relabelled: int = 0
+    duplicates_skipped: int = 0
+    unreviewed_orders: int = 0
+    total_images: int = 0
+
+
+def verdict_of(session: Session, order: Order) -> str | None:
+    """confirmed / rejected / reclassified, or None while no person has judged the order."""
+    if order.state == OrderState.rejected:
+        if order.reject_reason == RejectReason.wrong_type and order.corrected_type is not None:
+            return "reclassified"
+        return "rejected"
+    # Automatic dispatch (actor "system") and camera checks are not a person's verdict.
+    human_moves = session.exec(select(AuditEntry.to_state).where(
+        AuditEntry.order_id == order.id, col(AuditEntry.role).in_(HUMAN_ROLES), AuditEntry.actor != SYSTEM.name,
+        col(AuditEntry.to_state).in_(CONFIRMING_STATES))).first()
+    return "confirmed" if human_moves is not None else None
+
+
+def dhash(data: bytes) -> int:
+    """64-bit difference hash: 9×8 grey thumbnail, one bit per horizontal neighbour pair."""
+    with Image.open(io.BytesIO(data)) as img:
+        small = np.asarray(img.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
+def export_reviews(session: Session, store: EvidenceStore, out: Path, since: datetime | None = None,
+                   progress: bool = True) -> ExportSummary:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "images").mkdir(exist_ok=True)
+    (out / "labels").mkdir(exist_ok=True)
+    state_path = out / "export_state.json"
+    records: dict[str, Record] = {}
+    if state_path.exists():
+        records = {k: Record(**v) for k, v in json.loads(state_path.read_text())["images"].items()}
+    hashes: dict[str, list[int]] = {}
+    for rec in records.values():
+        hashes.setdefault(rec.camera, []).append(int(rec.dhash, 16))
+
+    query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id))
+    if since is not None:
+        query = query.where(col(Order.updated_at) >= since)
+    summary = ExportSummary()
+    for order, camera in tqdm(session.exec(query.order_by(col(Order.id))).all(), desc="orders", unit="order",
+                              disable=not progress):
+        verdict = verdict_of(session, order)
+        if verdict is None:
+            summary.unreviewed_orders += 1
+            continue
+        label_type = (order.corrected_type if verdict == "reclassified" else order.issue_type).value
+        reason = order.reject_reason.value if order.reject_reason else ""
+        frames = session.exec(select(Event, Evidence.object_key).join(Evidence, col(Evidence.event_id) == col(Event.id))
+                              .where(Event.order_id == order.id, Evidence.kind == EvidenceKind.frame)
+                              .order_by(col(Event.id))).all()
+        for event, key in frames:
+            name = str(event.event_id)
+            if name in records:
+                old = records[name]
+                if (old.verdict, old.issue_type) != (verdict, label_type):
+                    old.verdict, old.issue_type, old.reason = verdict, label_type, reason
+                    _write_label(out, old, event)
+                    summary.relabelled += 1
+                continue
+            data = store.get(key)
+            h = dhash(data)
+            if any(bin(h ^ other).count("1") <= MAX_HAMMING for other in hashes.get(camera, [])):
+                summary.duplicates_skipped += 1
+                continue
+            hashes.setdefault(camera, []).append(h)
+            ext = Path(key).suffix or ".jpg"
+            rec = Record(image=f"{name}{ext}", camera=camera, order_id=order.id or 0, event_id=name,
+                         model_version=f"{event.model_name}:{event.model_version}", verdict=verdict,
+                         issue_type=label_type, reason=reason, dhash=f"{h:016x}")
+            _atomic_write(out / "images" / rec.image, data)
+            _write_label(out, rec, event)
+            records[name] = rec
+            summary.new_images += 1
+    _write_index(out, records)
+    summary.total_images = len(records)
+    return summary
+
+
+def _write_label(out: Path, rec: Record, event: Event) -> None:
+    lines = ""
+    if rec.verdict != "rejected":  # a false alarm's frame is a hard negative: no box
+        cx = (event.x1 + event.x2) / 2 / event.frame_width
+        cy = (event.y1 + event.y2) / 2 / event.frame_height
+        w, h = (event.x2 - event.x1) / event.frame_width, (event.y2 - event.y1) / event.frame_height
+        lines = f"{CLASSES.index(rec.issue_type)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n"
+    _atomic_write(out / "labels" / f"{Path(rec.image).stem}.txt", lines.encode())
+
+
+def _write_index(out: Path, records: dict[str, Record]) -> None:
+    ordered = sorted(records.values(), key=lambda r: (r.order_id, r.event_id))
+    _atomic_write(out / "data.yaml", yaml.safe_dump({"path": ".", "train": "images", "val": "images",
+                                                    "names": dict(enumerate(CLASSES))}, sort_keys=False).encode())
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["image", "camera", "order_id", "event_id", "model_version", "verdict", "issue_type"])
+    for r in ordered:
+        writer.writerow([r.image, r.camera, r.order_id, r.event_id, r.model_version, r.verdict, r.issue_type])
+    _atomic_write(out / "provenance.csv", buf.getvalue().encode())
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["image", "order_id", "reason"])
+    for r in ordered:
+        if r.verdict == "rejected":
+            writer.writerow([r.image, r.order_id, r.reason])
+    _atomic_write(out / "negatives.csv", buf.getvalue().encode())
+    _atomic_write(out / "export_state.json",
+                  json.dumps({"images": {k: asdict(v) for k, v in records.items()}}, indent=1).encode())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    # A crash mid-export leaves whole files only: the next run redoes what is missing.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,113 @@
+"""Reviewed orders become a YOLO dataset: labels, hard negatives, corrected types, provenance,
+near-duplicate frames dropped; incremental and idempotent; CLI and admin API run the same job."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import numpy as np
+import yaml
+from PIL import Image
+from sqlmodel import Session
+
+from api.db import get_engine
+from api.evidence_store import make_store
+from api.review_export import export_reviews
+from tests.api.factories import add_grid, add_worker, auth, event_json, make_key, post
+
+
+def scene(seed: int, quality: int = 90) -> bytes:
+    """A distinct 320×240 frame per seed (smooth random shapes, so hashes differ)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
+    img = Image.fromarray(small).resize((320, 240), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_export_reviews_end_to_end(client, backend, tmp_path):
+    reviewer = auth(make_key(backend, "reviewer"))
+    add_worker(client, "W", on_duty=False)
+    confirmed = post(client, event_json(bbox=(32, 24, 96, 120), camera="cam-1"), frame=scene(1)).json()["order_id"]
+    post(client, event_json(bbox=(34, 24, 98, 120), camera="cam-1"), frame=scene(1, quality=70))  # same view
+    post(client, event_json(bbox=(32, 24, 96, 120), camera="cam-1"), frame=scene(2))
+    rejected = post(client, event_json(camera="cam-2"), frame=scene(3)).json()["order_id"]
+    renamed = post(client, event_json(camera="cam-3", issue_type="clutter"), frame=scene(4)).json()["order_id"]
+    add_grid(client, "g-4")
+    add_worker(client, "On duty", ["g-4"])
+    auto = event_json(camera="cam-4")
+    auto["camera"]["grid_id"] = "g-4"
+    unreviewed = post(client, auto, frame=scene(5)).json()["order_id"]  # dispatched by the system, not a person
+    assert client.get(f"/api/v1/orders/{unreviewed}").json()["state"] == "dispatched"
+    assert client.post(f"/api/v1/orders/{confirmed}/dispatch", json={"worker_id": 1}, headers=reviewer).is_success
+    assert client.post(f"/api/v1/orders/{rejected}/reject", json={"reason": "not_an_issue", "note": "a van"},
+                       headers=reviewer).is_success
+    assert client.post(f"/api/v1/orders/{renamed}/reject", json={"reason": "wrong_type",
+                                                                  "corrected_type": "flooding"},
+                       headers=reviewer).is_success
+    assert client.post(f"/api/v1/orders/{unreviewed}/reject", json={"reason": "permitted",
+                                                                     "corrected_type": "flooding"}).status_code == 422
+
+    out = tmp_path / "reviews"
+    engine = get_engine(backend.database_url)
+    with Session(engine) as session:
+        summary = export_reviews(session, make_store(backend), out, progress=False)
+    assert (summary.new_images, summary.duplicates_skipped, summary.unreviewed_orders) == (4, 1, 1)
+    prov = {r["order_id"]: r for r in _rows(out / "provenance.csv")}
+    assert set(prov) == {str(confirmed), str(rejected), str(renamed)}
+    by_verdict = {r["verdict"]: r for r in _rows(out / "provenance.csv")}
+    assert by_verdict["rejected"]["camera"] == "cam-2" and by_verdict["confirmed"]["model_version"] == "test:1"
+    labels = {r["image"]: (out / "labels" / (r["image"].rsplit(".", 1)[0] + ".txt")).read_text()
+              for r in _rows(out / "provenance.csv")}
+    first = next(r["image"] for r in _rows(out / "provenance.csv") if r["verdict"] == "confirmed")
+    cls, cx, cy, w, h = labels[first].split()
+    assert cls == "1" and abs(float(cx) - 0.2) < 1e-6 and abs(float(w) - 0.2) < 1e-6  # clutter, normalised box
+    assert labels[by_verdict["rejected"]["image"]] == ""  # hard negative
+    assert labels[by_verdict["reclassified"]["image"]].startswith("2 ")  # flooding, as corrected
+    assert _rows(out / "negatives.csv") == [{"image": by_verdict["rejected"]["image"], "order_id": str(rejected),
+                                             "reason": "not_an_issue"}]
+    assert yaml.safe_load((out / "data.yaml").read_text())["names"] == {0: "street_vending", 1: "clutter",
+                                                                      2: "flooding"}
+    frames = sorted(p.name for p in (out / "images").iterdir())
+    assert len(frames) == 4 and (out / "images" / first).read_bytes()[:3] == b"\xff\xd8\xff"
+
+    # Again: nothing new. Then a verdict changes: the labels follow.
+    with Session(engine) as session:
+        again = export_reviews(session, make_store(backend), out, progress=False)
+    assert (again.new_images, again.relabelled, again.total_images) == (0, 0, 4)
+    assert client.post(f"/api/v1/orders/{rejected}/reopen", json={"note": "it was a stall"}).is_success
+    assert client.post(f"/api/v1/orders/{rejected}/dispatch", json={"worker_id": 1}, headers=reviewer).is_success
+    with Session(engine) as session:
+        changed = export_reviews(session, make_store(backend), out, progress=False)
+    assert changed.relabelled == 1
+    assert (out / "labels" / (by_verdict["rejected"]["image"].rsplit(".", 1)[0] + ".txt")).read_text().startswith("1 ")
+    assert _rows(out / "negatives.csv") == []
+
+
+def test_admin_endpoint_runs_the_same_export(client, backend, tmp_path):
+    settings_dir = tmp_path / "exports"
+    client.app.state.settings = backend.model_copy(update={"export_dir": settings_dir})
+    order_id = post(client, event_json(), frame=scene(7)).json()["order_id"]
+    client.post(f"/api/v1/orders/{order_id}/reject", json={"reason": "duplicate"})
+    job = client.post("/api/v1/exports", json={"name": "week-48"})
+    assert job.status_code == 202
+    job_id = job.json()["job_id"]
+    for _ in range(100):
+        state = client.get(f"/api/v1/exports/{job_id}").json()
+        if state["state"] != "running":
+            break
+        time.sleep(0.1)
+    assert state["state"] == "done", state
+    assert state["summary"]["new_images"] == 1 and (settings_dir / "week-48" / "negatives.csv").exists()
+    assert client.post("/api/v1/exports", json={"name": "../escape"}).status_code == 422
+    assert client.get("/api/v1/exports/nope").status_code == 404
+    reviewer = auth(make_key(backend, "reviewer"))
+    assert client.post("/api/v1/exports", json={}, headers=reviewer).status_code == 403
