@@ -104,3 +104,26 @@ def test_fragment_inside_reported_region_is_the_same_issue():
     for t in range(10, 30):  # the water now detected as a smaller piece of the same patch
         events += c.update(dets((4, 1, 0.8, (120, 200, 220, 290))), float(t))
     assert len(events) == 1
+
+
+def test_single_frame_spikes_never_confirm():
+    # a weak detection (say, a parked van) with one high score every fourth frame: its median stays low
+    c = confirmer(min_hits=2)
+    events = []
+    for t in range(40):
+        events += c.update(dets((1, 0, 0.95 if t % 4 == 0 else 0.2, BOX)), float(t))
+    assert events == []
+
+
+def test_median_over_threshold_confirms_despite_dips():
+    c = confirmer(score_window=5)
+    events = []
+    scores = [0.8, 0.3, 0.7, 0.8, 0.2, 0.9, 0.8, 0.75, 0.3, 0.8]  # mostly strong, with dips
+    for t, s in enumerate(scores):
+        events += c.update(dets((1, 0, s, BOX)), float(t))
+    assert len(events) == 1
+
+
+def test_window_of_one_is_a_plain_threshold():
+    c = confirmer(score_window=1, min_hits=1, confirm_seconds=0)
+    assert len(c.update(dets((1, 0, 0.95, BOX)), 0.0)) == 1

@@ -1,0 +1,145 @@
+"""The durable outbox: order, durability across a reopen, the disk cap, and the sender."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from streams.outbox import Outbox
+from streams.uplink import OutboxSender
+
+
+def jpeg(seed: int, size=(360, 640)) -> bytes:
+    noise = np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)  # incompressible
+    return cv2.imencode(".jpg", noise, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def put(box: Outbox, n: int, seed: int = 0) -> list[str]:
+    ids = []
+    for i in range(n):
+        eid = str(uuid.uuid4())
+        box.put(eid, json.dumps({"n": i}), {"frame": jpeg(seed + i), "crop": jpeg(seed + i, (64, 64))})
+        ids.append(eid)
+    return ids
+
+
+def drain(box: Outbox) -> list[str]:
+    out = []
+    while (item := box.peek()) is not None:
+        out.append(item.event_id)
+        box.ack(item.seq)
+    return out
+
+
+def test_events_come_out_in_order_and_survive_a_reopen(tmp_path):
+    box = Outbox(tmp_path / "ob")
+    ids = put(box, 3)
+    box.put(ids[0], "{}", {"frame": b"x"})  # the same event again: ignored
+    box.close()  # as if the process had died here
+    again = Outbox(tmp_path / "ob")
+    first = again.peek()
+    assert first.event_id == ids[0] and set(first.images) == {"frame", "crop"} and not first.images_dropped
+    assert drain(again) == ids
+    assert len(again) == 0 and list((tmp_path / "ob" / "evidence").iterdir()) == []
+
+
+def test_orphan_evidence_without_a_row_is_swept(tmp_path):
+    box = Outbox(tmp_path / "ob")
+    box.close()
+    orphan = tmp_path / "ob" / "evidence" / "half-written"
+    orphan.mkdir()
+    (orphan / "frame.jpg").write_bytes(b"x")
+    Outbox(tmp_path / "ob")
+    assert not orphan.exists()
+
+
+def test_cap_drops_oldest_images_first_and_keeps_metadata(tmp_path):
+    one = len(jpeg(0)) + len(jpeg(0, (64, 64)))
+    box = Outbox(tmp_path / "ob", max_bytes=int(one * 3.5))
+    ids = put(box, 5)
+    stats = box.stats()
+    assert stats["events"] == 5  # no event lost
+    assert stats["bytes"] <= one * 3.5
+    assert stats["dropped_images"] == 4  # two events' frame + crop: the two oldest
+    items = []
+    while (item := box.peek()) is not None:
+        items.append(item)
+        box.ack(item.seq)
+    assert [i.event_id for i in items] == ids
+    assert [i.images_dropped for i in items] == [True, True, False, False, False]
+    # a dropped event still has a small frame (the API needs one) and its metadata
+    small = items[0].images["frame"]
+    assert set(items[0].images) == {"frame"} and len(small) < len(jpeg(0)) / 5
+    assert cv2.imdecode(np.frombuffer(small, np.uint8), cv2.IMREAD_COLOR).shape[1] == 160
+    assert json.loads(items[0].event_json) == {"n": 0}
+
+
+class FlakyApi:
+    """Refuses connections while down; records what it acknowledged (replays included)."""
+
+    def __init__(self):
+        self.up = False
+        self.received: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if not self.up:
+            raise httpx.ConnectError("connection refused", request=request)
+        key = request.headers["Idempotency-Key"]
+        if key.startswith("bad"):
+            return httpx.Response(422, json={"detail": "no"})
+        replay = key in self.received
+        self.received.append(key)
+        return httpx.Response(200 if replay else 201, json={"order_id": 1, "replay": replay})
+
+
+def wait(cond, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return cond()
+
+
+def test_sender_retries_while_down_then_sends_in_order_once(tmp_path):
+    api = FlakyApi()
+    box = Outbox(tmp_path / "ob")
+    sender = OutboxSender(box, "http://api", transport=httpx.MockTransport(api), backoff_initial_s=0.01,
+                          backoff_max_s=0.05)
+    sender.start()
+    try:
+        ids = put(box, 3)
+        assert wait(lambda: sender.failures >= 3)
+        assert len(box) == 3 and api.received == []  # nothing lost while the API is down
+        api.up = True
+        ids += put(box, 2, seed=10)
+        assert wait(lambda: len(box) == 0)
+    finally:
+        sender.stop()
+    assert api.received == ids and sender.sent == 5
+
+
+def test_rejected_event_is_dropped_and_the_rest_go_on(tmp_path):
+    api = FlakyApi()
+    api.up = True
+    box = Outbox(tmp_path / "ob")
+    box.put("bad-1", "{}", {"frame": b"\xff\xd8\xff"})
+    good = put(box, 1)
+    sender = OutboxSender(box, "http://api", transport=httpx.MockTransport(api))
+    sender.start()
+    try:
+        assert wait(lambda: len(box) == 0)
+    finally:
+        sender.stop()
+    assert sender.rejected == 1 and api.received == good
+
+
+@pytest.mark.parametrize("cap_mb", [0.0001])
+def test_single_event_over_the_cap_is_still_kept(tmp_path, cap_mb):
+    box = Outbox(tmp_path / "ob", max_bytes=int(cap_mb * 2**20))
+    ids = put(box, 2)
+    assert drain(box) == ids  # metadata is never dropped
