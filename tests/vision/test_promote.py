@@ -1,0 +1,58 @@
+"""Promotion rules: not worse on any issue type and evaluation set beyond the tolerance."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vision.manifest import load_manifest
+from vision.promote import decide, issue_type_scores, next_version, promote
+
+DEMO = Path(__file__).resolve().parents[2] / "models" / "streetwatch-demo"
+
+
+def test_decide_needs_every_score_kept_within_tolerance():
+    current = {"synthetic": {"clutter": 0.5, "flooding": 0.8}, "reviews": {"clutter": 0.4}}
+    same = decide(current, {"synthetic": {"clutter": 0.49, "flooding": 0.85}, "reviews": {"clutter": 0.6}})
+    assert same.promote and same.better == ["synthetic/flooding", "reviews/clutter"]
+    worse = decide(current, {"synthetic": {"clutter": 0.7, "flooding": 0.8}, "reviews": {"clutter": 0.3}})
+    assert not worse.promote and worse.worse == ["reviews/clutter"]
+    missing = decide(current, {"synthetic": {"clutter": 0.9, "flooding": 0.9}})
+    assert missing.worse == ["reviews/clutter"]
+    assert "keep the deployed model" in worse.table() and "| reviews | clutter | 0.400 | 0.300 | -0.100 |" in worse.table()
+
+
+def test_issue_type_scores_average_the_classes_of_a_type():
+    manifest = load_manifest(DEMO)
+    per_class = {"vending": {"ap50": 0.9}, "clutter": {"ap50": 0.4}, "garbage_bin": {"ap50": 0.1}}
+    assert issue_type_scores(manifest, per_class) == {"street_vending": 0.9, "clutter": 0.4}
+
+
+def test_next_version():
+    assert [next_version(v) for v in ("1", "9", "1.4", "2026a")] == ["2", "10", "1.5", "2026a.1"]
+
+
+def test_promote_installs_the_next_version_and_keeps_the_old_one(tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(DEMO, model_dir, ignore=shutil.ignore_patterns("*.onnx", "*_openvino"))
+    new_weights = tmp_path / "best.pt"
+    new_weights.write_bytes(b"new weights")  # promote copies files; it does not load them
+    old = load_manifest(model_dir)
+    scores = {"synthetic": {"clutter": 0.5}}
+    with pytest.raises(ValueError, match="worse on synthetic/clutter"):
+        promote(model_dir, new_weights, decide(scores, {"synthetic": {"clutter": 0.1}}), {})
+    assert load_manifest(model_dir).version == old.version
+
+    manifest = promote(model_dir, new_weights, decide(scores, {"synthetic": {"clutter": 0.6}}), {"epochs": "3"},
+                       extra_files={})
+    assert manifest.version == next_version(old.version)
+    assert manifest.weights_path.read_bytes() == b"new weights" and manifest.exports == {}
+    kept = model_dir / "history" / f"v{old.version}"
+    assert yaml.safe_load((kept / "manifest.yaml").read_text())["version"] == old.version
+    assert (kept / Path(old.weights).name).stat().st_size > 1_000_000
+    card = (model_dir / "README.md").read_text()
+    assert card.startswith(f"# streetwatch-demo v{manifest.version}") and f"replaces v{old.version}" in card
+    assert "| synthetic | clutter | 0.500 | 0.600 | +0.100 |" in card
