@@ -97,6 +97,7 @@ def test_one_order_per_issue_with_evidence_and_idempotent_resend(clip, s3, api_u
             "sample_interval_s": 1.0,
             "issues": {t: {"confirm_seconds": 4, "min_hits": 3} for t in expected},
             "open_timeout_s": 2,
+            "http": {"port": 0},  # /healthz and /metrics on any free port
             "cameras": [{"name": "street-1", "url": cameras.url("street-1"), "lat": 31.23, "lon": 121.47},
                         # a camera that never answers must not hold up the others
                         {"name": "dead-1", "url": f"rtsp://127.0.0.1:{free_port()}/gone"}],
