@@ -114,8 +114,9 @@ def next_version(version: str) -> str:
 
 def promote(model_dir: Path, new_weights: Path, decision: Decision, training: dict[str, str],
             extra_files: dict[str, Path] | None = None) -> ModelManifest:
-    """Install `new_weights` as the next version of the model in `model_dir`. Refuses when
-    the decision says no, so a notebook cell run out of order cannot promote a worse model."""
+    """Install `new_weights` as the next version of the model in `model_dir`, with its exports
+    (`vision.export.export_model`'s answer) if given. Refuses when the decision says no, so a
+    notebook cell run out of order cannot promote a worse model."""
     if not decision.promote:
         raise ValueError(f"not promoting: worse on {', '.join(decision.worse)}")
     manifest = load_manifest(model_dir)
@@ -131,13 +132,14 @@ def promote(model_dir: Path, new_weights: Path, decision: Decision, training: di
     tmp.replace(model_dir / weights_name)  # the edge never sees half a file
     exports = {}
     for fmt, path in (extra_files or {}).items():
-        dest = model_dir / path.name
-        if path.is_dir():
+        if fmt == "openvino":  # an IR is a folder (.xml + .bin): copy the folder, point at the .xml
+            dest = model_dir / path.parent.name
             shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(path, dest)
+            shutil.copytree(path.parent, dest)
+            exports[fmt] = f"{path.parent.name}/{path.name}"
         else:
-            shutil.copy2(path, dest)
-        exports[fmt] = path.name
+            shutil.copy2(path, model_dir / path.name)
+            exports[fmt] = path.name
     raw = yaml.safe_load((model_dir / "manifest.yaml").read_text())
     raw.update(version=next_version(old_version), weights=weights_name)
     if extra_files is not None:
