@@ -174,6 +174,14 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_edge(args: argparse.Namespace) -> int:
+    from benchmarks.edge_bench import bench_edge
+
+    report = bench_edge(cameras=args.cameras, seconds=args.seconds, warmup=args.warmup, naive=not args.no_naive,
+                        faults=not args.no_faults, detector=args.detector)
+    return 0 if report.get("edge_sustained") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streetwatch", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -259,6 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--imgsz", type=int, help="input size (default: the manifest's, else 640)")
     s.add_argument("--no-openvino", action="store_true", help="ONNX only")
     s.set_defaults(func=_model_export)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
+    s = bench.add_parser("edge", help="cameras sustained at one frame per 2 s: the edge vs the plain ultralytics loop")
+    s.add_argument("--cameras", type=int, default=64, help="the most cameras to ramp up to")
+    s.add_argument("--seconds", type=float, default=20, help="measured seconds per ramp step")
+    s.add_argument("--warmup", type=float, default=8, help="seconds after adding cameras before measuring")
+    s.add_argument("--detector", default="onnxruntime", choices=["onnxruntime", "openvino", "ultralytics"])
+    s.add_argument("--no-naive", action="store_true", help="skip the ultralytics baseline")
+    s.add_argument("--no-faults", action="store_true", help="skip the kill/freeze drill")
+    s.set_defaults(func=_bench_edge)
 
     s = sub.add_parser("train", help="train a YOLO model from scratch (resumable)")
     s.add_argument("data", help="data.yaml of a YOLO dataset")

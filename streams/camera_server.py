@@ -61,7 +61,8 @@ class RtspCameraServer:
     `port=None` picks a free port once; stop()/start()/restart() keep it, so URLs stay valid.
     """
 
-    def __init__(self, clips: Mapping[str, Path | str], port: int | None = None, start_timeout_s: float = 15):
+    def __init__(self, clips: Mapping[str, Path | str], port: int | None = None, start_timeout_s: float = 15,
+                 stagger_s: float = 0.0):
         if not clips:
             raise ValueError("RtspCameraServer needs at least one clip")
         self.clips = {name: Path(p).resolve() for name, p in clips.items()}
@@ -73,6 +74,7 @@ class RtspCameraServer:
         self._port_given = port is not None
         self.port = port if port is not None else free_port()
         self.start_timeout_s = start_timeout_s
+        self.stagger_s = stagger_s  # mount i starts i × stagger_s into its clip: cameras out of step
         self.proc: subprocess.Popen | None = None
         self._stderr = None
 
@@ -100,7 +102,8 @@ class RtspCameraServer:
         return self
 
     def _start_once(self) -> None:
-        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--exit-on-stdin-eof"]
+        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--exit-on-stdin-eof",
+               "--stagger", str(self.stagger_s)]
         for name, clip in self.clips.items():
             cmd += ["--mount", f"{name}={clip}"]
         # stderr goes to a file, not a pipe: a pipe nobody reads would fill up and hang the server.

@@ -75,8 +75,9 @@ class Mount:
         bus.connect("message", self._on_message)
 
     # -- the player --------------------------------------------------------------------
-    def start(self, timeout_s: float = 10) -> None:
-        """Preroll and play. Raises RuntimeError on a clip that cannot be played."""
+    def start(self, timeout_s: float = 10, offset_s: float = 0.0) -> None:
+        """Preroll and play from `offset_s` into the clip (mod its length). Raises RuntimeError
+        on a clip that cannot be played."""
         self.player.set_state(Gst.State.PAUSED)
         ret, _, _ = self.player.get_state(int(timeout_s * Gst.SECOND))
         if ret in (Gst.StateChangeReturn.FAILURE, Gst.StateChangeReturn.ASYNC):
@@ -85,6 +86,14 @@ class Mount:
             self.stop()
             raise RuntimeError(f"mount {self.name}: cannot play {self.path}: {detail}")
         self.caps = self.player.get_by_name("sink").get_static_pad("sink").get_current_caps()
+        if offset_s > 0:
+            ok, duration = self.player.query_duration(Gst.Format.TIME)
+            if ok and duration > 0:
+                # An accurate (not key-unit) seek: mounts started at different offsets send
+                # their keyframes at different moments, like independent cameras.
+                target = int(offset_s * Gst.SECOND) % duration
+                self.player.seek_simple(Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.ACCURATE, target)
+                self.player.get_state(int(timeout_s * Gst.SECOND))
         self.player.set_state(Gst.State.PLAYING)
 
     def stop(self) -> None:
@@ -190,6 +199,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--mount", action="append", required=True, metavar="NAME=CLIP.mp4")
+    parser.add_argument("--stagger", type=float, default=0.0, metavar="SECONDS",
+                        help="start mount i this many seconds × i into its clip (keyframes out of step)")
     parser.add_argument("--exit-on-stdin-eof", action="store_true",
                         help="exit when stdin closes (the parent process died): no orphaned servers")
     args = parser.parse_args()
@@ -206,13 +217,17 @@ def main() -> int:
         mounts[name] = Mount(name, os.path.abspath(path))
 
     try:
-        for mount in mounts.values():
-            mount.start()
+        for i, mount in enumerate(mounts.values()):
+            mount.start(offset_s=i * args.stagger)
     except RuntimeError as exc:
         log(str(exc))
         return 2
 
     server = GstRtspServer.RTSPServer()
+    # A client's DESCRIBE blocks its thread until the live media has prepared, which waits for
+    # the next keyframe; with the default single client thread, 48 cameras joining at once
+    # would queue behind each other for 48 GOPs and time out. One thread per client instead.
+    server.get_thread_pool().set_max_threads(-1)
     server.set_address(args.address)
     server.set_service(str(args.port))
     points = server.get_mount_points()

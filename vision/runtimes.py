@@ -67,6 +67,9 @@ class OnnxRuntimeDetector(_GraphDetector):
         opts.intra_op_num_threads = _threads(threads)
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # ORT's workers spin-wait after each run for the next one: on a 2-core box that burns
+        # the cores the camera threads need. Frames come every few ms at most; sleep instead.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = _exported(manifest, "onnx")
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self._input = self.session.get_inputs()[0].name

@@ -1,0 +1,374 @@
+"""`streetwatch bench edge`: how many 720p cameras one box analyses every 2 s, against the
+plain ultralytics loop (one `YOLO.predict(source=rtsp, stream=True, vid_stride=k)` per camera).
+
+Both sides run in their own child process (so CPU and RSS are theirs alone) against the same
+looping 720p H.264 cameras served by gst-rtsp-server on 127.0.0.1, and ramp the number of
+cameras step by step. At each step, after a warm-up, they record every analysed frame for
+`seconds`; a step is sustained when the p95 of all analysis intervals (pooled over cameras)
+stays under 2.5 s. The ramp stops at the first step that is not. Then the edge alone goes
+through a fault drill: one extra camera killed, one frozen with its connection open, both
+brought back, while the sustained cameras keep running.
+
+Figures are printed and saved as JSON under var/bench/; benchmarks/README.md has a run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path("var/bench")
+TARGET_INTERVAL_S = 2.0
+SUSTAINED_P95_S = 2.5
+EDGE_STEPS = (8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128, 160)
+NAIVE_STEPS = (1, 2, 4, 6, 8, 12, 16, 20, 24, 32, 40, 48, 56, 64, 80, 96, 128)
+CLIP_FPS, CLIP_GOP_S = 10, 2
+
+
+def prepare_clip(folder: Path = BENCH_DIR) -> Path:
+    """A 20 s 1280×720 street clip at 10 fps, a keyframe every 2 s, no B-frames (like an IP
+    camera's stream), ~2 Mbit/s; rendered once and kept."""
+    out = folder / "street-720p.mp4"
+    if out.exists():
+        return out
+    from datasets.synth.clip import render_clip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = render_clip(folder / "street-720p-raw.mp4", seconds=20, fps=CLIP_FPS, width=1280, height=720)
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(raw), "-c:v", "libx264", "-preset", "veryfast",
+           "-profile:v", "main", "-bf", "0", "-g", str(CLIP_FPS * CLIP_GOP_S), "-b:v", "2M", "-maxrate", "2M",
+           "-bufsize", "4M", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+def interval_stats(times_per_camera: dict[str, list[float]], start: float, end: float) -> dict:
+    """Analysis intervals inside [start, end] for each camera; a camera analysed fewer than
+    twice counts as one interval as long as the window (it was not served)."""
+    per_camera, pooled = {}, []
+    for name, times in times_per_camera.items():
+        inside = [t for t in times if start <= t <= end]
+        gaps = list(np.diff(inside)) if len(inside) > 1 else [end - start]
+        if inside and inside[0] - start > TARGET_INTERVAL_S:
+            gaps.append(inside[0] - start)  # a camera left waiting at the window's start counts too
+        per_camera[name] = {"median": float(np.median(gaps)), "p95": float(np.percentile(gaps, 95)), "n": len(inside)}
+        pooled += gaps
+    return {
+        "p50": float(np.median(pooled)) if pooled else None,
+        "p95": float(np.percentile(pooled, 95)) if pooled else None,
+        "worst_camera_p95": max((c["p95"] for c in per_camera.values()), default=None),
+        "per_camera": per_camera,
+    }
+
+
+def _cpu_seconds() -> float:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _step_result(n: int, times: dict[str, list[float]], start: float, end: float, cpu0: float,
+                 latencies: list[float] | None) -> dict:
+    stats = interval_stats(times, start, end)
+    cpu = (_cpu_seconds() - cpu0) / (end - start) * 100
+    result = {"cameras": n, "interval_p50_s": stats["p50"], "interval_p95_s": stats["p95"],
+              "worst_camera_p95_s": stats["worst_camera_p95"], "cpu_percent": round(cpu, 1), "rss_mb": round(_rss_mb(), 1),
+              "per_camera": stats["per_camera"],
+              "sustained": stats["p95"] is not None and stats["p95"] < SUSTAINED_P95_S}
+    if latencies is not None:
+        result["latency_p50_s"] = float(np.median(latencies)) if latencies else None
+        result["latency_p95_s"] = float(np.percentile(latencies, 95)) if latencies else None
+    return result
+
+
+def _emit(result: dict) -> None:
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def _summary(kind: str, r: dict) -> str:
+    lat = f", latency p50 {r['latency_p50_s'] * 1000:.0f} ms p95 {r['latency_p95_s'] * 1000:.0f} ms" \
+        if r.get("latency_p50_s") is not None else ""
+    return (f"{kind:6s} {r['cameras']:4d} cameras: interval p50 {r['interval_p50_s']:.2f} s p95 {r['interval_p95_s']:.2f} s "
+            f"(worst camera {r['worst_camera_p95_s']:.2f} s){lat}, CPU {r['cpu_percent']:.0f} %, RSS {r['rss_mb']:.0f} MB "
+            f"→ {'sustained' if r['sustained'] else 'NOT sustained'}")
+
+
+# -- child: the Streetwatch edge ------------------------------------------------------------------
+def run_edge_worker(spec: dict) -> None:
+    from streams.config import CameraConfig, EdgeConfig
+    from streams.pipeline import EdgePipeline
+
+    class Discard:
+        sent = rejected = 0
+
+        def start(self): ...
+        def stop(self): ...
+        def submit(self, item): ...
+        def pending(self): return 0
+
+    urls: list[str] = spec["urls"]
+    base = {"model": spec["model"], "detector": spec.get("detector", "onnxruntime"),
+            "sample_interval_s": TARGET_INTERVAL_S, "http": None, "open_timeout_s": 5, "read_timeout_s": 3,
+            "stall_timeout_s": 6, "backoff_initial_s": 0.5, "backoff_max_s": 4}
+    steps = [n for n in spec["steps"] if n <= len(urls)]
+    config = EdgeConfig.model_validate({**base, "cameras": [{"name": f"cam{i:03d}", "url": urls[i]} for i in range(steps[0])]})
+    edge = EdgePipeline(config, uploader=Discard())
+    edge.start()
+    rss0 = _rss_mb()
+    _emit({"kind": "edge", "event": "started", "rss_mb": rss0})
+    running, last_ok = steps[0], None
+    try:
+        for n in steps:
+            for i in range(running, n):
+                edge.add_camera(CameraConfig(name=f"cam{i:03d}", url=urls[i]))
+            running = n
+            time.sleep(spec["warmup"])
+            start, cpu0 = time.monotonic(), _cpu_seconds()
+            time.sleep(spec["seconds"])
+            end = time.monotonic()
+            times = {name: list(s.analysed_at) for name, s in edge.cameras.items()}
+            lat = [v for s in edge.cameras.values() for v in s.latencies]
+            result = _step_result(n, times, start, end, cpu0, lat)
+            result.update(kind="edge", event="step", rss_base_mb=rss0)
+            _emit(result)
+            if not result["sustained"]:
+                break
+            last_ok = n
+        if spec.get("faults") and last_ok:
+            _emit({"kind": "edge", "event": "faults", **_fault_drill(edge, spec, last_ok, running)})
+    finally:
+        os._exit(0)  # the capture threads are daemons; no need to wait for each to wind down
+
+
+def _fault_drill(edge, spec: dict, sustained: int, running: int) -> dict:
+    """Kill one extra camera and freeze another; time the supervisor's view of both."""
+    from streams.camera_server import RtspCameraServer
+    from streams.config import CameraConfig
+
+    # back to the sustained count, so the others' intervals are meaningful
+    for name in [f"cam{i:03d}" for i in range(sustained, running)]:
+        edge._workers.pop(name).stop(timeout=2)
+        edge.cameras.pop(name)
+    clip = spec["clip"]
+    killed, frozen = RtspCameraServer({"fault-kill": clip}).start(), RtspCameraServer({"fault-freeze": clip}).start()
+    for name, server in (("fault-kill", killed), ("fault-freeze", frozen)):
+        edge.add_camera(CameraConfig(name=name, url=server.url(name)))
+    health = lambda: edge.health()["cameras"]  # noqa: E731
+    _wait(lambda: health()["fault-kill"]["state"] == health()["fault-freeze"]["state"] == "streaming", 30)
+    time.sleep(6)
+    others = [n for n in edge.cameras if not n.startswith("fault")]
+    before_start = time.monotonic()
+    time.sleep(spec["fault_seconds"])
+    t0 = time.monotonic()
+    killed.stop()
+    frozen.freeze("fault-freeze")
+    kill_detect = _wait(lambda: health()["fault-kill"]["state"] != "streaming", 30)
+    kill_state = health()["fault-kill"]["state"]
+    freeze_stalled = _wait(lambda: health()["fault-freeze"]["state"] == "stalled", 30)
+    time.sleep(max(0.0, 15 - (time.monotonic() - t0)))
+    analysed = {n: health()[n]["frames_analysed"] for n in ("fault-kill", "fault-freeze")}
+    t1 = time.monotonic()
+    killed.start()
+    frozen.resume("fault-freeze")
+    back: dict[str, float | None] = dict.fromkeys(analysed)
+    while any(v is None for v in back.values()) and time.monotonic() - t1 < 60:  # both at once
+        for n in analysed:
+            if back[n] is None and health()[n]["frames_analysed"] > analysed[n]:
+                back[n] = round(time.monotonic() - t1, 2)
+        time.sleep(0.1)
+    t2 = time.monotonic()
+    times = {n: list(edge.cameras[n].analysed_at) for n in others}
+    killed.stop()
+    frozen.stop()
+    return {
+        "killed_detected_s": kill_detect, "killed_state": kill_state, "frozen_stalled_s": freeze_stalled,
+        "killed_frames_again_s": back["fault-kill"], "frozen_frames_again_s": back["fault-freeze"],
+        "others_before": {k: v for k, v in interval_stats(times, before_start, t0).items() if k != "per_camera"},
+        "others_during": {k: v for k, v in interval_stats(times, t0, t2).items() if k != "per_camera"},
+        "other_cameras": len(others), "outage_s": round(t1 - t0, 1),
+    }
+
+
+def _wait(cond, timeout: float) -> float | None:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if cond():
+            return round(time.monotonic() - start, 2)
+        time.sleep(0.1)
+    return None
+
+
+# -- child: the naive ultralytics loop --------------------------------------------------------------
+def run_naive_worker(spec: dict) -> None:
+    import threading
+
+    os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")  # as the edge reads them
+    from ultralytics import YOLO
+    from ultralytics.utils import LOGGER
+
+    LOGGER.setLevel(logging.ERROR)
+    urls: list[str] = spec["urls"]
+    stride = CLIP_FPS * int(TARGET_INTERVAL_S)  # one analysed frame per 2 s, as the edge
+    times: dict[str, list[float]] = {}
+    stop = threading.Event()
+
+    def loop(name: str, url: str) -> None:
+        model = YOLO(spec["weights"], task="detect")
+        record = times.setdefault(name, [])
+        try:
+            for _ in model.predict(source=url, stream=True, vid_stride=stride, imgsz=spec["imgsz"], conf=0.1,
+                                   verbose=False):
+                record.append(time.monotonic())
+                if stop.is_set():
+                    return
+        except Exception as exc:  # a loop that dies is a camera not analysed: it shows in the figures
+            print(f"naive {name}: {exc}", file=sys.stderr, flush=True)
+
+    rss0 = _rss_mb()
+    _emit({"kind": "naive", "event": "started", "rss_mb": rss0})
+    running = 0
+    steps = [n for n in spec["steps"] if n <= len(urls)]
+    try:
+        for n in steps:
+            for i in range(running, n):
+                name = f"cam{i:03d}"
+                times[name] = []
+                threading.Thread(target=loop, args=(name, urls[i]), daemon=True).start()
+            running = n
+            time.sleep(spec["warmup"] + 4)  # loading a model per camera takes a moment
+            start, cpu0 = time.monotonic(), _cpu_seconds()
+            time.sleep(spec["seconds"])
+            end = time.monotonic()
+            result = _step_result(n, {k: list(v) for k, v in times.items()}, start, end, cpu0, None)
+            result.update(kind="naive", event="step", rss_base_mb=rss0)
+            _emit(result)
+            if not result["sustained"]:
+                break
+    finally:
+        stop.set()
+        os._exit(0)
+
+
+# -- parent -------------------------------------------------------------------------------------------
+def _run_child(kind: str, spec: dict, timeout: float) -> list[dict]:
+    spec_path = BENCH_DIR / f"spec-{kind}.json"
+    spec_path.write_text(json.dumps(spec))
+    cmd = [sys.executable, "-m", "benchmarks.edge_bench", kind, str(spec_path)]
+    results: list[dict] = []
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    deadline = time.monotonic() + timeout
+    for line in proc.stdout:
+        if line.startswith("RESULT "):
+            result = json.loads(line[7:])
+            results.append(result)
+            if result.get("event") == "step":
+                print("  " + _summary(kind, result), flush=True)
+            elif result.get("event") == "faults":
+                print(f"  faults: {json.dumps({k: v for k, v in result.items() if k not in ('kind', 'event')})}",
+                      flush=True)
+        if time.monotonic() > deadline:
+            proc.kill()
+            break
+    proc.wait(30)
+    return results
+
+
+def bench_edge(cameras: int = 64, seconds: float = 20, warmup: float = 8, naive: bool = True, faults: bool = True,
+               detector: str = "onnxruntime", out: Path | None = None) -> dict:
+    from streams.camera_server import RtspCameraServer
+    from vision.manifest import load_manifest
+
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    clip = prepare_clip()
+    manifest = load_manifest(ROOT / "models" / "streetwatch-demo")
+    names = [f"c{i:03d}" for i in range(cameras)]
+    report: dict = {"cameras_max": cameras, "seconds": seconds, "clip": "1280x720 H.264 10 fps, keyframe every 2 s",
+                    "machine": _machine(), "detector": detector, "target_interval_s": TARGET_INTERVAL_S}
+    print(f"bench edge: up to {cameras} looping 720p cameras on 127.0.0.1, {seconds:g} s per step, "
+          f"sustained = p95 analysis interval < {SUSTAINED_P95_S} s at one frame per {TARGET_INTERVAL_S:g} s", flush=True)
+    # Mounts start 0.37 s apart in the clip: independent cameras do not send keyframes in step.
+    with RtspCameraServer({n: clip for n in names}, start_timeout_s=120, stagger_s=0.37) as server:
+        urls = [server.url(n) for n in names]
+        common = {"urls": urls, "seconds": seconds, "warmup": warmup, "clip": str(clip.resolve())}
+        budget = (len(EDGE_STEPS) + 4) * (seconds + warmup + 10) + 120
+        edge = _run_child("edge", {**common, "model": str(manifest.path), "detector": detector, "steps": EDGE_STEPS,
+                                   "faults": faults, "fault_seconds": 10}, budget)
+        report["edge"] = edge
+        if naive:
+            report["naive"] = _run_child("naive", {**common, "weights": str(manifest.weights_path),
+                                                   "imgsz": manifest.imgsz, "steps": NAIVE_STEPS}, budget)
+    _conclude(report)
+    path = out or BENCH_DIR / f"edge-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=1))
+    print(f"wrote {path}")
+    return report
+
+
+def _largest(steps: list[dict]) -> dict | None:
+    ok = [r for r in steps if r.get("event") == "step" and r["sustained"]]
+    return max(ok, key=lambda r: r["cameras"]) if ok else None
+
+
+def _conclude(report: dict) -> None:
+    edge, naive = _largest(report.get("edge", [])), _largest(report.get("naive", []))
+    steps = [r for r in report.get("edge", []) if r.get("event") == "step"]
+    started = next((r for r in report.get("edge", []) if r.get("event") == "started"), None)
+    lines = []
+    if edge:
+        report["edge_sustained"] = edge["cameras"]
+        if started and edge["cameras"]:
+            per_cam = (edge["rss_mb"] - started["rss_mb"]) / edge["cameras"]
+            report["edge_rss_mb_per_camera"] = round(per_cam, 1)
+            lines.append(f"edge: {edge['cameras']} cameras sustained (RSS {started['rss_mb']:.0f} → {edge['rss_mb']:.0f} MB, "
+                         f"{per_cam:.1f} MB per camera; CPU {edge['cpu_percent']:.0f} % of one core)")
+    else:
+        lines.append("edge: not even the first step was sustained")
+    if steps and not steps[-1]["sustained"]:
+        lines.append(f"edge: {steps[-1]['cameras']} cameras not sustained (p95 {steps[-1]['interval_p95_s']:.2f} s)")
+    elif steps:
+        lines.append(f"edge: every step sustained; the ramp stopped at the {steps[-1]['cameras']} cameras served")
+    if "naive" in report:
+        report["naive_sustained"] = naive["cameras"] if naive else 0
+        lines.append(f"naive ultralytics loop: {report['naive_sustained']} cameras sustained")
+        if edge and naive:
+            report["ratio"] = round(edge["cameras"] / naive["cameras"], 2)
+            lines.append(f"ratio: {report['ratio']:.1f}× the cameras of the naive loop (target ≥ 4×)")
+    print("\n".join(lines), flush=True)
+
+
+def _machine() -> dict:
+    import platform
+
+    import psutil
+
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cpu": model or platform.processor(), "cores": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version(),
+            "load_at_start": [round(v, 2) for v in os.getloadavg()]}
+
+
+if __name__ == "__main__":  # the children: python -m benchmarks.edge_bench edge|naive SPEC.json
+    kind, spec_file = sys.argv[1], sys.argv[2]
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    spec = json.loads(Path(spec_file).read_text())
+    (run_edge_worker if kind == "edge" else run_naive_worker)(spec)
