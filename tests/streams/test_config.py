@@ -66,3 +66,30 @@ def test_broken_yaml_and_missing_file(tmp_path):
         load_config(write(tmp_path, "cameras: [\n  - {name: a"))
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ("detector: tensorflow\n", "detector"),
+        ("decode: sometimes\n", "decode"),
+        ("timezone: Mars/Olympus\n", "timezone"),
+        ("outbox: {path: x, max_mb: 0}\n", "outbox.max_mb"),
+        ("http: {port: 99999}\n", "http.port"),
+        ("max_batch: 0\n", "max_batch"),
+        ("backoff_initial_s: 10\nbackoff_max_s: 5\n", "backoff_initial_s"),
+    ],
+)
+def test_edge_box_settings_errors_name_the_field(tmp_path, extra, field):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, extra + GOOD))
+    assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_example_config_validates_and_relative_outbox_follows_the_file():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "streetwatch.example.yaml")
+    assert config.outbox.path == root / "var" / "outbox"
+    assert config.cameras[0].masks[1].hours == ["18:00-23:00"] and config.cameras[0].zones["road"].anchor == (0.5, 0.5)
