@@ -41,6 +41,9 @@ def publish(run_dir: Path, model_dir: Path, data: Path, clips: list[Path]) -> Pa
         if cls["name"] in val:
             cls["threshold"] = round(max(0.15, val[cls["name"]]["f1_threshold"]), 2)
     manifest_path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    from vision.export import export_model
+
+    export_model(weights)  # the edge runs the ONNX by default: it must be these weights', not the last ones
     manifest = load_manifest(model_dir)
     results = list(csv.DictReader((run_dir / "results.csv").open()))
     args = yaml.safe_load((run_dir / "args.yaml").read_text())
