@@ -174,6 +174,15 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_api(args: argparse.Namespace) -> int:
+    from benchmarks.api_bench import run
+
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    run(backends, workers=args.workers, clients=args.clients, seconds=args.seconds, warmup=args.warmup,
+        json_out=Path(args.json) if args.json else None)
+    return 0
+
+
 def _bench_edge(args: argparse.Namespace) -> int:
     from benchmarks.edge_bench import bench_edge
 
@@ -269,10 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_model_export)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
+    s = bench.add_parser("api", help="events/s and latency of POST /api/v1/events (SQLite and PostgreSQL, S3 on loopback)")
+    s.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    s.add_argument("--clients", type=int, default=16, help="concurrent posting clients")
+    s.add_argument("--workers", type=int, default=2, help="API server processes")
+    s.add_argument("--seconds", type=float, default=20.0, help="measured time per backend")
+    s.add_argument("--warmup", type=float, default=3.0)
+    s.add_argument("--json", help="also write the figures here")
+    s.set_defaults(func=_bench_api)
     s = bench.add_parser("edge", help="cameras sustained at one frame per 2 s: the edge vs the plain ultralytics loop")
     s.add_argument("--cameras", type=int, default=64, help="the most cameras to ramp up to")
     s.add_argument("--seconds", type=float, default=20, help="measured seconds per ramp step")
-    s.add_argument("--warmup", type=float, default=8, help="seconds after adding cameras before measuring")
+    s.add_argument("--warmup", type=float, default=30,
+                   help="seconds after every new camera is analysed before measuring (its first events pass)")
     s.add_argument("--detector", default="onnxruntime", choices=["onnxruntime", "openvino", "ultralytics"])
     s.add_argument("--no-naive", action="store_true", help="skip the ultralytics baseline")
     s.add_argument("--no-faults", action="store_true", help="skip the kill/freeze drill")

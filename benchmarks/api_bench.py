@@ -1,0 +1,219 @@
+"""`streetwatch bench api`: events per second and latency of POST /api/v1/events.
+
+Starts everything itself on loopback: the S3 server (SeaweedFS, signatures checked), the
+database (a SQLite file, and a throwaway PostgreSQL cluster), and the API as a real server
+(`streetwatch api serve --workers N`). Concurrent clients then post events the way edge boxes
+do (multipart: the event JSON plus a ~100 KB JPEG frame), spread over many cameras so that
+some events open orders and most join them. Prints events/s and p50/p95/p99 latency per
+backend; any answer other than 2xx counts as an error and is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image, ImageFilter
+from tqdm import tqdm
+
+TARGET_EVENTS_PER_S, TARGET_P95_MS = 200.0, 100.0
+TYPES = ("street_vending", "clutter", "flooding")
+
+
+@dataclass
+class Result:
+    backend: str
+    workers: int
+    clients: int
+    seconds: float
+    events: int = 0
+    errors: int = 0
+    orders: int = 0
+    events_per_s: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    error_samples: list[str] = field(default_factory=list)
+
+
+def street_jpeg(target_bytes: int = 110_000, seed: int = 0) -> bytes:
+    """A 1280×720 street-like frame (sky, facades, road, sensor noise) near `target_bytes`."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((720, 1280, 3), np.float32)
+    img[:250] = (150, 180, 215)
+    img[250:420] = rng.uniform(60, 160, (1, 1280 // 40, 3)).repeat(40, axis=1)[:, :1280]
+    img[420:] = (85, 85, 90)
+    img += rng.normal(0, 12, img.shape)
+    pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2))
+    best = b""
+    for quality in range(95, 20, -5):  # the highest quality under the target size
+        buf = io.BytesIO()
+        pil.save(buf, "JPEG", quality=quality)
+        best = buf.getvalue()
+        if len(best) <= target_bytes:
+            break
+    return best
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _event(camera: int, rng: random.Random) -> dict:
+    now = datetime.now(timezone.utc)
+    x, y = rng.choice((100, 400, 700)), rng.choice((300, 450))  # a few fixed issues per camera
+    return {"event_id": str(uuid.uuid4()),
+            "camera": {"name": f"bench-{camera:03d}", "lat": 31.2 + camera * 0.01, "lon": 121.4},
+            "issue_type": TYPES[(x // 300 + camera) % 3], "class_name": "x", "confidence": 0.8,
+            "bbox": [x + rng.uniform(-5, 5), y, x + 200, y + 150], "frame_width": 1280, "frame_height": 720,
+            "first_seen": (now - timedelta(seconds=10)).isoformat(), "confirmed_at": now.isoformat(),
+            "track_id": 1, "model": {"name": "bench", "version": "1"}}
+
+
+async def _load(base: str, key: str, frame: bytes, clients: int, seconds: float, warmup: float,
+                result: Result) -> list[float]:
+    latencies: list[float] = []
+    deadline_warm = time.monotonic() + warmup
+    deadline = deadline_warm + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits,
+                                 headers={"Authorization": f"Bearer {key}"}) as http:
+        async def client(n: int) -> None:
+            rng = random.Random(n)
+            while (now := time.monotonic()) < deadline:
+                ev = _event(rng.randrange(50), rng)
+                start = time.perf_counter()
+                try:
+                    resp = await http.post("/api/v1/events", data={"event": json.dumps(ev)},
+                                           files={"frame": ("frame.jpg", frame, "image/jpeg")})
+                    status, text = resp.status_code, resp.text[:200]
+                except httpx.HTTPError as exc:
+                    status, text = 0, repr(exc)[:200]
+                elapsed = time.perf_counter() - start
+                if now >= deadline_warm:  # warm-up requests are not counted
+                    if 200 <= status < 300:
+                        latencies.append(elapsed)
+                    else:
+                        result.errors += 1
+                        if len(result.error_samples) < 5:
+                            result.error_samples.append(f"{status}: {text}")
+
+        async def ticker() -> None:
+            with tqdm(total=int(warmup + seconds), desc=f"{result.backend} ({clients} clients)", unit="s") as bar:
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(1)
+                    bar.update(1)
+
+        await asyncio.gather(ticker(), *(client(n) for n in range(clients)))
+    return latencies
+
+
+@contextlib.contextmanager
+def _api_server(env: dict[str, str], workers: int):
+    cli = [sys.executable, "-m", "streetwatch_cli"]
+    subprocess.run([*cli, "api", "migrate"], env=env, check=True, capture_output=True)
+    port = _free_port()
+    proc = subprocess.Popen([*cli, "api", "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"API exited: {proc.stderr.read().decode()[-800:] if proc.stderr else ''}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("API did not start within 60 s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_backend(backend: str, database_url: str, s3, workers: int, clients: int, seconds: float, warmup: float,
+                frame: bytes) -> Result:
+    from sqlmodel import Session, func, select
+
+    from api.auth import create_key
+    from api.db import get_engine, upgrade_database
+    from api.models import Order, Role
+
+    upgrade_database(database_url)
+    with Session(get_engine(database_url)) as session:
+        key = create_key(session, "bench-edge", Role.edge)
+    env = {**os.environ, "STREETWATCH_DATABASE_URL": database_url, "STREETWATCH_S3_ENDPOINT": s3.endpoint,
+           "STREETWATCH_S3_ACCESS_KEY": s3.access_key, "STREETWATCH_S3_SECRET_KEY": s3.secret_key,
+           "STREETWATCH_S3_BUCKET": f"bench-{backend}-{uuid.uuid4().hex[:6]}", "STREETWATCH_SWEEP_INTERVAL_SECONDS": "0"}
+    result = Result(backend, workers, clients, seconds)
+    with _api_server(env, workers) as base:
+        latencies = asyncio.run(_load(base, key, frame, clients, seconds, warmup, result))
+    with Session(get_engine(database_url)) as session:
+        result.orders = session.exec(select(func.count()).select_from(Order)).one()
+    if latencies:
+        ms = np.array(latencies) * 1000
+        result.events = len(latencies)
+        result.events_per_s = len(latencies) / seconds
+        result.p50_ms, result.p95_ms, result.p99_ms = (float(np.percentile(ms, q)) for q in (50, 95, 99))
+    return result
+
+
+def run(backends: list[str], workers: int = 2, clients: int = 16, seconds: float = 20.0, warmup: float = 3.0,
+        json_out: Path | None = None) -> list[Result]:
+    from api.local_postgres import ThrowawayPostgres
+    from api.local_s3 import LocalS3Server
+
+    frame = street_jpeg()
+    print(f"frame: {len(frame) / 1000:.0f} KB JPEG, 1280×720; {clients} clients, {workers} API worker(s), "
+          f"{seconds:.0f} s after {warmup:.0f} s warm-up; {os.cpu_count()} CPU(s)")
+    results = []
+    with LocalS3Server() as s3, tempfile.TemporaryDirectory(prefix="streetwatch-bench-") as tmp:
+        for backend in backends:
+            if backend == "sqlite":
+                results.append(run_backend("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", s3, workers, clients,
+                                           seconds, warmup, frame))
+            else:
+                with ThrowawayPostgres() as url:
+                    results.append(run_backend("postgres", url, s3, workers, clients, seconds, warmup, frame))
+    print(_table(results))
+    if json_out is not None:
+        json_out.write_text(json.dumps([asdict(r) for r in results], indent=1))
+    return results
+
+
+def _table(results: list[Result]) -> str:
+    lines = ["", "| backend | events/s | p50 ms | p95 ms | p99 ms | errors | orders |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r.backend} | {r.events_per_s:.0f} | {r.p50_ms:.0f} | {r.p95_ms:.0f} | {r.p99_ms:.0f} | "
+                     f"{r.errors} | {r.orders} |")
+    for r in results:
+        for sample in r.error_samples:
+            lines.append(f"error ({r.backend}): {sample}")
+        ok = r.events_per_s >= TARGET_EVENTS_PER_S and r.p95_ms < TARGET_P95_MS
+        lines.append(f"{r.backend}: target ≥ {TARGET_EVENTS_PER_S:.0f} events/s with p95 < {TARGET_P95_MS:.0f} ms: "
+                     f"{'met' if ok else 'not met'} ({r.events_per_s:.0f} events/s, p95 {r.p95_ms:.0f} ms)")
+    return "\n".join(lines)
