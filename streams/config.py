@@ -131,7 +131,9 @@ class EdgeConfig(Strict):
     detector: Literal["onnxruntime", "openvino", "ultralytics"] = "onnxruntime"
     detector_threads: int | None = Field(default=None, ge=1, le=64)  # None: the backend's choice
     max_batch: int = Field(default=8, ge=1, le=64)  # frames per inference call
-    batch_wait_ms: float = Field(default=10, ge=0, le=1000)  # wait this long for a batch to fill
+    # Wait this long for a batch to fill: a batch of 8 costs ~25 % less CPU per frame than 8
+    # single calls, and 50 ms is nothing next to a 2 s sampling interval.
+    batch_wait_ms: float = Field(default=50, ge=0, le=1000)
     sample_interval_s: float = Field(default=1.0, gt=0)
     decode: DecodeMode = "auto"  # what to decode: see streams/decode_plan.py
     # Reuse a camera's last detections when its frame barely changed (mean absolute difference
@@ -146,6 +148,9 @@ class EdgeConfig(Strict):
     timezone: str | None = None  # IANA name for zone hours; None: the box's local time
     http: HttpSettings | None = Field(default_factory=HttpSettings)  # /healthz and /metrics; null: off
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    # Watch resolved orders' regions and tell the API whether the fix held (streams/verifier.py).
+    verify_fixes: bool = True
+    verify_poll_s: float = Field(default=30.0, gt=0)
     issues: dict[IssueType, IssueSettings] = Field(default_factory=dict)
     cameras: list[CameraConfig] = Field(min_length=1)
 

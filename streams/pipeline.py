@@ -9,7 +9,9 @@ One process runs every camera of the config:
   the model, because on a small CPU box two models side by side only fight over the cores;
 * one evidence thread blurs faces and plates and renders the JPEGs of confirmed events
   (slow, rare work that must not hold up inference) and writes them to the outbox;
-* one sender thread (streams/uplink.py) empties the outbox into the API, in order.
+* one sender thread (streams/uplink.py) empties the outbox into the API, in order;
+* one verifier thread (streams/verifier.py) polls the API for resolved orders and reports
+  whether each camera still sees the issue, from frames handed to it when it has watches.
 
 `/healthz` and `/metrics` are served on `http.host:http.port` (streams/metrics.py).
 """
@@ -86,6 +88,8 @@ class EdgePipeline:
         self.metrics = None
         self.http = None
         self.evidence_errors = 0
+        self.verifier = None
+        self._verify: queue.Queue = queue.Queue(maxsize=64)
 
     def _camera_state(self, cam: CameraConfig) -> CameraState:
         interval = cam.sample_interval_s or self.config.sample_interval_s
@@ -176,6 +180,33 @@ class EdgePipeline:
             self.metrics.latency_seconds.observe(latency)
         for issue in issues:
             self._evidence.put((state, frame.image, issue))
+        if self.verifier is not None and self.verifier.watches.get(camera):
+            try:  # the verifier's HTTP calls must never hold up inference: hand it over
+                self._verify.put_nowait((state, frame.image, detections, time.monotonic()))
+            except queue.Full:
+                pass  # it is behind; a later frame will do
+
+    def _verify_loop(self) -> None:
+        from vision.evidence import encode_jpeg
+
+        while not self._stop.is_set():
+            self.verifier.maybe_poll()
+            try:
+                state, image, detections, now = self._verify.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            seen = []
+            for box, cls, conf in zip(detections.xyxy, detections.class_id, detections.confidence):
+                issue = self.manifest.issue_type_of(int(cls))
+                threshold = self.config.issue(issue).threshold if issue else None
+                if issue and conf >= (threshold if threshold is not None else self.manifest.threshold_of(int(cls))):
+                    seen.append((issue, tuple(float(v) for v in box)))
+            blur = state.config.privacy_blur if state.config.privacy_blur is not None else self.config.privacy_blur
+            jpeg = lambda: encode_jpeg(self._privacy_filter().blur(image)[0] if blur else image)  # noqa: E731
+            try:
+                self.verifier.observe(state.config.name, (image.shape[1], image.shape[0]), seen, jpeg, now)
+            except Exception:
+                log.exception("camera %s: fix verification failed", state.config.name)
 
     def _evidence_loop(self) -> None:
         try:
@@ -236,6 +267,15 @@ class EdgePipeline:
         evidence = threading.Thread(target=self._evidence_loop, name="evidence", daemon=True)
         evidence.start()
         self._threads.append(evidence)
+        if cfg.verify_fixes and self.uploader is None:
+            import httpx
+
+            from streams.verifier import FixVerifier
+
+            headers = {"Authorization": f"Bearer {cfg.api.key}"} if cfg.api.key else {}
+            client = httpx.Client(base_url=cfg.api.url, headers=headers, timeout=cfg.api.timeout_s)
+            self.verifier = FixVerifier(client, list(self.cameras), poll_interval_s=cfg.verify_poll_s)
+            threading.Thread(target=self._verify_loop, name="verifier", daemon=True).start()
         for name, state in self.cameras.items():
             self.add_camera_worker(name)
         if cfg.http is not None:
@@ -266,6 +306,8 @@ class EdgePipeline:
             raise ValueError(f"camera {cam.name} is already running")
         self.cameras[cam.name] = self._camera_state(cam)
         self.add_camera_worker(cam.name)
+        if self.verifier is not None:
+            self.verifier.cameras.append(cam.name)
 
     def health(self) -> dict:
         cameras = {}
@@ -311,6 +353,8 @@ class EdgePipeline:
             thread.join(10)  # the evidence thread stores what was confirmed before it ends
         if self.http is not None:
             self.http.stop()
+        if self.verifier is not None:
+            self.verifier.client.close()
         if self.sender is not None:
             self.sender.stop()
             self.outbox.close()
