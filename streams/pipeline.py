@@ -171,8 +171,10 @@ class EdgePipeline:
 
     # -- live: the scheduler's result handler and the evidence thread -------------------------
     def _on_result(self, camera: str, frame, detections: Detections, reused: bool) -> None:
+        state = self.cameras.get(camera)
+        if state is None:
+            return  # removed while its last frame was waiting for inference
         issues = self.analyse(camera, detections, frame.captured_at)
-        state = self.cameras[camera]
         state.analysed_at.append(time.monotonic())
         latency = max(0.0, time.time() - frame.captured_at)
         state.latencies.append(latency)
@@ -258,7 +260,8 @@ class EdgePipeline:
         self.metrics = EdgeMetrics(self.health)
 
         def gate_of(camera: str) -> float | None:
-            own = self.cameras[camera].config.change_threshold
+            state = self.cameras.get(camera)
+            own = state.config.change_threshold if state is not None else None
             return own if own is not None else cfg.change_threshold
 
         self.scheduler = InferenceScheduler(self.detector, self._on_result, cfg.max_batch, cfg.batch_wait_ms / 1000,
@@ -308,6 +311,19 @@ class EdgePipeline:
         self.add_camera_worker(cam.name)
         if self.verifier is not None:
             self.verifier.cameras.append(cam.name)
+
+    def remove_camera(self, name: str) -> None:
+        """Stop one camera of a running pipeline and forget its state."""
+        worker = self._workers.pop(name, None)
+        if worker is not None:
+            worker.stop(timeout=5)
+        self.cameras.pop(name, None)
+        if self.verifier is not None and name in self.verifier.cameras:
+            self.verifier.cameras.remove(name)
+
+    def evidence_backlog(self) -> int:
+        """Confirmed events still waiting to be blurred, rendered and stored."""
+        return self._evidence.qsize()
 
     def health(self) -> dict:
         cameras = {}
