@@ -18,6 +18,7 @@ from api.errors import install_error_handlers
 from api.evidence_store import make_store
 from api.rate_limit import RateLimiter
 from api.routes import events, evidence, exports, health, open311, orders, reports, stats, verifications, workforce
+from api.routes import web
 from api.sweeper import sweeper_lifespan
 from api.settings import Settings, get_settings
 
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (events, orders, reports, verifications, workforce, stats, exports, open311, evidence, health):
         app.include_router(module.router)
+    web.install(app)  # the review page at /review/
     return app
 
 

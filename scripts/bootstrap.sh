@@ -9,7 +9,7 @@ VENV=${STREETWATCH_VENV:-.venv}
 PY=${PYTHON:-python3}
 DEB_PKGS=(ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
           gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools
-          postgresql)
+          postgresql chromium chromium-driver fonts-wqy-microhei)
 EXTRAS=${STREETWATCH_EXTRAS:-edge,api,dev}
 
 # pip.conf on these machines lists extra local indexes that print a warning per package

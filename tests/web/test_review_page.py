@@ -1,0 +1,212 @@
+"""The review page in a real browser against a real server: log in, confirm (dispatch) and
+reject orders from the queue, switch language, open an order's detail and the dashboard.
+Every action is checked through the JSON API, not only on screen."""
+
+from __future__ import annotations
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.web.conftest import World, screenshot
+
+
+def login(page: Page, key: str) -> None:
+    page.goto("/review/")
+    page.fill("#login-key", key)
+    page.click("#login-submit")
+    expect(page.locator("#cards[data-loaded=true]")).to_be_visible()
+
+
+def card(page: Page, order_id: int):
+    return page.locator(f'.card[data-order-id="{order_id}"]')
+
+
+def images_loaded(page: Page, selector: str) -> None:
+    """Wait until every image under the selector has loaded a real picture (a broken or
+    refused evidence URL never gets a natural width)."""
+    page.wait_for_function(
+        """sel => { const imgs = [...document.querySelectorAll(sel)];
+                    return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+        arg=selector)
+
+
+def test_root_redirects_to_the_page_and_nothing_comes_from_elsewhere(world: World) -> None:
+    resp = httpx.get(f"{world.url}/", follow_redirects=False)
+    assert resp.status_code in (302, 307) and resp.headers["location"] == "/review/"
+    html = httpx.get(f"{world.url}/review/").text
+    assert "Content-Security-Policy" in html and "default-src 'self'" in html
+    for asset in ("app.js", "i18n.js", "charts.js", "style.css"):
+        body = httpx.get(f"{world.url}/review/{asset}")
+        assert body.status_code == 200, asset
+        assert "http://" not in body.text.replace("http://www.w3.org/2000/svg", "") and "https://" not in body.text
+
+
+def test_login_refuses_a_bad_key_then_shows_the_review_queue(page: Page, world: World) -> None:
+    page.goto("/")
+    expect(page).to_have_url(f"{world.url}/review/#/login")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    page.fill("#login-key", "sw_not-a-key")
+    page.click("#login-submit")
+    expect(page.locator("#login-error")).to_have_text("密钥无效或已吊销。")
+    assert page.evaluate("sessionStorage.getItem('streetwatch.key')") is None
+
+    page.fill("#login-key", world.reviewer_key)
+    page.click("#login-submit")
+    expect(page.locator("#cards[data-loaded=true]")).to_be_visible()
+    needs_review = world.api.orders(state="reported")["data"] + world.api.orders(state="reopened")["data"]
+    assert needs_review, "the seed leaves orders to review"
+    shown = [int(x) for x in page.locator(".card").evaluate_all("cs => cs.map(c => c.dataset.orderId)")]
+    assert sorted(shown) == sorted(o["id"] for o in needs_review)
+    assert set(page.locator(".card").evaluate_all("cs => cs.map(c => c.dataset.state)")) <= {"reported", "reopened"}
+    # The late flooding order comes first (soonest SLA deadline) and says it is overdue.
+    first = page.locator(".card").first
+    expect(first.locator(".badge.overdue")).to_be_visible()
+    images_loaded(page, ".card img.evidence")
+    width = page.locator(".card img.evidence").first.evaluate("i => i.getBoundingClientRect().width")
+    assert width >= 480, f"evidence shown {width}px wide: too small to judge"
+    # Filters: only clutter, then only overdue.
+    page.select_option("#filter-type", "clutter")
+    expect(page.locator(".card")).to_have_count(len([o for o in needs_review if o["issue_type"] == "clutter"]))
+    page.select_option("#filter-type", "")
+    page.check("#filter-overdue")
+    expect(page.locator(".card")).to_have_count(len([o for o in needs_review if o["overdue"]]))
+    page.uncheck("#filter-overdue")
+    expect(page.locator(".card")).to_have_count(len(needs_review))
+    screenshot(page, "queue", doc=True)
+
+
+def test_confirm_reject_and_bulk_reject_change_the_orders(page: Page, world: World) -> None:
+    api = world.api
+    no_worker, by_key, rejected, bulk_a, bulk_b = (api.sight(f"cam-{n}", t, seed=n) for n, t in
+                                                   [(11, "clutter"), (12, "street_vending"), (13, "clutter"),
+                                                    (14, "flooding"), (15, "clutter")])
+    login(page, world.reviewer_key)
+
+    # Confirm with nobody on duty: a clear message, then the reviewer picks a worker.
+    card(page, no_worker).locator(".btn-dispatch").click()
+    expect(page.locator("#no-worker-message")).to_contain_text(f"#{no_worker}")
+    expect(page.locator("#no-worker-message")).to_contain_text("没有在岗")
+    worker_id, worker_name = world.picker_worker
+    page.locator("#worker-choices label", has_text=worker_name).click()
+    page.click("#worker-submit")
+    expect(card(page, no_worker)).to_have_count(0)
+    order = api.order(no_worker)
+    assert (order["state"], order["worker_id"]) == ("dispatched", worker_id)
+
+    # Reject from the keyboard: focus the card, R, reason 3 (duplicate), a note, Enter.
+    card(page, rejected).locator("dl.facts").click()
+    page.keyboard.press("r")
+    expect(page.locator("#reject-dialog")).to_be_visible()
+    page.keyboard.press("3")
+    page.fill("#reject-note", "与 #%d 重复" % by_key)
+    page.locator("#reject-reasons input").nth(2).focus()
+    page.keyboard.press("Enter")
+    expect(card(page, rejected)).to_have_count(0)
+    order = api.order(rejected)
+    assert (order["state"], order["reject_reason"]) == ("rejected", "duplicate")
+    assert order["timeline"][-1]["note"].endswith("与 #%d 重复" % by_key)
+
+    # Bulk reject two selected orders.
+    card(page, bulk_a).locator(".select-order").check()
+    card(page, bulk_b).locator(".select-order").check()
+    expect(page.locator("#selected-count")).to_have_text("已选 2 条")
+    page.click("#bulk-reject")
+    page.locator("#reject-reasons label").nth(3).click()  # permitted
+    page.click("#reject-submit")
+    expect(card(page, bulk_a)).to_have_count(0)
+    expect(card(page, bulk_b)).to_have_count(0)
+    for order_id in (bulk_a, bulk_b):
+        order = api.order(order_id)
+        assert (order["state"], order["reject_reason"]) == ("rejected", "permitted")
+
+    # With someone on duty, D dispatches at once (no picker).
+    api.set_on_duty(worker_id, True)
+    try:
+        card(page, by_key).locator("dl.facts").click()
+        page.keyboard.press("d")
+        expect(card(page, by_key)).to_have_count(0)
+        expect(page.locator("#worker-dialog")).to_have_count(0)
+    finally:
+        api.set_on_duty(worker_id, False)
+    order = api.order(by_key)
+    assert (order["state"], order["worker_id"]) == ("dispatched", worker_id)
+
+
+def test_language_switch_is_remembered_and_every_label_is_translated(page: Page, world: World) -> None:
+    login(page, world.reviewer_key)
+    expect(page.locator("#nav-queue")).to_have_text("审核队列")
+    expect(page.locator(".card .state").first).to_have_text("待审核")
+    page.click("#lang-switch")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#nav-queue")).to_have_text("Review queue")
+    expect(page.locator(".card .state").first).to_have_text("Reported")
+    page.reload()  # the choice (localStorage) and the key (sessionStorage) both survive a reload
+    expect(page.locator("#cards[data-loaded=true]")).to_be_visible()
+    expect(page.locator("#nav-queue")).to_have_text("Review queue")
+    expect(page).to_have_title("Streetwatch · order review")
+    for route in ("#/dashboard", f"#/order/{world.story_order}"):
+        page.goto(f"/review/{route}")
+        expect(page.locator("[data-loaded=true]")).to_be_visible()
+    page.click("#lang-switch")
+    expect(page.locator("#order-detail h2").first).to_have_text("证据图片")
+    keys = page.evaluate("Object.fromEntries(Object.entries(I18N).map(([k, d]) => [k, Object.keys(d).sort()]))")
+    assert keys["zh-CN"] == keys["en"]
+    assert page.evaluate("[...window.__i18nMissing]") == []
+
+
+def test_order_detail_shows_all_evidence_timeline_and_takes_comments(page: Page, world: World) -> None:
+    login(page, world.reviewer_key)
+    order = world.api.order(world.story_order)
+    page.goto(f"/review/#/order/{world.story_order}")
+    expect(page.locator("#order-detail[data-loaded=true]")).to_be_visible()
+    kinds = page.locator("figure.evidence-figure").evaluate_all("fs => fs.map(f => f.dataset.kind)")
+    assert sorted(kinds) == sorted(e["kind"] for e in order["evidence"])
+    assert {"annotated", "frame", "crop", "report", "resolution", "before", "after"} <= set(kinds)
+    images_loaded(page, "figure.evidence-figure img")
+    expect(page.locator("#before-after figure")).to_have_count(2)
+    expect(page.locator("#timeline tbody tr")).to_have_count(len(order["timeline"]))
+    expect(page.locator("#events tbody tr")).to_have_count(len(order["events"]))
+    expect(page.locator("#reports tbody tr")).to_contain_text(order["reports"][0]["tracking_id"])
+    expect(page.locator("#comments li")).to_have_count(len(order["comments"]))
+    screenshot(page, "detail", doc=True)
+
+    page.fill("#comment-text", "已电话回访举报人")
+    page.click("#comment-submit")
+    expect(page.locator("#comments li")).to_have_count(len(order["comments"]) + 1)
+    expect(page.locator("#comments li").last).to_contain_text("已电话回访举报人")
+    assert world.api.order(world.story_order)["comments"][-1]["text"] == "已电话回访举报人"
+
+
+def test_dashboard_draws_the_stats(page: Page, world: World) -> None:
+    login(page, world.reviewer_key)
+    page.click("#nav-dashboard")
+    page.select_option("#dash-period", "all")
+    expect(page.locator("#dash-body[data-loaded=true]")).to_be_visible()
+    stats = world.api.stats()
+    expect(page.locator('[data-kpi="orders"] .kpi-value')).to_have_text(str(stats["orders"]))
+    expect(page.locator('[data-kpi="overdue"] .kpi-value')).to_have_text(str(stats["overdue_now"]))
+    bars = page.locator("#chart-type-state rect.bar").evaluate_all(
+        "rs => rs.map(r => [r.dataset.category, r.dataset.series, Number(r.dataset.value)])")
+    drawn = {(t, s): v for t, s, v in bars}
+    expected = {(t, s): n for t, row in stats["by_type_and_state"].items() for s, n in row.items() if n}
+    assert drawn == expected
+    cams = page.locator("#chart-camera rect.bar").evaluate_all("rs => rs.map(r => [r.dataset.key, r.dataset.value])")
+    assert [k for k, _ in cams] == [r["key"] for r in stats["per_camera"]]
+    rejected_cam = next(r for r in stats["per_camera"] if r["key"] == "cam-8")
+    assert float(dict(cams)["cam-8"]) == rejected_cam["false_alarm_rate"] == 1.0  # its one order was rejected
+    models = page.locator("#chart-model rect.bar").evaluate_all("rs => rs.map(r => r.dataset.key)")
+    assert models == [r["key"] for r in stats["per_model_version"]]
+    assert stats["sla_met"] >= 1
+    expect(page.locator('#chart-sla [data-key="met"]')).to_have_attribute("data-value", str(stats["sla_met"]))
+    expect(page.locator('[data-kpi="mean_resolve"] .kpi-value')).not_to_have_text("–")
+    screenshot(page, "dashboard", doc=True)
+
+
+def test_a_revoked_key_goes_back_to_login(page: Page, world: World) -> None:
+    key_id, key = world.api.key("reviewer", "short-lived")
+    login(page, key)
+    assert world.api.admin.delete(f"/api/v1/keys/{key_id}").status_code == 204
+    page.click("#queue-refresh")
+    expect(page.locator("#login-form")).to_be_visible()
+    expect(page.locator("#login-error")).to_have_text("密钥已失效，请重新登录。")
+    assert page.evaluate("sessionStorage.getItem('streetwatch.key')") is None
