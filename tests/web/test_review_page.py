@@ -164,6 +164,7 @@ def test_order_detail_shows_all_evidence_timeline_and_takes_comments(page: Page,
     assert {"annotated", "frame", "crop", "report", "resolution", "before", "after"} <= set(kinds)
     images_loaded(page, "figure.evidence-figure img")
     expect(page.locator("#before-after figure")).to_have_count(2)
+    expect(page.locator("#order-detail dl.facts")).to_contain_text("李师傅")  # the worker by name, not only id
     expect(page.locator("#timeline tbody tr")).to_have_count(len(order["timeline"]))
     expect(page.locator("#events tbody tr")).to_have_count(len(order["events"]))
     expect(page.locator("#reports tbody tr")).to_contain_text(order["reports"][0]["tracking_id"])

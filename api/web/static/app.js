@@ -579,6 +579,12 @@
       return;
     }
     const o = res.body;
+    let workerName = o.worker_id ? `#${o.worker_id}` : null;
+    if (o.worker_id) {
+      const workers = await api("GET", "/api/v1/workers");
+      const w = workers.ok ? workers.body.find((x) => x.id === o.worker_id) : null;
+      if (w) workerName = `${w.name} (#${w.id})`;
+    }
     const byKind = {};
     for (const ev of o.evidence) (byKind[ev.kind] = byKind[ev.kind] || []).push(ev);
     const main = EVIDENCE_ORDER.flatMap((k) => byKind[k] || []);
@@ -628,7 +634,7 @@
         fact("order.created", fmtTime(o.created_at)),
         fact("order.last_seen", fmtTime(o.last_seen)),
         fact("order.sla_due", fmtTime(o.sla_due_at)),
-        fact("order.worker", o.worker_id ? `#${o.worker_id}` : null),
+        fact("order.worker", workerName),
         fact("order.grid", o.grid_id),
         fact("order.events", o.event_count),
         fact("order.model", o.model_name ? `${o.model_name}:${o.model_version}` : null),

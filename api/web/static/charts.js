@@ -26,7 +26,7 @@ window.Charts = (function () {
 
   // categories: [{key, label}]; series: [{key, label, color, values: [n per category]}]
   function stackedBars(title, categories, series, noData) {
-    const W = 520, H = 260, left = 40, right = 10, top = 10, bottom = 56;
+    const W = 520, H = 280, left = 40, right = 10, top = 10, bottom = 76;
     const root = svg(W, H, title);
     root.dataset.chart = "stacked";
     const totals = categories.map((_, i) => series.reduce((s, ser) => s + ser.values[i], 0));
@@ -57,14 +57,12 @@ window.Charts = (function () {
       root.appendChild(el("text", { x: x + barW / 2, y: H - bottom + 16, "text-anchor": "middle", class: "axis" },
                           cat.label));
     });
-    // legend
-    let lx = left, ly = H - 18;
-    series.forEach((ser) => {
+    // legend: four columns, as many rows as needed
+    const colW = (W - left - right) / 4;
+    series.forEach((ser, i) => {
+      const lx = left + colW * (i % 4), ly = H - bottom + 36 + 16 * Math.floor(i / 4);
       root.appendChild(el("rect", { x: lx, y: ly - 9, width: 10, height: 10, fill: ser.color }));
-      const t = el("text", { x: lx + 14, y: ly, class: "legend" }, ser.label);
-      root.appendChild(t);
-      lx += 22 + ser.label.length * 9;
-      if (lx > W - 80) { lx = left; ly += 14; }
+      root.appendChild(el("text", { x: lx + 14, y: ly, class: "legend" }, ser.label));
     });
     if (!totals.some(Boolean)) {
       root.appendChild(el("text", { x: W / 2, y: top + plotH / 2, "text-anchor": "middle", class: "empty" }, noData));
