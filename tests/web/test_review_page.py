@@ -48,6 +48,10 @@ def test_login_refuses_a_bad_key_then_shows_the_review_queue(page: Page, world: 
     page.fill("#login-key", "sw_not-a-key")
     page.click("#login-submit")
     expect(page.locator("#login-error")).to_have_text("密钥无效或已吊销。")
+    _, edge_key = world.api.key("edge", "an-edge-box")
+    page.fill("#login-key", edge_key)
+    page.click("#login-submit")
+    expect(page.locator("#login-error")).to_have_text("此密钥的角色（edge）不能审核工单，请使用审核员或管理员密钥。")
     assert page.evaluate("sessionStorage.getItem('streetwatch.key')") is None
 
     page.fill("#login-key", world.reviewer_key)
