@@ -76,6 +76,13 @@ def test_login_refuses_a_bad_key_then_shows_the_review_queue(page: Page, world: 
     expect(page.locator(".card")).to_have_count(len([o for o in needs_review if o["overdue"]]))
     page.uncheck("#filter-overdue")
     expect(page.locator(".card")).to_have_count(len(needs_review))
+    page.fill("#filter-camera", "cam-2")
+    page.press("#filter-camera", "Enter")
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.locator(".card .facts")).to_contain_text("cam-2")
+    page.fill("#filter-camera", "")
+    page.press("#filter-camera", "Enter")
+    expect(page.locator(".card")).to_have_count(len(needs_review))
     screenshot(page, "queue", doc=True)
 
 
