@@ -222,3 +222,30 @@ def test_a_revoked_key_goes_back_to_login(page: Page, world: World) -> None:
     expect(page.locator("#login-form")).to_be_visible()
     expect(page.locator("#login-error")).to_have_text("密钥已失效，请重新登录。")
     assert page.evaluate("sessionStorage.getItem('streetwatch.key')") is None
+
+
+def test_close_with_rating_and_reopen_from_the_detail_page(page: Page, world: World) -> None:
+    login(page, world.reviewer_key)
+    assert world.api.order(world.story_order)["state"] == "resolved"
+    page.goto(f"/review/#/order/{world.story_order}")
+    expect(page.locator("#order-detail[data-loaded=true]")).to_be_visible()
+    page.click(".btn-close")
+    page.check("#close-rating input[value='5']")
+    page.fill("#close-comment", "现场已清理干净")
+    page.click("#close-dialog-submit")
+    expect(page.locator("#order-detail[data-state=closed]")).to_be_visible()
+    closed = world.api.order(world.story_order)
+    assert (closed["state"], closed["rating"], closed["evaluation"]) == ("closed", 5, "现场已清理干净")
+    expect(page.locator(".btn-close")).to_have_count(0)
+
+    rejected = world.api.orders(state="rejected")["data"][0]["id"]
+    page.goto(f"/review/#/order/{rejected}")
+    expect(page.locator(f"#order-detail[data-order-id='{rejected}']")).to_be_visible()
+    page.click(".btn-reopen")
+    page.click("#reopen-dialog-submit")
+    expect(page.locator("#reopen-dialog-error")).to_have_text("请写明重新打开的原因。")
+    assert world.api.order(rejected)["state"] == "rejected"
+    page.fill("#reopen-note", "复核后确认是占道经营")
+    page.click("#reopen-dialog-submit")
+    expect(page.locator("#order-detail[data-state=reopened]")).to_be_visible()
+    assert world.api.order(rejected)["timeline"][-1]["note"] == "复核后确认是占道经营"

@@ -14,6 +14,8 @@
   const EVIDENCE_ORDER = ["annotated", "frame", "crop", "report", "resolution"];
   const CAN_DISPATCH = ["reported", "reopened"];
   const CAN_REJECT = ["reported", "dispatched", "reopened"];
+  const CAN_CLOSE = ["resolved"];
+  const CAN_REOPEN = ["resolved", "rejected"];
   const STATE_COLORS = { reported: "#e67e22", reopened: "#d4a017", dispatched: "#2e86de", in_progress: "#8e44ad",
                          resolved: "#27ae60", closed: "#7f8c8d", rejected: "#c0392b" };
 
@@ -416,6 +418,57 @@
     }
   }
 
+  // ---- closing (with the evaluation) and reopening, from the order detail -------------------
+  function smallDialog(id, title, body, submitLabel, onSubmit) {
+    const error = h("p", { class: "error", id: `${id}-error`, role: "alert" });
+    const form = h("form", { class: "dialog", id }, h("h2", {}, title), ...body, error,
+      h("div", { class: "actions" },
+        h("button", { type: "submit", class: "primary", id: `${id}-submit` }, submitLabel),
+        h("button", { type: "button", onclick: closeModal }, t("common.cancel"))));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        const message = await onSubmit(form);
+        if (message) error.textContent = message;
+      } catch (exc) {
+        if (!(exc instanceof LoggedOut)) error.textContent = exc.message;
+      }
+    });
+    openModal(form, (ev) => { if (ev.key === "Escape") { closeModal(); return true; } return false; });
+  }
+
+  function closeDialog(order) {
+    const ratings = h("div", { class: "choices", id: "close-rating" }, [1, 2, 3, 4, 5].map((n) =>
+      h("label", { class: "choice" }, h("input", { type: "radio", name: "rating", value: n, checked: n === 4 }),
+        h("span", {}, "★".repeat(n)))));
+    const comment = h("textarea", { id: "close-comment", name: "comment", rows: "3", maxlength: "2000" });
+    smallDialog("close-dialog", `${t("close.title")} #${order.id}`,
+      [h("p", { class: "muted" }, t("close.rating")), ratings, h("label", { for: "close-comment" }, t("close.comment")), comment],
+      t("close.submit"), async (form) => {
+        const rating = Number(form.querySelector("input[name=rating]:checked").value);
+        const res = await api("POST", `/api/v1/orders/${order.id}/close`, { rating, comment: comment.value.trim() || null });
+        if (!res.ok) return errorText(res.body, res.status);
+        closeModal();
+        toast(t("action.closed", { id: order.id }));
+        await afterAction();
+        return null;
+      });
+  }
+
+  function reopenDialog(order) {
+    const note = h("textarea", { id: "reopen-note", name: "note", rows: "3", maxlength: "2000" });
+    smallDialog("reopen-dialog", `${t("reopen.title")} #${order.id}`,
+      [h("label", { for: "reopen-note" }, t("reopen.note")), note], t("reopen.submit"), async () => {
+        if (!note.value.trim()) return t("reopen.need_note");
+        const res = await api("POST", `/api/v1/orders/${order.id}/reopen`, { note: note.value.trim() });
+        if (!res.ok) return errorText(res.body, res.status);
+        closeModal();
+        toast(t("action.reopened", { id: order.id }));
+        await afterAction();
+        return null;
+      });
+  }
+
   async function workerPicker(order) {
     const workers = await getJSON("/api/v1/workers");
     // On-duty workers of the order's grid first, then other on-duty ones, then the rest.
@@ -627,6 +680,12 @@
           : null,
         CAN_REJECT.includes(o.state)
           ? h("button", { type: "button", class: "danger btn-reject", onclick: () => rejectDialog([o]) }, t("action.reject"))
+          : null,
+        CAN_CLOSE.includes(o.state)
+          ? h("button", { type: "button", class: "primary btn-close", onclick: () => closeDialog(o) }, t("action.close"))
+          : null,
+        CAN_REOPEN.includes(o.state)
+          ? h("button", { type: "button", class: "btn-reopen", onclick: () => reopenDialog(o) }, t("action.reopen"))
           : null),
       h("dl", { class: "facts" },
         fact("order.source", tOr("source", o.source)),
