@@ -12,7 +12,8 @@ answers only ever affects itself:
   dead switch do not reconnect in lockstep; one log line per failed attempt.
 
 States (`health.state`): starting → streaming; on failure reconnecting (could not connect or
-the stream broke), stalled (connected but no frames for the timeout), failed (the camera
+the stream broke), stalled (connected but no frames for the timeout, and reconnections that
+connect but get no answer after that), failed (the camera
 answered but refused: not found, unauthorised, no video; still retried, needs a human);
 stopped after stop().
 """
@@ -196,6 +197,11 @@ class CameraWorker:
 
     def _classify(self, error: BaseException | None, delivered: int) -> str:
         if isinstance(error, StreamStalledError):
+            return "stalled"
+        if (isinstance(error, StreamOpenError) and "no answer within" in str(error)
+                and self.health.state == "stalled"):
+            # A frozen camera still accepts connections but sends nothing: it stays stalled
+            # (not merely reconnecting) until frames flow again.
             return "stalled"
         if isinstance(error, StreamOpenError) and _REFUSAL.search(str(error)):
             return "failed"
