@@ -1,13 +1,13 @@
 """`streetwatch bench edge`: how many 720p cameras one box analyses every 2 s, against the
 plain ultralytics loop (one `YOLO.predict(source=rtsp, stream=True, vid_stride=k)` per camera).
 
-Both sides run in their own child process (so CPU and RSS are theirs alone) against the same
-looping 720p H.264 cameras served by gst-rtsp-server on 127.0.0.1, and ramp the number of
-cameras step by step. At each step, after a warm-up, they record every analysed frame for
-`seconds`; a step is sustained when the p95 of all analysis intervals (pooled over cameras)
-stays under 2.5 s. The ramp stops at the first step that is not. Then the edge alone goes
-through a fault drill: one extra camera killed, one frozen with its connection open, both
-brought back, while the sustained cameras keep running.
+Both sides run in their own child process (benchmarks/edge_workers.py, so CPU and RSS are
+theirs alone) against looping 720p H.264 cameras served by gst-rtsp-server on 127.0.0.1, and
+ramp the number of cameras step by step. At each step, after a warm-up, they record every
+analysed frame for `seconds`; a step is sustained when the p95 of all analysis intervals
+(pooled over cameras) stays under 2.5 s and no camera is starved. The ramp stops at the first
+step that is not. Then the edge alone goes through a fault drill: one extra camera killed,
+one frozen with its connection open, both brought back, while 48 cameras keep running.
 
 Figures are printed and saved as JSON under var/bench/; benchmarks/README.md has a run.
 """
@@ -15,7 +15,6 @@ Figures are printed and saved as JSON under var/bench/; benchmarks/README.md has
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -72,84 +71,6 @@ def interval_stats(times_per_camera: dict[str, list[float]], start: float, end: 
     }
 
 
-class Cameras:
-    """Looping cameras started as the ramp needs them, one gst-rtsp-server per step: a server
-    with idle mounts would still spend CPU playing them (it paces every mount by the clock),
-    which would load the box with cameras nobody reads."""
-
-    def __init__(self, clip: str):
-        self.clip, self.servers, self.urls = clip, [], []
-
-    def grow(self, n: int) -> list[str]:
-        from streams.camera_server import RtspCameraServer
-
-        if n > len(self.urls):
-            names = [f"c{i:03d}" for i in range(len(self.urls), n)]
-            # mounts start 0.37 s apart in the clip: independent cameras do not send keyframes in step
-            server = RtspCameraServer({name: self.clip for name in names}, start_timeout_s=120, stagger_s=0.37).start()
-            self.servers.append(server)
-            self.urls += [server.url(name) for name in names]
-        return self.urls[:n]
-
-    def shrink(self, n: int) -> None:
-        """Stop the servers whose cameras all lie beyond the first n."""
-        start = 0
-        keep = []
-        for server in self.servers:
-            size = len(server.clips)
-            if start >= n:
-                server.stop()
-            else:
-                keep.append(server)
-            start += size
-        self.servers = keep
-        self.urls = self.urls[:n]
-
-    def cpu_seconds(self) -> float:
-        import psutil
-
-        total = 0.0
-        for server in self.servers:
-            try:
-                t = psutil.Process(server.proc.pid).cpu_times()
-                total += t.user + t.system
-            except (psutil.Error, AttributeError):
-                pass
-        return total
-
-
-def _cpu_seconds() -> float:
-    import psutil
-
-    t = psutil.Process().cpu_times()
-    return t.user + t.system
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def _step_result(n: int, times: dict[str, list[float]], start: float, end: float, cpu0: float,
-                 latencies: list[float] | None) -> dict:
-    stats = interval_stats(times, start, end)
-    cpu = (_cpu_seconds() - cpu0) / (end - start) * 100
-    result = {"cameras": n, "interval_p50_s": stats["p50"], "interval_p95_s": stats["p95"],
-              "worst_camera_p95_s": stats["worst_camera_p95"], "cpu_percent": round(cpu, 1), "rss_mb": round(_rss_mb(), 1),
-              "per_camera": stats["per_camera"], "starved_cameras": len(stats["starved"]),
-              # every camera served (median under the bound) and the pooled p95 under it
-              "sustained": stats["p95"] is not None and stats["p95"] < SUSTAINED_P95_S and not stats["starved"]}
-    if latencies is not None:
-        result["latency_p50_s"] = float(np.median(latencies)) if latencies else None
-        result["latency_p95_s"] = float(np.percentile(latencies, 95)) if latencies else None
-    return result
-
-
-def _emit(result: dict) -> None:
-    print("RESULT " + json.dumps(result), flush=True)
-
-
 def _summary(kind: str, r: dict) -> str:
     lat = f", latency p50 {r['latency_p50_s'] * 1000:.0f} ms p95 {r['latency_p95_s'] * 1000:.0f} ms" \
         if r.get("latency_p50_s") is not None else ""
@@ -160,200 +81,11 @@ def _summary(kind: str, r: dict) -> str:
             f"→ {'sustained' if r['sustained'] else 'NOT sustained'}")
 
 
-# -- child: the Streetwatch edge ------------------------------------------------------------------
-def run_edge_worker(spec: dict) -> None:
-    from streams.config import CameraConfig, EdgeConfig
-    from streams.pipeline import EdgePipeline
-
-    class Discard:
-        sent = rejected = 0
-
-        def start(self): ...
-        def stop(self): ...
-        def submit(self, item): ...
-        def pending(self): return 0
-
-    cams = Cameras(spec["clip"])
-    steps = [n for n in spec["steps"] if n <= spec["max_cameras"]]
-    urls = cams.grow(steps[0])
-    base = {"model": spec["model"], "detector": spec.get("detector", "onnxruntime"),
-            "sample_interval_s": TARGET_INTERVAL_S, "http": None, "open_timeout_s": 5, "read_timeout_s": 3,
-            "stall_timeout_s": 6, "backoff_initial_s": 0.5, "backoff_max_s": 4}
-    config = EdgeConfig.model_validate({**base, "cameras": [{"name": f"cam{i:03d}", "url": urls[i]} for i in range(steps[0])]})
-    edge = EdgePipeline(config, uploader=Discard())
-    edge.start()
-    rss0 = _rss_mb()
-    _emit({"kind": "edge", "event": "started", "rss_mb": rss0})
-    running, last_ok = steps[0], None
-    try:
-        for n in steps:
-            urls = cams.grow(n)
-            for i in range(running, n):
-                edge.add_camera(CameraConfig(name=f"cam{i:03d}", url=urls[i]))
-            running = n
-            _wait(lambda: all(s.analysed_at for s in edge.cameras.values()), FIRST_FRAME_WAIT_S)
-            time.sleep(spec["warmup"])
-            # The clip shows three issues, so every new camera confirms three events in its first
-            # half minute, each blurred (~0.5 s of CPU) and rendered: a burst a real street does
-            # not have. Measure the steady state after it; the burst's size is reported.
-            _wait_quiet(edge, quiet_s=12, timeout=150)
-            events0 = sum(s.events for s in edge.cameras.values())
-            start, cpu0, server0 = time.monotonic(), _cpu_seconds(), cams.cpu_seconds()
-            time.sleep(spec["seconds"])
-            end = time.monotonic()
-            server_cpu = round((cams.cpu_seconds() - server0) / (end - start) * 100, 1)
-            events_in_window = sum(s.events for s in edge.cameras.values()) - events0
-            times = {name: list(s.analysed_at) for name, s in edge.cameras.items()}
-            lat = [v for s in edge.cameras.values() for v in s.latencies]
-            result = _step_result(n, times, start, end, cpu0, lat)
-            result.update(kind="edge", event="step", rss_base_mb=rss0, camera_server_cpu_percent=server_cpu,
-                          events_before_window=events0, events_in_window=events_in_window)
-            _emit(result)
-            if not result["sustained"]:
-                break
-            last_ok = n
-        if spec.get("faults") and last_ok:
-            # at the issue's target load (48), or less if that was not sustained: a drill on a
-            # saturated box would measure the saturation, not the supervisor
-            at = max((n for n in steps if n <= min(last_ok, 48)), default=last_ok)
-            _emit({"kind": "edge", "event": "faults", **_fault_drill(edge, spec, at, running, cams)})
-    finally:
-        os._exit(0)  # the capture threads are daemons; no need to wait for each to wind down
-
-
-def _fault_drill(edge, spec: dict, sustained: int, running: int, cams: "Cameras") -> dict:
-    """Kill one extra camera and freeze another; time the supervisor's view of both."""
-    from streams.camera_server import RtspCameraServer
-    from streams.config import CameraConfig
-
-    # back to the sustained count, so the others' intervals are meaningful
-    for name in [f"cam{i:03d}" for i in range(sustained, running)]:
-        edge.remove_camera(name)
-    cams.shrink(sustained)
-    clip = spec["clip"]
-    killed, frozen = RtspCameraServer({"fault-kill": clip}).start(), RtspCameraServer({"fault-freeze": clip}).start()
-    for name, server in (("fault-kill", killed), ("fault-freeze", frozen)):
-        edge.add_camera(CameraConfig(name=name, url=server.url(name)))
-    health = lambda: edge.health()["cameras"]  # noqa: E731
-    state = lambda name: edge._workers[name].health.state  # noqa: E731  (cheap: polled every 0.1 s)
-    _wait(lambda: state("fault-kill") == state("fault-freeze") == "streaming", 30)
-    time.sleep(6)
-    others = [n for n in edge.cameras if not n.startswith("fault")]
-    before_start = time.monotonic()
-    time.sleep(spec["fault_seconds"])
-    t0 = time.monotonic()
-    killed.stop()
-    frozen.freeze("fault-freeze")
-    kill_detect = _wait(lambda: state("fault-kill") != "streaming", 30)
-    kill_state = state("fault-kill")
-    freeze_stalled = _wait(lambda: state("fault-freeze") == "stalled", 30)
-    time.sleep(max(0.0, 15 - (time.monotonic() - t0)))
-    analysed = {n: health()[n]["frames_analysed"] for n in ("fault-kill", "fault-freeze")}
-    frozen_state = state("fault-freeze")
-    t1 = time.monotonic()
-    killed.start()
-    frozen.resume("fault-freeze")
-    back: dict[str, float | None] = dict.fromkeys(analysed)
-    while any(v is None for v in back.values()) and time.monotonic() - t1 < 60:  # both at once
-        for n in analysed:
-            if back[n] is None and health()[n]["frames_analysed"] > analysed[n]:
-                back[n] = round(time.monotonic() - t1, 2)
-        time.sleep(0.1)
-    t2 = time.monotonic()
-    times = {n: list(edge.cameras[n].analysed_at) for n in others}
-    killed.stop()
-    frozen.stop()
-    return {
-        "killed_detected_s": kill_detect, "killed_state": kill_state, "frozen_stalled_s": freeze_stalled,
-        "killed_frames_again_s": back["fault-kill"], "frozen_frames_again_s": back["fault-freeze"],
-        "others_before": {k: v for k, v in interval_stats(times, before_start, t0).items() if k != "per_camera"},
-        "others_during": {k: v for k, v in interval_stats(times, t0, t2).items() if k != "per_camera"},
-        "other_cameras": len(others), "outage_s": round(t1 - t0, 1), "frozen_state_at_resume": frozen_state,
-    }
-
-
-def _wait_quiet(edge, quiet_s: float, timeout: float) -> None:
-    """Until no event has been confirmed for `quiet_s` and none waits to be rendered."""
-    start = last_change = time.monotonic()
-    seen = -1
-    while time.monotonic() - start < timeout:
-        total = sum(s.events for s in edge.cameras.values())
-        if total != seen or edge.evidence_backlog():
-            seen, last_change = total, time.monotonic()
-        elif time.monotonic() - last_change >= quiet_s:
-            return
-        time.sleep(0.5)
-
-
-def _wait(cond, timeout: float) -> float | None:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if cond():
-            return round(time.monotonic() - start, 2)
-        time.sleep(0.1)
-    return None
-
-
-# -- child: the naive ultralytics loop --------------------------------------------------------------
-def run_naive_worker(spec: dict) -> None:
-    import threading
-
-    os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")  # as the edge reads them
-    from ultralytics import YOLO
-    from ultralytics.utils import LOGGER
-
-    LOGGER.setLevel(logging.ERROR)
-    cams = Cameras(spec["clip"])
-    stride = CLIP_FPS * int(TARGET_INTERVAL_S)  # one analysed frame per 2 s, as the edge
-    times: dict[str, list[float]] = {}
-    stop = threading.Event()
-
-    def loop(name: str, url: str) -> None:
-        model = YOLO(spec["weights"], task="detect")
-        record = times.setdefault(name, [])
-        try:
-            for _ in model.predict(source=url, stream=True, vid_stride=stride, imgsz=spec["imgsz"], conf=0.1,
-                                   verbose=False):
-                record.append(time.monotonic())
-                if stop.is_set():
-                    return
-        except Exception as exc:  # a loop that dies is a camera not analysed: it shows in the figures
-            print(f"naive {name}: {exc}", file=sys.stderr, flush=True)
-
-    rss0 = _rss_mb()
-    _emit({"kind": "naive", "event": "started", "rss_mb": rss0})
-    running = 0
-    steps = [n for n in spec["steps"] if n <= spec["max_cameras"]]
-    try:
-        for n in steps:
-            urls = cams.grow(n)
-            for i in range(running, n):
-                name = f"cam{i:03d}"
-                times[name] = []
-                threading.Thread(target=loop, args=(name, urls[i]), daemon=True).start()
-            running = n
-            # loading a model per camera takes a while: measure once every loop has produced
-            _wait(lambda: all(times.get(f"cam{i:03d}") for i in range(n)), FIRST_FRAME_WAIT_S)
-            time.sleep(spec["warmup"])
-            start, cpu0, server0 = time.monotonic(), _cpu_seconds(), cams.cpu_seconds()
-            time.sleep(spec["seconds"])
-            end = time.monotonic()
-            server_cpu = round((cams.cpu_seconds() - server0) / (end - start) * 100, 1)
-            result = _step_result(n, {k: list(v) for k, v in times.items()}, start, end, cpu0, None)
-            result.update(kind="naive", event="step", rss_base_mb=rss0, camera_server_cpu_percent=server_cpu)
-            _emit(result)
-            if not result["sustained"]:
-                break
-    finally:
-        stop.set()
-        os._exit(0)
-
-
 # -- parent -------------------------------------------------------------------------------------------
 def _run_child(kind: str, spec: dict, timeout: float) -> list[dict]:
     spec_path = BENCH_DIR / f"spec-{kind}.json"
     spec_path.write_text(json.dumps(spec))
-    cmd = [sys.executable, "-m", "benchmarks.edge_bench", kind, str(spec_path)]
+    cmd = [sys.executable, "-m", "benchmarks.edge_workers", kind, str(spec_path)]
     results: list[dict] = []
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
     deadline = time.monotonic() + timeout
@@ -375,7 +107,6 @@ def _run_child(kind: str, spec: dict, timeout: float) -> list[dict]:
 
 def bench_edge(cameras: int = 64, seconds: float = 20, warmup: float = 8, naive: bool = True, faults: bool = True,
                detector: str = "onnxruntime", out: Path | None = None) -> dict:
-    from streams.camera_server import RtspCameraServer
     from vision.manifest import load_manifest
 
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
@@ -410,7 +141,6 @@ def _largest(steps: list[dict]) -> dict | None:
 def _conclude(report: dict) -> None:
     edge, naive = _largest(report.get("edge", [])), _largest(report.get("naive", []))
     steps = [r for r in report.get("edge", []) if r.get("event") == "step"]
-    started = next((r for r in report.get("edge", []) if r.get("event") == "started"), None)
     lines = []
     if edge:
         report["edge_sustained"] = edge["cameras"]
@@ -455,8 +185,3 @@ def _machine() -> dict:
             "load_at_start": [round(v, 2) for v in os.getloadavg()]}
 
 
-if __name__ == "__main__":  # the children: python -m benchmarks.edge_bench edge|naive SPEC.json
-    kind, spec_file = sys.argv[1], sys.argv[2]
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    spec = json.loads(Path(spec_file).read_text())
-    (run_edge_worker if kind == "edge" else run_naive_worker)(spec)
