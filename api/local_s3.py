@@ -57,7 +57,8 @@ class LocalS3Server:
 
     def __init__(self, data_dir: Path | None = None, access_key: str = "streetwatch",
                  secret_key: str = "streetwatch-secret-key", bucket: str = "streetwatch-evidence",
-                 start_timeout_s: float = 60):
+                 start_timeout_s: float = 60, max_volumes: int = 400):
+        self.max_volumes = max_volumes
         self.access_key, self.secret_key, self.bucket = access_key, secret_key, bucket
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="streetwatch-s3-"))
@@ -88,7 +89,11 @@ class LocalS3Server:
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }]}))
         cmd = [find_weed(), "mini", f"-dir={self.data_dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-               "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-s3.config={config}"]
+               "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-s3.config={config}",
+               # Each bucket is a SeaweedFS collection with a volume of its own. Left to itself,
+               # weed allows one volume per GB of free disk, so the number of buckets it takes
+               # would depend on the machine's disk; volumes are sparse files, so fix the cap.
+               f"-volume.max={self.max_volumes}"]
         cmd += [f"-{flag}={port}" for flag, port in self.ports.items()]
         (self.data_dir / "data").mkdir(exist_ok=True)
         self._log = open(self.data_dir / "weed.log", "wb")
@@ -120,6 +125,20 @@ class LocalS3Server:
         if "address already in use" in log:
             raise _PortTaken(log)
         raise RuntimeError(f"SeaweedFS S3 did not start on {self.endpoint}: {last}\n{log}")
+
+    def drop_bucket(self, bucket: str) -> None:
+        """Delete a bucket and its objects, giving its volume back (tests make one per test)."""
+        from minio import Minio
+        from minio.deleteobjects import DeleteObject
+
+        client = Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
+        if not client.bucket_exists(bucket):
+            return
+        objects = (DeleteObject(o.object_name) for o in client.list_objects(bucket, recursive=True))
+        errors = list(client.remove_objects(bucket, objects))
+        if errors:
+            raise RuntimeError(f"could not empty bucket {bucket}: {errors[0]}")
+        client.remove_bucket(bucket)
 
     def stop(self) -> None:
         """Stop weed and anything it started (its own process group)."""

@@ -36,8 +36,9 @@ def sqlite_settings(tmp_path) -> Settings:
 
 
 @pytest.fixture(params=["sqlite-local", "postgres-s3"])
-def backend(request: pytest.FixtureRequest, tmp_path) -> Settings:
+def backend(request: pytest.FixtureRequest, tmp_path) -> Iterator[Settings]:
     """Settings for an empty, migrated database and an empty evidence store."""
+    s3 = None
     if request.param == "sqlite-local":
         settings = sqlite_settings(tmp_path)
     else:
@@ -49,7 +50,9 @@ def backend(request: pytest.FixtureRequest, tmp_path) -> Settings:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
     upgrade_database(settings.database_url)
-    return settings
+    yield settings
+    if s3 is not None:
+        s3.drop_bucket(settings.s3_bucket)  # a bucket holds a volume; weed has a fixed number
 
 
 @pytest.fixture

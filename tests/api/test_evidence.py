@@ -103,3 +103,21 @@ def test_evidence_route_is_404_when_evidence_lives_in_s3(sqlite_backend, s3):
         assert urlsplit(url).scheme == "http" and "X-Amz-Signature" in url
         resp = c.get("/api/v1/evidence/events/x/frame.jpg", params={"expires": 1, "signature": "x"})
         assert resp.status_code == 404 and "S3" in resp.json()["detail"]
+
+
+def test_full_s3_server_is_503_and_dropped_buckets_give_their_volume_back():
+    """Each bucket takes a SeaweedFS volume: the fixtures drop every test's bucket, and a
+    store on a server with no volume left is 'unavailable' (503), never a 500."""
+    from api.local_s3 import LocalS3Server
+
+    with LocalS3Server(max_volumes=2) as server:
+        for round_ in range(4):  # twice the cap, one bucket at a time
+            store = S3EvidenceStore(server.endpoint, server.access_key, server.secret_key, f"b-{round_}")
+            store.put("a/b.jpg", jpeg(), "image/jpeg")
+            server.drop_bucket(f"b-{round_}")
+        kept = [S3EvidenceStore(server.endpoint, server.access_key, server.secret_key, f"k-{i}") for i in range(3)]
+        kept[0].put("a.jpg", jpeg(), "image/jpeg")
+        kept[1].put("a.jpg", jpeg(), "image/jpeg")
+        with pytest.raises(StoreUnavailable, match="refused"):
+            kept[2].put("a.jpg", jpeg(), "image/jpeg")
+        assert kept[0].get("a.jpg") == jpeg()  # nothing already stored is lost
