@@ -21,6 +21,7 @@ import yaml
 from tqdm import tqdm
 
 from datasets.recipe import SPLITS, Recipe, SyntheticSource, YoloSource
+from datasets.synth.crops import CropBank
 from datasets.synth.generate import yolo_line
 from datasets.synth.scene import CLASSES as SYNTH_CLASSES, random_scene, render_scene
 from datasets.yolo_labels import LabelError, images_in, read_labels, source_names
@@ -68,10 +69,12 @@ def _assign_split(stem: str, seed: int, ratios: dict[str, float]) -> str:
 
 def _synthetic(src: SyntheticSource, recipe: Recipe, root: Path, summary: Summary, tags: list) -> None:
     remap = {i: recipe.classes.index(n) for i, n in enumerate(SYNTH_CLASSES) if n in recipe.classes}
+    crops = CropBank(src.garbage_crops) if src.garbage_crops else None
+    share = src.crop_share if crops else 0.0
     for split, count in _split_counts(src.images, recipe.splits).items():
         base = src.seed * 1_000_000 + SPLIT_SEED_OFFSET[split]
         for seed in tqdm(range(base, base + count), desc=f"{src.name}/{split}", unit="img", disable=count == 0):
-            img, labels = render_scene(random_scene(seed, src.width, src.height))
+            img, labels = render_scene(random_scene(seed, src.width, src.height, crop_share=share), crops)
             name = f"{src.name}__{seed:07d}"
             cv2.imwrite(str(root / "images" / split / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
             kept = [lb for lb in labels if lb.class_id in remap]

@@ -41,6 +41,10 @@ class SyntheticSource(Strict):
     seed: int = 0
     width: int = Field(default=640, ge=64, le=4096)
     height: int = Field(default=360, ge=64, le=4096)
+    # real garbage pasted into the scenes: a YOLO folder (relative to the recipe) whose
+    # train split's garbage/overflow boxes are cut; crop_share of the clutter piles use one
+    garbage_crops: Path | None = None
+    crop_share: float = Field(default=0.5, ge=0, le=1)
 
 
 class YoloSource(Strict):
@@ -92,6 +96,12 @@ def load_recipe(path: Path | str) -> Recipe:
 
         raise RecipeError(f"{path}: {first_error(exc)}") from exc
     for src in recipe.sources:
+        if isinstance(src, SyntheticSource) and src.garbage_crops is not None:
+            if not src.garbage_crops.is_absolute():
+                src.garbage_crops = (path.parent / src.garbage_crops).resolve()
+            if not (src.garbage_crops / "train" / "images").is_dir():
+                raise RecipeError(f"{path}: source {src.name}: garbage_crops: folder not found: "
+                                  f"{src.garbage_crops / 'train' / 'images'}")
         if isinstance(src, YoloSource):
             if not src.path.is_absolute():
                 src.path = (path.parent / src.path).resolve()

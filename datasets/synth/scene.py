@@ -14,6 +14,7 @@ import numpy as np
 from datasets.synth import objects
 from datasets.synth.background import Look, WaterPatch, random_look, random_water, render_background
 from datasets.synth.camera import StreetCamera, random_camera
+from datasets.synth.crops import CropBank, draw_crop
 
 # Classes of the synthetic data; the model manifest maps them to issue types.
 CLASSES = ("vending", "clutter", "flooding", "garbage_bin")
@@ -23,6 +24,7 @@ CLASS_ID = {name: i for i, name in enumerate(CLASSES)}
 KIND_CLASS = {
     "vending": "vending",
     "clutter": "clutter",
+    "garbage_crop": "clutter",  # a real garbage photo crop pasted in (datasets/synth/crops.py)
     "overflowing_bin": "clutter",
     "bin": "garbage_bin",
     "car": None,
@@ -72,7 +74,7 @@ def place(rng: np.random.Generator, cam: StreetCamera, kind: str, z_range: tuple
     side = rng.choice([-1, 1])
     if kind == "car":
         x = (kl + 1.2) if side < 0 else (kr - 1.2)
-    elif kind in ("vending", "clutter"):
+    elif kind in ("vending", "clutter", "garbage_crop"):
         # On the sidewalk or spilling onto the road edge: both block someone's way.
         x = float(rng.uniform(kl - 2.5, kl + 0.8) if side < 0 else rng.uniform(kr - 0.8, kr + 2.5))
     else:
@@ -80,8 +82,10 @@ def place(rng: np.random.Generator, cam: StreetCamera, kind: str, z_range: tuple
     return Placed(kind, float(x), float(rng.uniform(*z_range)), int(rng.integers(1 << 31)))
 
 
-def random_scene(seed: int, width: int = 640, height: int = 360, issues: dict[str, float] | None = None) -> Scene:
-    """A random street scene. `issues` gives the chance that each issue type appears."""
+def random_scene(seed: int, width: int = 640, height: int = 360, issues: dict[str, float] | None = None,
+                 crop_share: float = 0.0) -> Scene:
+    """A random street scene. `issues` gives the chance that each issue type appears;
+    `crop_share` the chance that a clutter pile is a real garbage crop instead of a drawn one."""
     rng = np.random.default_rng(seed)
     chances = issues or {"vending": 0.5, "clutter": 0.5, "flooding": 0.35}
     cam = random_camera(rng, width, height)
@@ -96,6 +100,11 @@ def random_scene(seed: int, width: int = 640, height: int = 360, issues: dict[st
     for kind, mean in (("bin", 0.8), ("car", 1.0), ("person", 1.5)):
         placed += [place(rng, cam, kind, zr) for _ in range(rng.poisson(mean))]
     water = random_water(rng, cam, float(rng.uniform(*zr))) if rng.random() < chances["flooding"] else None
+    if crop_share > 0:
+        # a stream of its own, so scenes without crops stay what the same seed always gave
+        pick = np.random.default_rng([seed, 1])
+        placed = [replace(o, kind="garbage_crop") if o.kind == "clutter" and pick.random() < crop_share else o
+                  for o in placed]
     return Scene(
         camera=cam,
         look=look,
@@ -119,8 +128,10 @@ DRAW = {
 }
 
 
-def render_layers(scene: Scene, background: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[Label]]:
-    """The clean float image with objects and labels, before camera effects."""
+def render_layers(scene: Scene, background: tuple[np.ndarray, np.ndarray] | None = None,
+                  crops: CropBank | None = None) -> tuple[np.ndarray, list[Label]]:
+    """The clean float image with objects and labels, before camera effects. Scenes with
+    real garbage crops need the `crops` bank they are cut from."""
     img, water_mask = background if background is not None else render_background(scene.camera, scene.look, scene.water)
     img = img.copy()
     labels: list[Label] = []
@@ -129,7 +140,13 @@ def render_layers(scene: Scene, background: tuple[np.ndarray, np.ndarray] | None
         labels.append(Label(CLASS_ID["flooding"], (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))))
     for obj in sorted(scene.objects, key=lambda o: -o.z):  # far to near
         painter = objects.Painter(img, scene.camera, scene.look.ambient if scene.look.time_of_day == "day" else scene.look.ambient * 1.6)
-        DRAW[obj.kind](painter, np.random.default_rng(obj.seed), obj.x, obj.z)
+        rng = np.random.default_rng(obj.seed)
+        if obj.kind == "garbage_crop":
+            if crops is None:
+                raise ValueError("this scene pastes real garbage crops: render it with a CropBank")
+            draw_crop(painter, rng, obj.x, obj.z, crops)
+        else:
+            DRAW[obj.kind](painter, rng, obj.x, obj.z)
         box = painter.result()
         cls = KIND_CLASS[obj.kind]
         if box is not None and cls is not None:
@@ -158,8 +175,8 @@ def apply_camera_effects(img: np.ndarray, scene: Scene, frame_index: int = 0) ->
     return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else out8
 
 
-def render_scene(scene: Scene) -> tuple[np.ndarray, list[Label]]:
-    img, labels = render_layers(scene)
+def render_scene(scene: Scene, crops: CropBank | None = None) -> tuple[np.ndarray, list[Label]]:
+    img, labels = render_layers(scene, crops=crops)
     return apply_camera_effects(img, scene), labels
 
 
