@@ -120,9 +120,23 @@ def _synth_dataset(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import yaml
+
     from vision.train import train
 
-    best = train(Path(args.data), model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+    data = Path(args.data)
+    if data.suffix in (".yaml", ".yml") and "sources" in (yaml.safe_load(data.read_text()) or {}):
+        # a recipe: build its dataset first, unless the same recipe was built already
+        from datasets.build import build_dataset
+        from datasets.recipe import load_recipe
+
+        recipe = load_recipe(data)
+        out = Path(f"var/datasets/{recipe.name}")
+        built = out / "recipe.yaml"
+        if not built.is_file() or yaml.safe_load(built.read_text()) != recipe.model_dump(mode="json"):
+            print(build_dataset(recipe, out)[1].table())
+        data = out / "data.yaml"
+    best = train(data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                  name=args.name, device=args.device)
     print(f"best weights: {best}")
     return 0
@@ -297,8 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_bench_edge)
 
     s = sub.add_parser("train", help="train a YOLO model from scratch (resumable)")
-    s.add_argument("data", help="data.yaml of a YOLO dataset")
-    s.add_argument("--model", default="yolo11n.yaml")
+    s.add_argument("data", help="data.yaml of a YOLO dataset, or a dataset recipe (built first)")
+    s.add_argument("--model", default="yolo11n.yaml",
+                   help="architecture YAML (from scratch) or our own .pt to fine-tune from")
     s.add_argument("--epochs", type=int, default=30)
     s.add_argument("--imgsz", type=int, default=320)
     s.add_argument("--batch", type=int, default=16)

@@ -91,15 +91,22 @@ def _yolo(src: YoloSource, recipe: Recipe, root: Path, summary: Summary, tags: l
     if unknown:
         raise LabelError(f"source {src.name}: class_map names {unknown} not in {src.path / 'data.yaml'} ({names})")
     remap = {i: recipe.classes.index(src.class_map[n]) for i, n in enumerate(names) if src.class_map.get(n)}
+    # folder → the recipe splits it feeds; a folder named for several splits (say the source's
+    # train folder for both train and val) is shared between them by the recipe's ratios
+    plan: dict[Path, dict[str, float]] = {}
     if src.splits:
-        plan = [(split, src.path / folder) for split, folder in src.splits.items()]
+        for split, folder in src.splits.items():
+            plan.setdefault(src.path / folder, {})[split] = recipe.splits.get(split, 0.0) or 1.0
     else:
-        plan = [(None, p) for p in sorted(src.path.iterdir()) if (p / "images").is_dir()] or [(None, src.path)]
-    for fixed_split, folder in plan:
+        folders = [p for p in sorted(src.path.iterdir()) if (p / "images").is_dir()] or [src.path]
+        plan = {folder: dict(recipe.splits) for folder in folders}
+    for folder, ratios in plan.items():
+        total = sum(ratios.values())
+        ratios = {k: v / total for k, v in ratios.items()}
         images = images_in(folder / "images")[: src.limit] if src.limit else images_in(folder / "images")
         for image in tqdm(images, desc=f"{src.name}/{folder.name}", unit="img"):
             boxes = read_labels(folder / "labels" / f"{image.stem}.txt", len(names))
-            split = fixed_split or _assign_split(image.stem, recipe.seed, recipe.splits)
+            split = next(iter(ratios)) if len(ratios) == 1 else _assign_split(image.stem, recipe.seed, ratios)
             name = f"{src.name}__{image.stem}"
             dest = root / "images" / split / f"{name}{image.suffix.lower()}"
             try:

@@ -97,3 +97,23 @@ def test_recipe_errors_name_the_field_or_folder(tmp_path):
 def test_missing_label_file_is_a_negative(tmp_path):
     p = tmp_path / "none.txt"
     assert read_labels(p, 3) == []
+
+
+def test_a_folder_named_for_two_splits_is_shared_and_another_kept_whole(tmp_path):
+    """The source's train folder feeds train and val (by the recipe's ratios); its valid
+    folder is the test split, whole: real test photos never reach training."""
+    src = make_yolo_source(tmp_path / "src", {f"t{i:02d}": "0 0.5 0.5 0.2 0.2\n" for i in range(40)})
+    (src / "valid" / "images").mkdir(parents=True)
+    (src / "valid" / "labels").mkdir(parents=True)
+    for i in range(5):
+        Image.new("RGB", (64, 48)).save(src / "valid" / "images" / f"v{i}.jpg")
+    sources = [{"kind": "yolo", "name": "real", "path": "src", "class_map": {"garbage": "clutter"},
+                "splits": {"train": "train", "val": "train", "test": "valid"}}]
+    recipe = write_recipe(tmp_path, sources=sources, splits={"train": 0.7, "val": 0.2, "test": 0.1})
+    build_dataset(load_recipe(recipe), tmp_path / "out")
+    rows = list(csv.DictReader((tmp_path / "out" / "sources.csv").open()))
+    by_split = {s: sorted(Path(r["image"]).stem for r in rows if r["split"] == s) for s in ("train", "val", "test")}
+    assert by_split["test"] == [f"real__v{i}" for i in range(5)]
+    assert len(by_split["train"]) + len(by_split["val"]) == 40
+    assert 3 <= len(by_split["val"]) <= 17  # ~2/9 of 40
+    assert all(s.startswith("real__t") for s in by_split["train"] + by_split["val"])
