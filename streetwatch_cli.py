@@ -182,6 +182,20 @@ def _dataset_build(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from vision.evaluate import evaluate
 
+    if args.data.endswith(".csv"):  # image-level labels of real photos (no boxes)
+        from vision.evaluate import image_labels_report, image_level_on_labels
+
+        if not args.images:
+            print("streetwatch: eval on an image-label CSV needs --images FOLDER", file=sys.stderr)
+            return 2
+        result = image_level_on_labels(Path(args.model), Path(args.data), Path(args.images), args.issue)
+        text = image_labels_report(result, Path(args.data).stem)
+        out = Path(args.out or f"var/eval/{Path(args.model).name}-{Path(args.data).stem}")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval.md").write_text(text)
+        print(text)
+        print(f"wrote {out / 'eval.md'}")
+        return 0
     report = evaluate(Path(args.model), Path(args.data), args.split, Path(args.out) if args.out else None)
     print(report.read_text())
     print(f"wrote {report}")
@@ -257,8 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="mAP and image-level precision/recall, real and synthetic reported apart")
     s.add_argument("model", help="model folder with manifest.yaml")
-    s.add_argument("data", help="data.yaml of a built dataset (sources.csv beside it tags real/synthetic)")
+    s.add_argument("data", help="data.yaml of a built dataset (sources.csv beside it tags real/synthetic), "
+                                "or a CSV of image-level labels (file,clutter,note) with --images")
     s.add_argument("--split", default="val", choices=["train", "val", "test"])
+    s.add_argument("--images", help="folder of the photos an image-label CSV names")
+    s.add_argument("--issue", default="clutter", choices=["street_vending", "clutter", "flooding"])
     s.add_argument("--out", help="report folder (default var/eval/...)")
     s.set_defaults(func=_eval)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from datasets.yolo_labels import read_labels
+from datasets.yolo_labels import LabelError, read_labels
 from vision.manifest import ModelManifest, load_manifest
 
 
@@ -50,6 +50,57 @@ def _image_level(manifest: ModelManifest, model, images: list[Path], names: list
         out[issue] = {"precision": tp / (tp + fp) if tp + fp else float("nan"),
                       "recall": tp / (tp + fn) if tp + fn else float("nan"), "positives": tp + fn}
     return out
+
+
+def read_image_labels(csv_path: Path, images: Path, issue: str) -> list[tuple[Path, bool]]:
+    """Rows of an image-level label file (`file,<issue>,note`: 1 if the photo shows the issue)."""
+    rows = []
+    with Path(csv_path).open(newline="") as f:
+        reader = csv.DictReader(f)
+        if issue not in (reader.fieldnames or []) or "file" not in (reader.fieldnames or []):
+            raise LabelError(f"{csv_path}: needs the columns file and {issue}, has {reader.fieldnames}")
+        for line, row in enumerate(reader, start=2):
+            if row[issue] not in ("0", "1"):
+                raise LabelError(f"{csv_path}:{line}: {issue} must be 0 or 1, not {row[issue]!r}")
+            image = Path(images) / row["file"]
+            if not image.is_file():
+                raise FileNotFoundError(f"{csv_path}:{line}: no image {image}")
+            rows.append((image, row[issue] == "1"))
+    return rows
+
+
+def image_level_on_labels(model_dir: Path, csv_path: Path, images: Path, issue: str = "clutter",
+                          model=None) -> dict:
+    """Precision and recall of "this photo shows `issue`" at the manifest's thresholds, on
+    photos labelled at image level (no boxes), with the files it got wrong."""
+    from ultralytics import YOLO
+
+    manifest = load_manifest(model_dir)
+    model = model or YOLO(str(manifest.weights_path), task=manifest.task)
+    tp = fp = fn = tn = 0
+    wrong: list[tuple[str, str, float]] = []
+    for image, truth in read_image_labels(csv_path, images, issue):
+        boxes = model.predict(str(image), imgsz=manifest.imgsz, conf=0.05, verbose=False)[0].boxes
+        scores = [s for c, s in zip(boxes.cls.tolist(), boxes.conf.tolist())
+                  if (t := manifest.issue_type_of(int(c))) is not None and t.value == issue]
+        best = max(scores, default=0.0)
+        said = any(s >= manifest.threshold_of(int(c)) for c, s in zip(boxes.cls.tolist(), boxes.conf.tolist())
+                   if (t := manifest.issue_type_of(int(c))) is not None and t.value == issue)
+        tp, fp, fn, tn = tp + (said and truth), fp + (said and not truth), fn + (truth and not said), tn + (not said and not truth)
+        if said != truth:
+            wrong.append((image.name, "false alarm" if said else "missed", round(best, 3)))
+    return {"issue": issue, "images": tp + fp + fn + tn, "positives": tp + fn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+            "precision": tp / (tp + fp) if tp + fp else float("nan"),
+            "recall": tp / (tp + fn) if tp + fn else float("nan"), "wrong": wrong}
+
+
+def image_labels_report(result: dict, title: str) -> str:
+    lines = [f"## {title}: image-level {result['issue']} ({result['images']} real photos, {result['positives']} with it)", "",
+             "| precision | recall | TP | FP | FN | TN |", "|---|---|---|---|---|---|",
+             f"| {result['precision']:.3f} | {result['recall']:.3f} | {result['tp']} | {result['fp']} | {result['fn']} | {result['tn']} |",
+             "", "Wrong calls (file, what, best score):", ""]
+    lines += [f"- {name}: {what} ({score:.2f})" for name, what, score in result["wrong"]] or ["- none"]
+    return "\n".join(lines) + "\n"
 
 
 def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None = None) -> Path:

@@ -17,3 +17,45 @@ def test_eval_reports_real_and_synthetic_apart(tmp_path):
     assert "## real images (3)" in text and "## synthetic images (4)" in text
     assert "| clutter |" in text and "image precision" in text
     assert (tmp_path / "report" / "real.txt").read_text().count("\n") == 3
+
+
+class _Boxes:
+    def __init__(self, cls: list[int], conf: list[float]):
+        import torch
+
+        self.cls, self.conf = torch.tensor(cls, dtype=torch.float32), torch.tensor(conf)
+
+
+class _Said:
+    """A model that scores each photo as its file name says (the demo manifest: 1 = clutter)."""
+
+    def predict(self, source: str, **_):
+        name = Path(source).stem
+        score = {"hit": 0.9, "weak": 0.1, "alarm": 0.8}.get(name.split("-")[0], None)
+        boxes = _Boxes([1], [score]) if score is not None else _Boxes([], [])
+        return [type("R", (), {"boxes": boxes})()]
+
+
+def test_image_level_on_labelled_photos_counts_and_names_wrong_calls(tmp_path):
+    import pytest
+    from PIL import Image
+
+    from datasets.yolo_labels import LabelError
+    from vision.evaluate import image_labels_report, image_level_on_labels
+
+    truth = {"hit-1": 1, "hit-2": 1, "weak-1": 1, "alarm-1": 0, "clean-1": 0, "clean-2": 0}
+    for name in truth:
+        Image.new("RGB", (32, 32)).save(tmp_path / f"{name}.jpg")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,clutter,note\n" + "".join(f"{n}.jpg,{v},x\n" for n, v in truth.items()))
+    result = image_level_on_labels(ROOT / "models" / "streetwatch-demo", labels, tmp_path, model=_Said())
+    assert (result["tp"], result["fp"], result["fn"], result["tn"]) == (2, 1, 1, 2)
+    assert result["precision"] == 2 / 3 and result["recall"] == 2 / 3
+    assert sorted((w[0], w[1]) for w in result["wrong"]) == [("alarm-1.jpg", "false alarm"), ("weak-1.jpg", "missed")]
+    assert "| 0.667 | 0.667 | 2 | 1 | 1 | 2 |" in image_labels_report(result, "t")
+    labels.write_text("file,clutter,note\nhit-1.jpg,1,x\nhit-2.jpg,yes,x\n")
+    with pytest.raises(LabelError, match=r"labels.csv:3: clutter must be 0 or 1"):
+        image_level_on_labels(ROOT / "models" / "streetwatch-demo", labels, tmp_path, model=_Said())
+    labels.write_text("file,clutter,note\ngone.jpg,1,x\n")
+    with pytest.raises(FileNotFoundError, match=r"labels.csv:2: no image"):
+        image_level_on_labels(ROOT / "models" / "streetwatch-demo", labels, tmp_path, model=_Said())
