@@ -42,7 +42,8 @@ class Result:
     workers: int
     clients: int
     seconds: float
-    events: int = 0
+    events: int = 0  # accepted in the measured window
+    posted: int = 0  # accepted in all, warm-up included: what the orders came from
     errors: int = 0
     orders: int = 0
     events_per_s: float = 0.0
@@ -108,6 +109,7 @@ async def _load(base: str, key: str, frame: bytes, clients: int, seconds: float,
                 except httpx.HTTPError as exc:
                     status, text = 0, repr(exc)[:200]
                 elapsed = time.perf_counter() - start
+                result.posted += 200 <= status < 300
                 if now >= deadline_warm:  # warm-up requests are not counted
                     if 200 <= status < 300:
                         latencies.append(elapsed)
