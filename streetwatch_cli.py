@@ -68,10 +68,11 @@ def _export_reviews(args: argparse.Namespace) -> int:
     from api.db import check_migrated, get_engine
     from api.evidence_store import make_store
     from api.review_export import export_reviews
+    from api.schemas import to_utc
     from api.settings import get_settings
 
     try:
-        since = datetime.fromisoformat(args.since) if args.since else None
+        since = to_utc(datetime.fromisoformat(args.since)) if args.since else None
     except ValueError:
         print(f"streetwatch dataset export-reviews: --since {args.since!r} is not an ISO 8601 date", file=sys.stderr)
         return 2

@@ -7,15 +7,28 @@ light: pydantic only, no database, no web framework.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 # Row ids are PostgreSQL INTEGERs: a larger id in a path or body is refused with 422 instead
 # of overflowing the database driver.
 MAX_ID = 2**31 - 1
+
+
+def to_utc(ts: datetime) -> datetime:
+    """A time without an offset is taken as UTC (what everything here is stored in)."""
+    try:
+        return (ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except OverflowError as exc:  # e.g. 0001-01-01T01:00+05:00 lies before year 1 in UTC
+        raise ValueError("date out of range once converted to UTC") from exc
+
+
+# Query and body times: naive ones are UTC, and all compare with the stored (UTC) ones.
+UtcDateTime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 class IssueType(StrEnum):

@@ -6,13 +6,13 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from api.schemas import UtcDateTime
 from api.auth import Principal, require
 from api.deps import SettingsDep
 from api.problems import NotFound
@@ -25,7 +25,7 @@ Admin = Annotated[Principal, Depends(require())]
 class ExportIn(BaseModel):
     name: str = Field("reviews", pattern=r"^[A-Za-z0-9_.\-]+$", max_length=100,
                       description="folder under STREETWATCH_EXPORT_DIR; exporting to it again adds what is new")
-    since: datetime | None = Field(None, description="orders changed at or after (ISO 8601)")
+    since: UtcDateTime | None = Field(None, description="orders changed at or after (ISO 8601)")
 
 
 class ExportJob(BaseModel):

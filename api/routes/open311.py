@@ -3,7 +3,6 @@ show no reporter contact and no worker, and evidence only as short-lived presign
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.open311 import Service, ServiceRequest, requests, services
-from api.schemas import MAX_ID, IssueType
+from api.schemas import MAX_ID, IssueType, UtcDateTime
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -32,8 +31,8 @@ def get_requests(
     session: SessionDep, store: StoreDep, settings: SettingsDep,
     service_request_id: Annotated[str | None, Query(description="comma-separated ids; other filters are ignored")] = None,
     service_code: Annotated[str | None, Query(description="comma-separated service codes")] = None,
-    start_date: Annotated[datetime | None, Query()] = None,
-    end_date: Annotated[datetime | None, Query()] = None,
+    start_date: Annotated[UtcDateTime | None, Query()] = None,
+    end_date: Annotated[UtcDateTime | None, Query()] = None,
     status: Annotated[str | None, Query(description="open or closed (comma-separated)")] = None,
 ) -> list[ServiceRequest]:
     """Orders as service requests, newest first, at most 1000; the last 90 days by default."""

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
@@ -14,7 +13,7 @@ from api.models import OrderSource, OrderState, OrdersPublic, RejectReason, Role
 from api.models import CommentBase, CommentPublic
 from api.orders import (BulkResult, EvidenceVerification, OrderDetail, OrderFilters, Sort, add_comment, bulk_reject,
                         change_state, get_order, list_orders, verify_evidence)
-from api.schemas import MAX_ID, EvidenceKind, IssueType
+from api.schemas import MAX_ID, EvidenceKind, IssueType, UtcDateTime
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -73,8 +72,8 @@ def read_orders(
     overdue: Annotated[bool | None, Query(description="past the SLA and not yet resolved")] = None,
     unassigned: Annotated[bool | None, Query(description="no on-duty worker could take it")] = None,
     model_version: Annotated[str | None, Query(max_length=50, description="made by this model version")] = None,
-    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+    since: Annotated[UtcDateTime | None, Query(description="created at or after (ISO 8601)")] = None,
+    until: Annotated[UtcDateTime | None, Query(description="created before (ISO 8601)")] = None,
     sort: Annotated[Sort, Query(description="newest | oldest | updated | due (soonest SLA deadline)")] = Sort.newest,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -8,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Principal, require
 from api.deps import SessionDep
 from api.models import Role
-from api.schemas import IssueType
+from api.schemas import IssueType, UtcDateTime
 from api.stats import Stats, compute_stats
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
@@ -17,8 +16,8 @@ router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 @router.get("")
 def read_stats(
     session: SessionDep, _: Annotated[Principal, Depends(require(Role.reviewer))],
-    since: Annotated[datetime | None, Query(description="orders created at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="orders created before (ISO 8601)")] = None,
+    since: Annotated[UtcDateTime | None, Query(description="orders created at or after (ISO 8601)")] = None,
+    until: Annotated[UtcDateTime | None, Query(description="orders created before (ISO 8601)")] = None,
     grid_id: Annotated[str | None, Query(max_length=100)] = None,
     issue_type: Annotated[IssueType | None, Query()] = None,
 ) -> Stats:
