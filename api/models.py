@@ -66,6 +66,16 @@ class RejectReason(StrEnum):
     other = "other"
 
 
+# Rejections that say the model saw something that is not there (or not that): false alarms.
+# A duplicate, a permitted market or another authority's street is a real issue, correctly
+# seen, that this order will not handle: the model was right, and must not learn otherwise.
+FALSE_ALARM_REASONS = frozenset({RejectReason.not_an_issue, RejectReason.wrong_type, RejectReason.other})
+
+
+def is_false_alarm(state: "OrderState", reason: RejectReason | None) -> bool:
+    return state == OrderState.rejected and (reason is None or reason in FALSE_ALARM_REASONS)
+
+
 class CameraBase(SQLModel):
     name: str = Field(index=True, unique=True, max_length=100)
     lat: float | None = None

@@ -6,11 +6,14 @@ verdict per image) and `negatives.csv` (why each hard negative was rejected).
 
 * confirmed orders (a person dispatched, started, resolved or closed them): each event's full
   frame, with the event's box labelled as the order's issue type;
-* rejected orders (false alarms): their frames as hard negatives, with no box;
+* rejected orders that were false alarms (not an issue, other): their frames as hard
+  negatives, with no box; orders rejected as a duplicate, permitted or outside the
+  jurisdiction showed a real issue, so they are labelled like confirmed ones (reason kept);
 * reclassified orders (rejected as `wrong_type` with a corrected type): boxes of the corrected type.
 
-Near-identical frames of one camera (a stall seen 200 times) are kept once: a 64-bit
-difference hash, within `MAX_HAMMING` bits of one already exported, is a duplicate. The
+Near-identical frames of one order (a stall seen 200 times) are kept once: a 64-bit
+difference hash, within `MAX_HAMMING` bits of one already exported for that order, is a
+duplicate. Other orders of the same camera are other issues and keep their frames. The
 export is incremental and idempotent: `export_state.json` remembers each image; running
 again adds what is new and rewrites labels whose verdict changed.
 """
@@ -33,7 +36,7 @@ from tqdm import tqdm
 
 from api.auth import SYSTEM
 from api.evidence_store import EvidenceStore
-from api.models import AuditEntry, Camera, Event, Evidence, Order, OrderState, RejectReason, Role
+from api.models import AuditEntry, Camera, Event, Evidence, Order, OrderState, RejectReason, Role, is_false_alarm
 from api.schemas import EvidenceKind, IssueType
 
 CLASSES = [t.value for t in IssueType]  # label ids: 0 street_vending, 1 clutter, 2 flooding
@@ -69,7 +72,9 @@ def verdict_of(session: Session, order: Order) -> str | None:
     if order.state == OrderState.rejected:
         if order.reject_reason == RejectReason.wrong_type and order.corrected_type is not None:
             return "reclassified"
-        return "rejected"
+        if is_false_alarm(order.state, order.reject_reason):
+            return "rejected"
+        return "confirmed"  # a duplicate, permitted or someone else's: the issue was really there
     # Automatic dispatch (actor "system") and camera checks are not a person's verdict.
     human_moves = session.exec(select(AuditEntry.to_state).where(
         AuditEntry.order_id == order.id, col(AuditEntry.role).in_(HUMAN_ROLES), AuditEntry.actor != SYSTEM.name,
@@ -94,9 +99,11 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
     records: dict[str, Record] = {}
     if state_path.exists():
         records = {k: Record(**v) for k, v in json.loads(state_path.read_text())["images"].items()}
-    hashes: dict[str, list[int]] = {}
+    # Near-duplicates are looked for within one order only: on a fixed camera two different
+    # issues share almost the whole frame, and each must keep its own label.
+    hashes: dict[int, list[int]] = {}
     for rec in records.values():
-        hashes.setdefault(rec.camera, []).append(int(rec.dhash, 16))
+        hashes.setdefault(rec.order_id, []).append(int(rec.dhash, 16))
 
     query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id))
     if since is not None:
@@ -117,17 +124,17 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
             name = str(event.event_id)
             if name in records:
                 old = records[name]
-                if (old.verdict, old.issue_type) != (verdict, label_type):
+                if (old.verdict, old.issue_type, old.reason) != (verdict, label_type, reason):
                     old.verdict, old.issue_type, old.reason = verdict, label_type, reason
                     _write_label(out, old, event)
                     summary.relabelled += 1
                 continue
             data = store.get(key)
             h = dhash(data)
-            if any(bin(h ^ other).count("1") <= MAX_HAMMING for other in hashes.get(camera, [])):
+            if any(bin(h ^ other).count("1") <= MAX_HAMMING for other in hashes.get(order.id or 0, [])):
                 summary.duplicates_skipped += 1
                 continue
-            hashes.setdefault(camera, []).append(h)
+            hashes.setdefault(order.id or 0, []).append(h)
             ext = Path(key).suffix or ".jpg"
             rec = Record(image=f"{name}{ext}", camera=camera, order_id=order.id or 0, event_id=name,
                          model_version=f"{event.model_name}:{event.model_version}", verdict=verdict,
@@ -157,9 +164,9 @@ def _write_index(out: Path, records: dict[str, Record]) -> None:
                                                     "names": dict(enumerate(CLASSES))}, sort_keys=False).encode())
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["image", "camera", "order_id", "event_id", "model_version", "verdict", "issue_type"])
+    writer.writerow(["image", "camera", "order_id", "event_id", "model_version", "verdict", "issue_type", "reason"])
     for r in ordered:
-        writer.writerow([r.image, r.camera, r.order_id, r.event_id, r.model_version, r.verdict, r.issue_type])
+        writer.writerow([r.image, r.camera, r.order_id, r.event_id, r.model_version, r.verdict, r.issue_type, r.reason])
     _atomic_write(out / "provenance.csv", buf.getvalue().encode())
     buf = io.StringIO()
     writer = csv.writer(buf)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api.dispatch import is_overdue
-from api.models import Camera, Order, OrderState, as_utc
+from api.models import Camera, Order, OrderState, as_utc, is_false_alarm
 from api.schemas import IssueType
 
 REVIEWED_STATES = {OrderState.dispatched, OrderState.in_progress, OrderState.resolved, OrderState.closed,
@@ -27,8 +27,10 @@ class RateRow(BaseModel):
     key: str = Field(description="camera name or model version")
     orders: int
     rejected: int
-    false_alarm_rate: float | None = Field(description="rejected / orders that someone acted on")
-    confirmed_rate: float | None = Field(description="acted on and not rejected / orders that someone acted on")
+    false_alarms: int = Field(description="rejected as not an issue, the wrong type or other (not duplicates, "
+                                          "permitted or outside the jurisdiction: those were seen right)")
+    false_alarm_rate: float | None = Field(description="false alarms / orders that someone acted on")
+    confirmed_rate: float | None = Field(description="acted on and not a false alarm / orders that someone acted on")
 
 
 class Stats(BaseModel):
@@ -98,6 +100,7 @@ def _rates(key: str, orders: list[Order]) -> RateRow:
     states = Counter(o.state for o in orders)
     acted = sum(n for s, n in states.items() if s in REVIEWED_STATES)
     rejected = states[OrderState.rejected]
-    return RateRow(key=key, orders=len(orders), rejected=rejected,
-                   false_alarm_rate=rejected / acted if acted else None,
-                   confirmed_rate=(acted - rejected) / acted if acted else None)
+    false = sum(1 for o in orders if is_false_alarm(o.state, o.reject_reason))
+    return RateRow(key=key, orders=len(orders), rejected=rejected, false_alarms=false,
+                   false_alarm_rate=false / acted if acted else None,
+                   confirmed_rate=(acted - false) / acted if acted else None)

@@ -55,15 +55,21 @@ def test_export_reviews_end_to_end(client, backend, tmp_path):
                        headers=reviewer).is_success
     assert client.post(f"/api/v1/orders/{unreviewed}/reject", json={"reason": "permitted",
                                                                      "corrected_type": "flooding"}).status_code == 422
+    # a licensed market: rejected, but the model saw a real stall, so it is a positive
+    market = post(client, event_json(camera="cam-5", issue_type="street_vending"), frame=scene(6)).json()["order_id"]
+    assert client.post(f"/api/v1/orders/{market}/reject", json={"reason": "permitted"}, headers=reviewer).is_success
 
     out = tmp_path / "reviews"
     engine = get_engine(backend.database_url)
     with Session(engine) as session:
         summary = export_reviews(session, make_store(backend), out, progress=False)
-    assert (summary.new_images, summary.duplicates_skipped, summary.unreviewed_orders) == (4, 1, 1)
+    assert (summary.new_images, summary.duplicates_skipped, summary.unreviewed_orders) == (5, 1, 1)
     prov = {r["order_id"]: r for r in _rows(out / "provenance.csv")}
-    assert set(prov) == {str(confirmed), str(rejected), str(renamed)}
-    by_verdict = {r["verdict"]: r for r in _rows(out / "provenance.csv")}
+    assert set(prov) == {str(confirmed), str(rejected), str(renamed), str(market)}
+    assert (prov[str(market)]["verdict"], prov[str(market)]["reason"]) == ("confirmed", "permitted")
+    market_label = (out / "labels" / (prov[str(market)]["image"].rsplit(".", 1)[0] + ".txt")).read_text()
+    assert market_label.startswith("0 ")  # street_vending
+    by_verdict = {r["verdict"]: r for r in _rows(out / "provenance.csv") if r["order_id"] != str(market)}
     assert by_verdict["rejected"]["camera"] == "cam-2" and by_verdict["confirmed"]["model_version"] == "test:1"
     labels = {r["image"]: (out / "labels" / (r["image"].rsplit(".", 1)[0] + ".txt")).read_text()
               for r in _rows(out / "provenance.csv")}
@@ -77,12 +83,12 @@ def test_export_reviews_end_to_end(client, backend, tmp_path):
     assert yaml.safe_load((out / "data.yaml").read_text())["names"] == {0: "street_vending", 1: "clutter",
                                                                       2: "flooding"}
     frames = sorted(p.name for p in (out / "images").iterdir())
-    assert len(frames) == 4 and (out / "images" / first).read_bytes()[:3] == b"\xff\xd8\xff"
+    assert len(frames) == 5 and (out / "images" / first).read_bytes()[:3] == b"\xff\xd8\xff"
 
     # Again: nothing new. Then a verdict changes: the labels follow.
     with Session(engine) as session:
         again = export_reviews(session, make_store(backend), out, progress=False)
-    assert (again.new_images, again.relabelled, again.total_images) == (0, 0, 4)
+    assert (again.new_images, again.relabelled, again.total_images) == (0, 0, 5)
     assert client.post(f"/api/v1/orders/{rejected}/reopen", json={"note": "it was a stall"}).is_success
     assert client.post(f"/api/v1/orders/{rejected}/dispatch", json={"worker_id": 1}, headers=reviewer).is_success
     with Session(engine) as session:
@@ -96,7 +102,7 @@ def test_admin_endpoint_runs_the_same_export(client, backend, tmp_path):
     settings_dir = tmp_path / "exports"
     client.app.state.settings = backend.model_copy(update={"export_dir": settings_dir})
     order_id = post(client, event_json(), frame=scene(7)).json()["order_id"]
-    client.post(f"/api/v1/orders/{order_id}/reject", json={"reason": "duplicate"})
+    client.post(f"/api/v1/orders/{order_id}/reject", json={"reason": "not_an_issue"})
     job = client.post("/api/v1/exports", json={"name": "week-48"})
     assert job.status_code == 202
     job_id = job.json()["job_id"]
@@ -111,3 +117,28 @@ def test_admin_endpoint_runs_the_same_export(client, backend, tmp_path):
     assert client.get("/api/v1/exports/nope").status_code == 404
     reviewer = auth(make_key(backend, "reviewer"))
     assert client.post("/api/v1/exports", json={}, headers=reviewer).status_code == 403
+
+
+def test_two_issues_on_one_fixed_camera_keep_their_frames(client, backend, tmp_path):
+    """The same street behind two different issues hashes alike: only frames of the same
+    order are near-duplicates of each other."""
+    street = np.asarray(Image.open(io.BytesIO(scene(11))).convert("RGB")).copy()
+    frames = []
+    for x in (20, 220):  # a small object in a different place, the street unchanged
+        img = street.copy()
+        img[100:130, x:x + 30] = (250, 250, 250)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, "JPEG", quality=90)
+        frames.append(buf.getvalue())
+    from api.review_export import dhash
+
+    assert bin(dhash(frames[0]) ^ dhash(frames[1])).count("1") <= 6  # alike to the hash
+    a = post(client, event_json(bbox=(20, 100, 50, 130), camera="cam-9"), frame=frames[0]).json()["order_id"]
+    b = post(client, event_json(bbox=(220, 100, 250, 130), camera="cam-9", issue_type="flooding"),
+             frame=frames[1]).json()["order_id"]
+    assert a != b
+    for order in (a, b):
+        assert client.post(f"/api/v1/orders/{order}/reject", json={"reason": "not_an_issue"}).is_success
+    with Session(get_engine(backend.database_url)) as session:
+        summary = export_reviews(session, make_store(backend), tmp_path / "out", progress=False)
+    assert (summary.new_images, summary.duplicates_skipped) == (2, 0)

@@ -39,3 +39,15 @@ def test_stats_count_states_times_sla_and_false_alarms(client, backend):
     assert later["orders"] == 0 and later["sla_compliance"] is None
     assert client.get("/api/v1/stats", headers=auth(make_key(backend, "edge"))).status_code == 403
     assert client.get("/api/v1/stats", params={"since": "yesterday"}).status_code == 422
+
+
+def test_duplicates_permitted_and_elsewhere_are_rejected_but_not_false_alarms(client, backend):
+    """Only 'not an issue', 'wrong type' and 'other' say the model was wrong."""
+    reasons = ["not_an_issue", "duplicate", "permitted", "outside_jurisdiction"]
+    for i, reason in enumerate(reasons):
+        order = post(client, event_json(camera="cam-x", bbox=(10 + 300 * i, 10, 60 + 300 * i, 60),
+                                        frame_width=1280)).json()["order_id"]
+        set_order(backend, order, state=OrderState.rejected, reject_reason=RejectReason(reason))
+    row = {r["key"]: r for r in client.get("/api/v1/stats").json()["per_camera"]}["cam-x"]
+    assert (row["orders"], row["rejected"], row["false_alarms"]) == (4, 4, 1)
+    assert row["false_alarm_rate"] == 0.25 and row["confirmed_rate"] == 0.75

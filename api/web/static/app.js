@@ -776,7 +776,8 @@
        { key: "missed", label: t("dash.sla_missed"), value: s.sla_missed, color: "#c0392b" }],
       fmtPercent(s.sla_compliance), noData);
     const rateRows = (rows) => rows.map((r) => ({ key: r.key, rate: r.false_alarm_rate,
-      detail: `${t("col.orders")} ${r.orders} · ${t("col.rejected")} ${r.rejected}` }));
+      detail: `${t("col.orders")} ${r.orders} · ${t("col.false_alarms")} ${r.false_alarms} · ` +
+              `${t("col.confirmed_rate")} ${fmtPercent(r.confirmed_rate)}` }));
     body.replaceChildren(
       h("div", { class: "kpis" },
         kpi("orders", "dash.orders", String(s.orders)),
