@@ -156,7 +156,8 @@ def _eval_clip(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from vision.publish import publish
 
-    card = publish(Path(args.run), Path(args.model_dir), Path(args.data), [Path(c) for c in args.clip])
+    card = publish(Path(args.run), Path(args.model_dir), Path(args.data), [Path(c) for c in args.clip],
+                   card=not args.no_card)
     print(card.read_text())
     return 0
 
@@ -184,7 +185,7 @@ def _eval(args: argparse.Namespace) -> int:
     from vision.evaluate import evaluate
 
     if args.data.endswith(".csv"):  # image-level labels of real photos (no boxes)
-        from vision.evaluate import image_labels_report, image_level_on_labels
+        from vision.evaluate import image_labels_report, image_level_on_labels, wrong_calls_picture
 
         if not args.images:
             print("streetwatch: eval on an image-label CSV needs --images FOLDER", file=sys.stderr)
@@ -193,6 +194,8 @@ def _eval(args: argparse.Namespace) -> int:
         text = image_labels_report(result, Path(args.data).stem)
         out = Path(args.out or f"var/eval/{Path(args.model).name}-{Path(args.data).stem}")
         out.mkdir(parents=True, exist_ok=True)
+        if wrong_calls_picture(result, Path(args.images), out / "wrong.jpg"):
+            text += "\n![wrong calls](wrong.jpg)\n"
         (out / "eval.md").write_text(text)
         print(text)
         print(f"wrote {out / 'eval.md'}")
@@ -301,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model_dir", help="models/NAME with manifest.yaml")
     s.add_argument("--data", required=True, help="data.yaml whose validation split sets the thresholds")
     s.add_argument("--clip", action="append", default=[], help="rendered clip(s) for the event-level check")
+    s.add_argument("--no-card", action="store_true", help="keep the model's README (written from eval reports)")
     s.set_defaults(func=_publish)
 
     s = model.add_parser("export", help="export .pt weights to ONNX and OpenVINO (f32) beside them; updates the manifest")

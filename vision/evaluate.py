@@ -94,6 +94,30 @@ def image_level_on_labels(model_dir: Path, csv_path: Path, images: Path, issue: 
             "recall": tp / (tp + fn) if tp + fn else float("nan"), "wrong": wrong}
 
 
+def wrong_calls_picture(result: dict, images: Path, out: Path, limit: int = 24) -> Path | None:
+    """A contact sheet of the wrong calls (missed / false alarm, best score), to look at."""
+    import cv2
+
+    tiles = []
+    for name, what, score in result["wrong"][:limit]:
+        img = cv2.imread(str(Path(images) / name))
+        if img is None:
+            continue
+        tile = cv2.resize(img, (240, 180), interpolation=cv2.INTER_AREA)
+        colour = (0, 0, 230) if what == "false alarm" else (0, 170, 255)
+        cv2.rectangle(tile, (0, 0), (239, 22), (0, 0, 0), -1)
+        cv2.putText(tile, f"{what} {score:.2f}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+        tiles.append(tile)
+    if not tiles:
+        return None
+    while len(tiles) % 6:
+        tiles.append(np.zeros_like(tiles[0]))
+    sheet = np.vstack([np.hstack(tiles[i:i + 6]) for i in range(0, len(tiles), 6)])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return out
+
+
 def image_labels_report(result: dict, title: str) -> str:
     lines = [f"## {title}: image-level {result['issue']} ({result['images']} real photos, {result['positives']} with it)", "",
              "| precision | recall | TP | FP | FN | TN |", "|---|---|---|---|---|---|",

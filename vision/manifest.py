@@ -39,6 +39,9 @@ class ModelManifest(BaseModel):
     imgsz: int = Field(default=640, ge=32, le=4096)
     classes: dict[int, ModelClass]
     description: str = ""
+    # the dataset recipe the weights were trained on, relative to the manifest's folder:
+    # retraining starts from the same data plus the reviewed frames
+    recipe: str | None = None
     path: Path | None = Field(default=None, exclude=True)  # folder the manifest was loaded from
 
     @model_validator(mode="after")
@@ -46,6 +49,10 @@ class ModelManifest(BaseModel):
         if not any(c.issue_type for c in self.classes.values()):
             raise ValueError("no class maps to an issue type")
         return self
+
+    @property
+    def recipe_path(self) -> Path | None:
+        return (self.path or Path(".")) / self.recipe if self.recipe else None
 
     @property
     def weights_path(self) -> Path:

@@ -25,7 +25,9 @@ NOTES = """- Trained only on synthetic scenes: expect misses and false alarms on
 - Input 320 px: objects smaller than ~15 px in a 960-px frame are rarely found."""
 
 
-def publish(run_dir: Path, model_dir: Path, data: Path, clips: list[Path]) -> Path:
+def publish(run_dir: Path, model_dir: Path, data: Path, clips: list[Path], card: bool = True) -> Path:
+    """Returns the card written, or with `card=False` (a model whose card is written from
+    `streetwatch eval` reports) the manifest, after printing what the card would have shown."""
     from ultralytics.utils.torch_utils import strip_optimizer
 
     manifest_path = model_dir / "manifest.yaml"
@@ -58,4 +60,10 @@ def publish(run_dir: Path, model_dir: Path, data: Path, clips: list[Path]) -> Pa
         r = evaluate_clip(model_dir, clip)
         found = ", ".join(f"{k}: {'missed' if v is None else f'+{v:.0f}s'}" for k, v in r.found.items()) or "no issues in clip"
         clip_results[clip.name] = f"{found}; false events: {', '.join(r.false_events) or 'none'}"
+    if not card:
+        for name, v in val.items():
+            print(f"validation {name:12s} AP50 {v['ap50']:.3f}  AP50-95 {v['ap50_95']:.3f}  F1-optimal conf {v['f1_threshold']:.2f}")
+        for name, result in clip_results.items():
+            print(f"clip {name}: {result}")
+        return manifest_path
     return write_card(manifest, training, val, clip_results, NOTES)

@@ -29,11 +29,26 @@ def review_counts(export_dir: Path) -> dict[str, dict[str, dict[str, int]]]:
 
 def write_recipe(path: Path, name: str, classes: list[str], export_dir: Path, synthetic_images: int,
                  seed: int = 0, extra_sources: list[dict] | None = None, width: int = 640,
-                 height: int = 360) -> Path:
-    """A recipe: the current training data (here synthetic scenes, plus `extra_sources` such
-    as garbage-cn) and the reviewed frames as the source `reviews`, split by the recipe."""
-    sources = [{"kind": "synthetic", "name": "synth", "images": synthetic_images, "seed": seed,
-                "width": width, "height": height}]
+                 height: int = 360, base_recipe: Path | None = None, small: bool = False) -> Path:
+    """A recipe: the current training data and the reviewed frames as the source `reviews`,
+    split by the recipe. The current data is `base_recipe`'s sources (the deployed model's own
+    recipe) when given, else synthetic scenes; `extra_sources` (such as garbage-cn) are added.
+    `small` caps every source (synthetic at `synthetic_images`, real folders at a few images
+    per split) for quick runs."""
+    if base_recipe is not None:
+        from datasets.recipe import load_recipe
+
+        base = load_recipe(base_recipe)  # resolves its relative folders
+        sources = [src.model_dump(mode="json", exclude_none=True) for src in base.sources]
+        if small:
+            for src in sources:
+                if src["kind"] == "synthetic":
+                    src.update(images=min(src["images"], synthetic_images), width=width, height=height)
+                else:
+                    src["limit"] = min(src.get("limit") or 8, 8)
+    else:
+        sources = [{"kind": "synthetic", "name": "synth", "images": synthetic_images, "seed": seed,
+                    "width": width, "height": height}]
     sources += extra_sources or []
     sources.append({"kind": "yolo", "name": "reviews", "path": str(Path(export_dir).resolve()),
                     "class_map": {k: v for k, v in REVIEW_CLASS_MAP.items() if v in classes}})
@@ -69,7 +84,11 @@ def finetune(weights: Path, data: Path, epochs: int, imgsz: int, project: Path, 
     args = dict(data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device="cpu", workers=0,
                 project=str(project.resolve()), name=name, exist_ok=True, plots=False, seed=0, amp=False,
                 patience=max(5, epochs), verbose=False, val=True)
-    YOLO(str(weights)).train(**{**args, **overrides})
+    from vision.train import use_every_core
+
+    yolo = YOLO(str(weights))
+    use_every_core(yolo)
+    yolo.train(**{**args, **overrides})
     run = project.resolve() / name / "weights"
     return run / "last.pt" if use_last or not (run / "best.pt").exists() else run / "best.pt"
 

@@ -1,7 +1,8 @@
 """Train a YOLO detector from scratch with ultralytics and export it for the edge.
 
 No pretrained checkpoints are available on our machines, so `model` is an architecture
-YAML (e.g. yolo11n.yaml). Runs are resumable: re-running with the same name continues
+YAML (e.g. yolo11n.yaml), or weights this project trained itself (a .pt) to fine-tune
+from, such as the deployed model when new data arrives. Runs are resumable: re-running with the same name continues
 from the run's last.pt.
 """
 
@@ -11,6 +12,17 @@ import logging
 from pathlib import Path
 
 log = logging.getLogger("streetwatch.train")
+
+
+def use_every_core(yolo) -> None:
+    """ultralytics trains on the CPU with one thread fewer than there are cores, which on a
+    2-core box is half of it (its data loading then runs in the main process anyway)."""
+    import os
+
+    import torch
+
+    # harmless on a GPU, where these threads only run the few CPU-side ops
+    yolo.add_callback("on_pretrain_routine_start", lambda trainer: torch.set_num_threads(os.cpu_count() or 1))
 
 
 def train(
@@ -34,15 +46,19 @@ def train(
     if last.exists():
         log.info("resuming %s", last)
         yolo = YOLO(str(last))
+        use_every_core(yolo)
         try:
             yolo.train(resume=True)
         except AssertionError as exc:  # ultralytics refuses to resume a finished run
             log.info("not resumed: %s", exc)
     else:
         yolo = YOLO(model)
+        use_every_core(yolo)
+        # ultralytics only starts from a checkpoint's weights when `pretrained` names it
+        start = str(Path(model).resolve()) if str(model).endswith(".pt") else False
         yolo.train(
             data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers,
-            project=str(Path(project).resolve()), name=name, exist_ok=True, pretrained=False,
+            project=str(Path(project).resolve()), name=name, exist_ok=True, pretrained=start,
             cache="ram", plots=True, patience=max(10, epochs // 3), seed=0, deterministic=False,
             amp=False, close_mosaic=max(1, epochs // 8),
         )

@@ -53,6 +53,12 @@ def test_image_level_on_labelled_photos_counts_and_names_wrong_calls(tmp_path):
     assert result["precision"] == 2 / 3 and result["recall"] == 2 / 3
     assert sorted((w[0], w[1]) for w in result["wrong"]) == [("alarm-1.jpg", "false alarm"), ("weak-1.jpg", "missed")]
     assert "| 0.667 | 0.667 | 2 | 1 | 1 | 2 |" in image_labels_report(result, "t")
+    import cv2
+
+    from vision.evaluate import wrong_calls_picture
+
+    sheet = cv2.imread(str(wrong_calls_picture(result, tmp_path, tmp_path / "out" / "wrong.jpg")))
+    assert sheet.shape == (180, 6 * 240, 3)  # two wrong calls, padded to a row of six
     labels.write_text("file,clutter,note\nhit-1.jpg,1,x\nhit-2.jpg,yes,x\n")
     with pytest.raises(LabelError, match=r"labels.csv:3: clutter must be 0 or 1"):
         image_level_on_labels(ROOT / "models" / "streetwatch-demo", labels, tmp_path, model=_Said())

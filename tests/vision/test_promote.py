@@ -56,3 +56,25 @@ def test_promote_installs_the_next_version_and_keeps_the_old_one(tmp_path):
     card = (model_dir / "README.md").read_text()
     assert card.startswith(f"# streetwatch-demo v{manifest.version}") and f"replaces v{old.version}" in card
     assert "| synthetic | clutter | 0.500 | 0.600 | +0.100 |" in card
+
+
+def test_retrain_recipe_starts_from_the_deployed_models_recipe(tmp_path):
+    """Notebook 2's recipe: the deployed model's own sources (folders resolved, capped in
+    SMALL mode) plus the reviewed frames."""
+    import yaml
+
+    from datasets.recipe import load_recipe
+    from tests.datasets.test_recipe import GOOD_LABELS, make_yolo_source, write_recipe as write_base
+    from vision.retrain import write_recipe
+
+    make_yolo_source(tmp_path / "src", GOOD_LABELS)
+    base = write_base(tmp_path)
+    (tmp_path / "reviews" / "images").mkdir(parents=True)
+    (tmp_path / "reviews" / "data.yaml").write_text(yaml.safe_dump({"names": {0: "street_vending", 1: "clutter", 2: "flooding"}}))
+    out = write_recipe(tmp_path / "work" / "recipe.yaml", "r", ["vending", "clutter", "flooding", "garbage_bin"],
+                       tmp_path / "reviews", 2, base_recipe=base, small=True)
+    recipe = load_recipe(out)
+    names = [s.name for s in recipe.sources]
+    assert names == ["synth", "real", "reviews"]
+    assert recipe.sources[0].images == 2 and recipe.sources[1].limit == 8
+    assert recipe.sources[1].path == (tmp_path / "src").resolve()
