@@ -66,7 +66,7 @@ def test_onnx_backend_batch_equals_single_frames():
 
     manifest = load_manifest(ROOT / "models" / "streetwatch-demo")
     if manifest.export_path("onnx") is None:
-        pytest.skip("demo model has no ONNX export")
+        pytest.fail("demo model has no ONNX export: streetwatch model export models/streetwatch-demo")
     det = load_detector(manifest, "onnxruntime", threads=1)
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (360, 640, 3), dtype=np.uint8), rng.integers(0, 255, (480, 480, 3), dtype=np.uint8),

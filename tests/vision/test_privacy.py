@@ -18,7 +18,7 @@ def photo() -> np.ndarray:
 
     path = Path(ultralytics.__file__).parent / "assets" / "zidane.jpg"
     if not path.is_file():
-        pytest.skip("ultralytics' zidane.jpg is not installed")
+        pytest.fail("ultralytics' zidane.jpg is not installed")
     return cv2.imread(str(path))
 
 

@@ -124,9 +124,13 @@ def _wait_until_up(proc: subprocess.Popen, url: str, log: Path) -> None:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
+    # Missing pieces fail rather than skip: a CI run without its browser must not pass quietly.
+    try:
+        from playwright import sync_api
+    except ImportError:
+        pytest.fail("playwright is missing: pip install -e '.[dev]' (scripts/bootstrap.sh does)")
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (scripts/bootstrap.sh does)")
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium (scripts/bootstrap.sh does)")
     sync_api.expect.set_options(timeout=15_000)  # a shared 2-core machine can be slow to paint
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--disable-dev-shm-usage", "--disable-gpu"])
