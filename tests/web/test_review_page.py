@@ -83,6 +83,15 @@ def test_login_refuses_a_bad_key_then_shows_the_review_queue(page: Page, world: 
     page.fill("#filter-camera", "")
     page.press("#filter-camera", "Enter")
     expect(page.locator(".card")).to_have_count(len(needs_review))
+    for field, none, every in (("#filter-model", "v9", "v1"), ("#filter-grid", "g-none", "")):
+        page.fill(field, none)
+        page.press(field, "Enter")
+        expect(page.locator(".card")).to_have_count(0)
+        page.fill(field, every)
+        page.press(field, "Enter")
+        expect(page.locator(".card")).to_have_count(len(needs_review))
+    page.select_option("#filter-period", "24")  # everything here was reported minutes ago
+    expect(page.locator(".card")).to_have_count(len(needs_review))
     screenshot(page, "queue", doc=True)
 
 

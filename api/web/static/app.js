@@ -212,7 +212,8 @@
   }
 
   // ---- the review queue ---------------------------------------------------------------------
-  const queue = { filters: { state: "review", issue_type: "", camera: "", overdue: false, unassigned: false },
+  const queue = { filters: { state: "review", issue_type: "", camera: "", grid: "", model: "", period: "all",
+                             overdue: false, unassigned: false },
                   orders: [], count: 0, focus: 0, selected: new Set(), busy: false };
 
   function queueQuery(state) {
@@ -221,6 +222,9 @@
     if (state) q.set("state", state);
     if (f.issue_type) q.set("issue_type", f.issue_type);
     if (f.camera.trim()) q.set("camera", f.camera.trim());
+    if (f.grid.trim()) q.set("grid_id", f.grid.trim());
+    if (f.model.trim()) q.set("model_version", f.model.trim());
+    if (f.period !== "all") q.set("since", new Date(Date.now() - Number(f.period) * 3600e3).toISOString());
     if (f.overdue) q.set("overdue", "true");
     if (f.unassigned) q.set("unassigned", "true");
     return `/api/v1/orders?${q}`;
@@ -265,9 +269,14 @@
       h("option", { value: "" }, t("filter.all_types")),
       TYPES.map((ty) => h("option", { value: ty }, tOr("type", ty))));
     typeSel.value = f.issue_type;
-    const camera = h("input", { id: "filter-camera", type: "search", value: f.camera,
-                                placeholder: t("filter.camera_placeholder"),
-                                onchange: (e) => { f.camera = e.target.value; reload(); } });
+    const text = (id, name, placeholderKey) => h("input", { id, type: "search", value: f[name],
+                                placeholder: t(placeholderKey), onchange: (e) => { f[name] = e.target.value; reload(); } });
+    const camera = text("filter-camera", "camera", "filter.camera_placeholder");
+    const grid = text("filter-grid", "grid", "filter.grid_placeholder");
+    const model = text("filter-model", "model", "filter.model_placeholder");
+    const period = h("select", { id: "filter-period", onchange: (e) => { f.period = e.target.value; reload(); } },
+      ["all", "24", "168", "720"].map((hours) => h("option", { value: hours }, t(`filter.period_${hours}`))));
+    period.value = f.period;
     const check = (id, name) => h("label", { class: "check" },
       h("input", { type: "checkbox", id, checked: f[name], onchange: (e) => { f[name] = e.target.checked; reload(); } }),
       t(`filter.${name}`));
@@ -275,6 +284,9 @@
       h("label", {}, t("filter.state"), stateSel),
       h("label", {}, t("filter.type"), typeSel),
       h("label", {}, t("filter.camera"), camera),
+      h("label", {}, t("filter.grid"), grid),
+      h("label", {}, t("filter.model"), model),
+      h("label", {}, t("filter.period"), period),
       check("filter-overdue", "overdue"), check("filter-unassigned", "unassigned"),
       h("button", { type: "button", id: "queue-refresh", onclick: () => renderQueue() }, t("common.refresh")));
   }
