@@ -142,8 +142,9 @@ def promote(model_dir: Path, new_weights: Path, decision: Decision, training: di
             exports[fmt] = path.name
     raw = yaml.safe_load((model_dir / "manifest.yaml").read_text())
     raw.update(version=next_version(old_version), weights=weights_name)
-    if extra_files is not None:
-        raw["exports"] = exports  # stale exports of the old weights must not be used
+    # The old weights' exports must go even when no new ones come: an edge on ONNX Runtime
+    # would otherwise keep running the old model; without an export it says to make one.
+    raw["exports"] = exports
     tmp_manifest = model_dir / ".manifest.yaml.new"
     tmp_manifest.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
     tmp_manifest.replace(model_dir / "manifest.yaml")

@@ -56,6 +56,12 @@ def test_promote_installs_the_next_version_and_keeps_the_old_one(tmp_path):
     card = (model_dir / "README.md").read_text()
     assert card.startswith(f"# streetwatch-demo v{manifest.version}") and f"replaces v{old.version}" in card
     assert "| synthetic | clutter | 0.500 | 0.600 | +0.100 |" in card
+    # promoted again without exports (a quick run): the last version's must not linger
+    raw = yaml.safe_load((model_dir / "manifest.yaml").read_text())
+    raw["exports"] = {"onnx": "stale.onnx"}
+    (model_dir / "manifest.yaml").write_text(yaml.safe_dump(raw))
+    again = promote(model_dir, new_weights, decide(scores, {"synthetic": {"clutter": 0.6}}), {})
+    assert again.exports == {}
 
 
 def test_retrain_recipe_starts_from_the_deployed_models_recipe(tmp_path):
