@@ -113,10 +113,11 @@ def next_version(version: str) -> str:
 
 
 def promote(model_dir: Path, new_weights: Path, decision: Decision, training: dict[str, str],
-            extra_files: dict[str, Path] | None = None) -> ModelManifest:
+            extra_files: dict[str, Path] | None = None, thresholds: dict[str, float] | None = None) -> ModelManifest:
     """Install `new_weights` as the next version of the model in `model_dir`, with its exports
     (`vision.export.export_model`'s answer) if given. Refuses when the decision says no, so a
-    notebook cell run out of order cannot promote a worse model."""
+    notebook cell run out of order cannot promote a worse model. `thresholds` (class name →
+    confidence, chosen on validation data for the new weights) replace the old weights' ones."""
     if not decision.promote:
         raise ValueError(f"not promoting: worse on {', '.join(decision.worse)}")
     manifest = load_manifest(model_dir)
@@ -145,6 +146,9 @@ def promote(model_dir: Path, new_weights: Path, decision: Decision, training: di
     # The old weights' exports must go even when no new ones come: an edge on ONNX Runtime
     # would otherwise keep running the old model; without an export it says to make one.
     raw["exports"] = exports
+    for cls in raw["classes"].values():
+        if thresholds and cls["name"] in thresholds:
+            cls["threshold"] = float(thresholds[cls["name"]])
     tmp_manifest = model_dir / ".manifest.yaml.new"
     tmp_manifest.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
     tmp_manifest.replace(model_dir / "manifest.yaml")

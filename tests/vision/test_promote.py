@@ -60,8 +60,10 @@ def test_promote_installs_the_next_version_and_keeps_the_old_one(tmp_path):
     raw = yaml.safe_load((model_dir / "manifest.yaml").read_text())
     raw["exports"] = {"onnx": "stale.onnx"}
     (model_dir / "manifest.yaml").write_text(yaml.safe_dump(raw))
-    again = promote(model_dir, new_weights, decide(scores, {"synthetic": {"clutter": 0.6}}), {})
+    again = promote(model_dir, new_weights, decide(scores, {"synthetic": {"clutter": 0.6}}), {},
+                    thresholds={"clutter": 0.42})
     assert again.exports == {}
+    assert again.threshold_of(1) == 0.42 and again.threshold_of(0) == old.threshold_of(0)  # only those given
 
 
 def test_retrain_recipe_starts_from_the_deployed_models_recipe(tmp_path):
