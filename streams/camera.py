@@ -12,8 +12,8 @@ answers only ever affects itself:
   dead switch do not reconnect in lockstep; one log line per failed attempt.
 
 States (`health.state`): starting → streaming; on failure reconnecting (could not connect or
-the stream broke), stalled (connected but no frames for the timeout, and reconnections that
-connect but get no answer after that), failed (the camera
+the stream broke, within the stall timeout of its last frame), stalled (no frame for the stall
+timeout: frozen with the connection open, or gone and not back yet), failed (the camera
 answered but refused: not found, unauthorised, no video; still retried, needs a human);
 stopped after stop().
 """
@@ -89,9 +89,15 @@ class CameraWorker:
     # -- public -----------------------------------------------------------------------
     @property
     def health(self) -> CameraHealth:
-        """A consistent snapshot; safe to read from any thread."""
+        """A consistent snapshot; safe to read from any thread. A camera that streamed, broke,
+        and has sent no frame for the stall timeout is `stalled`, whether its connection was
+        closed (killed) or left open (frozen): what counts is that no picture comes."""
         with self._lock:
-            return self._health
+            h = self._health
+        if (h.state == "reconnecting" and h.last_frame_at is not None
+                and time.time() - h.last_frame_at >= self.stall_timeout_s):
+            return replace(h, state="stalled")
+        return h
 
     @property
     def safe_url(self) -> str:
