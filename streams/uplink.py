@@ -22,7 +22,11 @@ from api.schemas import EventIn
 
 log = logging.getLogger("streetwatch.uplink")
 
+# 4xx answers that say nothing against the event itself: a timeout or a rate limit, and a key
+# or address the box is misconfigured with (401/403/404/405). Dropping events for those would
+# empty the outbox over a typo; they stay and are retried until someone fixes the config.
 RETRYABLE = {408, 425, 429}
+MISCONFIGURED = {401, 403, 404, 405}
 
 
 @dataclass
@@ -48,7 +52,7 @@ def post_raw(client: httpx.Client, base_url: str, event_id: str, event_json: str
     resp = client.post(f"{base_url}/api/v1/events", data={"event": event_json}, files=files, headers=headers)
     if resp.status_code in (200, 201):
         return resp.json()
-    if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE:
+    if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE | MISCONFIGURED:
         raise Rejected(f"{resp.status_code} {resp.text[:300]}")
     resp.raise_for_status()
     raise httpx.HTTPStatusError(f"unexpected status {resp.status_code}", request=resp.request, response=resp)
@@ -160,7 +164,13 @@ class OutboxSender:
                 self.failures += 1
                 self.outbox.attempted(item.seq)
                 if self.api_up is not False:
-                    log.warning("API unreachable (%s); %d event(s) wait in the outbox, retrying", exc, self.pending())
+                    status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
+                    if status in MISCONFIGURED:
+                        log.error("API answers %d to this edge box (check api.url and api.key); %d event(s) "
+                                  "kept in the outbox, retrying", status, self.pending())
+                    else:
+                        log.warning("API unreachable (%s); %d event(s) wait in the outbox, retrying", exc,
+                                    self.pending())
                 self.api_up = False
                 self._stop.wait(random.uniform(0, delay) + delay / 2)
                 delay = min(self._backoff[1], delay * 2)

@@ -138,6 +138,34 @@ def test_rejected_event_is_dropped_and_the_rest_go_on(tmp_path):
     assert sender.rejected == 1 and api.received == good
 
 
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_misconfigured_key_or_url_keeps_the_events(tmp_path, status):
+    """401/403/404 say the box is set up wrong, not that the event is: nothing is dropped,
+    and once the key is fixed every event goes, in order."""
+    answers = {"status": status}
+    received: list[str] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if answers["status"] != 201:
+            return httpx.Response(answers["status"], json={"detail": "invalid API key"})
+        received.append(request.headers["Idempotency-Key"])
+        return httpx.Response(201, json={"order_id": 1, "replay": False})
+
+    box = Outbox(tmp_path / "ob")
+    ids = put(box, 2)
+    sender = OutboxSender(box, "http://api", transport=httpx.MockTransport(api), backoff_initial_s=0.01,
+                          backoff_max_s=0.05)
+    sender.start()
+    try:
+        assert wait(lambda: sender.failures >= 3)
+        assert len(box) == 2 and sender.rejected == 0
+        answers["status"] = 201
+        assert wait(lambda: len(box) == 0)
+    finally:
+        sender.stop()
+    assert received == ids
+
+
 @pytest.mark.parametrize("cap_mb", [0.0001])
 def test_single_event_over_the_cap_is_still_kept(tmp_path, cap_mb):
     box = Outbox(tmp_path / "ob", max_bytes=int(cap_mb * 2**20))
