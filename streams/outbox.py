@@ -3,8 +3,11 @@
     outbox/outbox.db        SQLite (WAL, synchronous=FULL): one row per event, in order
     outbox/evidence/<event_id>/<kind>.jpg
 
-`put()` writes the images (temp file, fsync, rename) and then commits the row, and returns
-only after both are on disk: from then on a `kill -9` or a power cut loses nothing. A row
+`journal()` records a confirmation the moment it happens; `put()` writes the rendered images
+(temp file, fsync, rename) and then commits the event's row (and clears its journal entry),
+returning only after both are on disk: from then on a `kill -9` or a power cut loses nothing.
+A confirmation still in the journal after a crash has lost its in-memory frame (the unblurred
+frame never goes to disk); the edge renders it from that camera's next frame after restart. A row
 is deleted only after the API acknowledged its event (201, or 200 for a replay); an event
 sent whose deletion a crash prevented is sent again after restart with the same event id,
 which the API answers as a replay. So every event arrives, and arrives once.
@@ -41,6 +44,14 @@ CREATE TABLE IF NOT EXISTS events (
     created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- confirmations whose evidence is still being blurred and rendered (in memory only: the
+-- unblurred frame never touches the disk); after a crash they get a frame taken at restart
+CREATE TABLE IF NOT EXISTS confirmed (
+    event_id TEXT PRIMARY KEY,
+    camera TEXT NOT NULL,
+    issue_json TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -84,9 +95,33 @@ class Outbox:
                 _write_durably(folder / f"{kind}.jpg", data)
             _fsync_dir(folder)
             _fsync_dir(self.evidence)
-            self._db.execute("INSERT INTO events (event_id, event_json, kinds, image_bytes, created_at) "
-                             "VALUES (?, ?, ?, ?, strftime('%s','now'))",
-                             (event_id, event_json, json.dumps(sorted(images)), size))
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute("INSERT INTO events (event_id, event_json, kinds, image_bytes, created_at) "
+                                 "VALUES (?, ?, ?, ?, strftime('%s','now'))",
+                                 (event_id, event_json, json.dumps(sorted(images)), size))
+                self._db.execute("DELETE FROM confirmed WHERE event_id = ?", (event_id,))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def journal(self, event_id: uuid.UUID | str, camera: str, issue_json: str) -> None:
+        """Record a confirmation the moment it happens, before its evidence is rendered (which
+        takes a while): a crash in between must not lose the event."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO confirmed (event_id, camera, issue_json, created_at) "
+                             "VALUES (?, ?, ?, strftime('%s','now'))", (str(event_id), camera, issue_json))
+
+    def unrendered(self) -> list[tuple[str, str, str]]:
+        """(event_id, camera, issue_json) of confirmations a crash left without evidence."""
+        with self._lock:
+            return self._db.execute("SELECT event_id, camera, issue_json FROM confirmed ORDER BY created_at, rowid"
+                                    ).fetchall()
+
+    def forget_unrendered(self, event_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM confirmed WHERE event_id = ?", (event_id,))
 
     def _make_room(self, incoming: int) -> None:
         used = self._db.execute("SELECT COALESCE(SUM(image_bytes), 0) FROM events").fetchone()[0]
@@ -159,8 +194,9 @@ class Outbox:
         with self._lock:
             n, nbytes = self._db.execute("SELECT COUNT(*), COALESCE(SUM(image_bytes), 0) FROM events").fetchone()
             counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
+            rendering = self._db.execute("SELECT COUNT(*) FROM confirmed").fetchone()[0]
         return {"events": n, "bytes": nbytes, "dropped_images": counters.get("dropped_images", 0),
-                "dropped_bytes": counters.get("dropped_bytes", 0)}
+                "dropped_bytes": counters.get("dropped_bytes", 0), "rendering": rendering}
 
     def __len__(self) -> int:
         return self.stats()["events"]

@@ -81,6 +81,7 @@ class EdgePipeline:
         self._privacy = None
         self._privacy_lock = threading.Lock()
         self._evidence: queue.Queue = queue.Queue()
+        self._recovered: dict[str, list[ConfirmedIssue]] = {}  # camera → confirmed before a crash
         self._stop = threading.Event()
         self._workers: dict = {}
         self._threads: list[threading.Thread] = []
@@ -181,6 +182,12 @@ class EdgePipeline:
         if self.metrics is not None:
             self.metrics.latency_seconds.observe(latency)
         for issue in issues:
+            if self.outbox is not None:  # on disk before the slow blur and render
+                self.outbox.journal(issue.event_id, camera, issue.to_json())
+            self._evidence.put((state, frame.image, issue))
+        for issue in self._recovered.pop(camera, []):
+            log.info("camera %s: rendering event %s, confirmed before a restart, from a frame taken now",
+                     camera, issue.event_id)
             self._evidence.put((state, frame.image, issue))
         if self.verifier is not None and self.verifier.watches.get(camera):
             try:  # the verifier's HTTP calls must never hold up inference: hand it over
@@ -217,11 +224,15 @@ class EdgePipeline:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         except (AttributeError, OSError):
             pass
+        # test hook: hold each event this long before rendering (the kill -9 test's window)
+        hold_s = float(os.environ.get("STREETWATCH_TEST_EVIDENCE_DELAY_S", "0"))
         while not self._stop.is_set() or not self._evidence.empty():
             try:
                 state, image, issue = self._evidence.get(timeout=0.5)
             except queue.Empty:
                 continue
+            if hold_s:
+                self._stop.wait(hold_s)
             try:
                 item = self._make_event(state, image, issue)
                 if self.uploader is not None:
@@ -255,6 +266,13 @@ class EdgePipeline:
             self.sender.start()
             if len(self.outbox):
                 log.info("outbox: %d event(s) from before the restart will be sent first", len(self.outbox))
+            for event_id, camera, issue_json in self.outbox.unrendered():
+                if camera in self.cameras:
+                    self._recovered.setdefault(camera, []).append(ConfirmedIssue.from_json(issue_json))
+                else:
+                    log.warning("outbox: event %s of camera %s (no longer configured) has no frame to show; "
+                                "dropped", event_id, camera)
+                    self.outbox.forget_unrendered(event_id)
         else:
             self.uploader.start()
         self.metrics = EdgeMetrics(self.health)

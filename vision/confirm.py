@@ -63,6 +63,23 @@ class ConfirmedIssue:
     first_seen: float  # unix seconds
     confirmed_at: float
 
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps({"event_id": str(self.event_id), "issue_type": self.issue_type.value,
+                           "class_id": self.class_id, "tracker_id": self.tracker_id, "box": list(self.box),
+                           "confidence": self.confidence, "first_seen": self.first_seen,
+                           "confirmed_at": self.confirmed_at})
+
+    @classmethod
+    def from_json(cls, text: str) -> "ConfirmedIssue":
+        import json
+
+        d = json.loads(text)
+        return cls(uuid.UUID(d["event_id"]), IssueType(d["issue_type"]), int(d["class_id"]), int(d["tracker_id"]),
+                   tuple(float(v) for v in d["box"]), float(d["confidence"]), float(d["first_seen"]),
+                   float(d["confirmed_at"]))
+
 
 @dataclass
 class EventConfirmer:
