@@ -56,3 +56,39 @@ def test_frame_without_faces_is_returned_unchanged():
     flat = np.full((360, 640, 3), 90, np.uint8)
     out, boxes = PrivacyFilter().blur(flat)
     assert boxes == [] and np.array_equal(out, flat)
+
+
+def test_the_edge_blurs_every_image_it_renders_unless_the_camera_turns_it_off(photo):
+    """EdgePipeline._make_event is where evidence is rendered: every image of an event (frame,
+    annotated, crop) comes from the blurred copy; a camera with privacy_blur: false keeps faces."""
+    import time
+    import uuid
+
+    from api.schemas import IssueType
+    from streams.config import EdgeConfig
+    from streams.pipeline import EdgePipeline
+    from tests.streams.test_edge_faults import NoDetections
+    from vision.confirm import ConfirmedIssue
+
+    config = EdgeConfig.model_validate({"http": None, "cameras": [
+        {"name": "blurred", "url": "rtsp://127.0.0.1/a"},
+        {"name": "plain", "url": "rtsp://127.0.0.1/b", "privacy_blur": False}]})
+    edge = EdgePipeline(config, detector=NoDetections(), uploader=object())
+    now = time.time()
+    face = next(b for b in PrivacyFilter().find(photo) if _overlaps(b, (930, 120, 120, 120)))
+    x, y, w, h = face
+    issue = ConfirmedIssue(uuid.uuid4(), IssueType.street_vending, 0, 1, (x - 20.0, y - 20.0, x + w + 20.0, y + h + 20.0),
+                           0.9, now - 10, now)
+    decode = lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # noqa: E731
+    blurred = edge._make_event(edge.cameras["blurred"], photo, issue).images
+    plain = edge._make_event(edge.cameras["plain"], photo, issue).images
+    sharp = _sharpness(decode(plain["frame"]), face)
+    assert _sharpness(decode(blurred["frame"]), face) < 0.2 * sharp
+    crop_b, crop_p = decode(blurred["crop"]), decode(plain["crop"])
+    assert crop_b.shape == crop_p.shape
+    from vision.evidence import crop
+
+    # the crop is cut from the blurred copy, not from the original
+    expected = crop(PrivacyFilter().blur(photo)[0], issue.box).astype(int)
+    assert np.abs(crop_b.astype(int) - expected).mean() < 0.5 * np.abs(crop_p.astype(int) - expected).mean()
+    assert not any(_overlaps(b, face) for b in PrivacyFilter().find(decode(blurred["annotated"])))
