@@ -47,23 +47,25 @@ class CheckedImage:
     sha256: str
 
 
-def check_image(kind: EvidenceKind, data: bytes, max_bytes: int | None = None) -> CheckedImage:
-    """Decode the whole image: a truncated or corrupt JPEG is refused, not stored."""
+def check_image(kind: EvidenceKind, data: bytes, max_bytes: int | None = None, field: str | None = None) -> CheckedImage:
+    """Decode the whole image: a truncated or corrupt JPEG is refused, not stored. Errors name
+    `field` (the form field it came in), else the evidence kind (the edge's part names)."""
+    part = field or kind.value
     if max_bytes is not None and len(data) > max_bytes:
-        raise TooLarge(kind.value, max_bytes)
+        raise TooLarge(part, max_bytes)
     if not data:
-        raise BadImage(kind.value, "empty file")
+        raise BadImage(part, "empty file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             opener = next((cls for magic, cls in _OPENERS.items() if data.startswith(magic)), None)
             if opener is None:
-                raise BadImage(kind.value, "must be a JPEG or PNG image")
+                raise BadImage(part, "must be a JPEG or PNG image")
             with opener(io.BytesIO(data)) as img:
                 fmt = img.format
                 width, height = img.size
                 if width * height > MAX_PIXELS:
-                    raise BadImage(kind.value, f"{width}x{height} pixels is more than any camera sends")
+                    raise BadImage(part, f"{width}x{height} pixels is more than any camera sends")
                 if fmt == "JPEG":
                     # Decoding at 1/8 scale still reads every byte (a truncated file is still
                     # refused) at about half the cost of a full decode.
@@ -73,7 +75,7 @@ def check_image(kind: EvidenceKind, data: bytes, max_bytes: int | None = None) -
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
-        raise BadImage(kind.value, f"not a decodable JPEG or PNG image ({exc})") from exc
+        raise BadImage(part, f"not a decodable JPEG or PNG image ({exc})") from exc
     content_type, ext = FORMATS[fmt]
     return CheckedImage(kind, data, content_type, ext, width, height, hashlib.sha256(data).hexdigest())
 

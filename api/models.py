@@ -317,6 +317,15 @@ class GridCreate(GridBase):
         return value
 
 
+class GridUpdate(SQLModel):
+    """Fields to change; those left out stay as they are."""
+
+    name: str | None = Field(default=None, max_length=100)
+    polygon: list[list[float]] | None = None
+    cameras: list[str] | None = None
+    supervisor: str | None = Field(default=None, max_length=100)
+
+
 class Grid(GridBase, table=True):
     id: str = Field(primary_key=True, max_length=100)
 

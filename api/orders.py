@@ -237,7 +237,7 @@ def change_state(session: Session, store: EvidenceStore, max_bytes: int, order_i
                  photo: bytes | None = None) -> int:
     """Move an order, under its row lock; a resolution photo is stored like evidence.
     Raises OrderNotFound, TransitionNotAllowed (409), ActionForbidden (403), InvalidField (422)."""
-    checked = check_image(EvidenceKind.resolution, photo, max_bytes) if photo is not None else None
+    checked = check_image(EvidenceKind.resolution, photo, max_bytes, field="photo") if photo is not None else None
 
     def write(keys: list[str]) -> int:
         order = lock_order(session, order_id)

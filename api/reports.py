@@ -58,7 +58,7 @@ class ReportProgress(BaseModel):
 
 def create_report(session: Session, store: EvidenceStore, settings: Settings, report: ReportIn,
                   photo: bytes) -> ReportAccepted:
-    checked = check_image(EvidenceKind.report, photo, settings.max_upload_bytes)
+    checked = check_image(EvidenceKind.report, photo, settings.max_upload_bytes, field="photo")
     tracking_id = new_tracking_id()
 
     def write(keys: list[str]) -> ReportAccepted:

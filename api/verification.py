@@ -63,7 +63,7 @@ def pending_checks(session: Session, settings: Settings, camera_name: str) -> li
 
 def record_check(session: Session, store: EvidenceStore, settings: Settings, order_id: int, result: CheckResult,
                  frame: bytes, who: Principal) -> CheckRecorded:
-    images = [check_image(EvidenceKind.after, frame, settings.max_upload_bytes)]
+    images = [check_image(EvidenceKind.after, frame, settings.max_upload_bytes, field="frame")]
     if result == CheckResult.absent:
         # The pair: a copy of the newest frame the issue was seen in, stored beside the new one.
         before = _newest_frame(session, order_id)

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session, col, select
 
 from api.location import check_ground_points
-from api.models import (Camera, CameraBase, Grid, GridCreate, GridPublic, Notification, Worker, WorkerCreate,
+from api.models import (Camera, CameraBase, Grid, GridCreate, GridPublic, GridUpdate, Notification, Worker, WorkerCreate,
                         WorkerPublic, WorkerUpdate, utcnow)
 from api.problems import Conflict, InvalidField, NotFound
 
@@ -83,12 +83,34 @@ def create_grid(session: Session, data: GridCreate) -> GridPublic:
     if session.get(Grid, data.id) is not None:
         raise Conflict(f"grid {data.id!r} exists already")
     if data.polygon is not None:
-        if len(data.polygon) < 3:
-            raise InvalidField(("body", "polygon"), "needs at least 3 [lat, lon] corners")
-        for i, corner in enumerate(data.polygon):
-            if len(corner) != 2 or not (-90 <= corner[0] <= 90 and -180 <= corner[1] <= 180):
-                raise InvalidField(("body", "polygon", str(i)), "must be [lat, lon] within range")
+        _check_polygon(data.polygon)
     grid = Grid.model_validate(data)
+    session.add(grid)
+    session.commit()
+    session.refresh(grid)
+    return GridPublic.model_validate(grid)
+
+
+def _check_polygon(polygon: list[list[float]]) -> None:
+    if len(polygon) < 3:
+        raise InvalidField(("body", "polygon"), "needs at least 3 [lat, lon] corners")
+    for i, corner in enumerate(polygon):
+        if len(corner) != 2 or not (-90 <= corner[0] <= 90 and -180 <= corner[1] <= 180):
+            raise InvalidField(("body", "polygon", str(i)), "must be [lat, lon] within range")
+
+
+def update_grid(session: Session, grid_id: str, data: GridUpdate) -> GridPublic:
+    """Change a grid's name, outline, cameras or supervisor (new orders use it at once)."""
+    grid = session.get(Grid, grid_id)
+    if grid is None:
+        raise NotFound(f"grid {grid_id!r} not found")
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("polygon") is not None:
+        _check_polygon(changes["polygon"])
+    if "cameras" in changes and changes["cameras"] is None:
+        raise InvalidField(("body", "cameras"), "may not be null; send [] for none")
+    for field, value in changes.items():
+        setattr(grid, field, value)
     session.add(grid)
     session.commit()
     session.refresh(grid)

@@ -12,10 +12,10 @@ from api.auth import Principal, create_key, hash_key, require, revoke_key
 from api.deps import SessionDep, SettingsDep
 from api.dispatch import sweep
 from api.schemas import MAX_ID
-from api.models import ApiKey, GridCreate, GridPublic, Role, WorkerCreate, WorkerPublic, WorkerUpdate
+from api.models import ApiKey, GridCreate, GridPublic, GridUpdate, Role, WorkerCreate, WorkerPublic, WorkerUpdate
 from api.problems import Forbidden, InvalidField, NotFound
 from api.workforce import (CameraPublic, CameraUpdate, NotificationPublic, create_grid, create_worker, list_grids,
-                           list_notifications, list_workers, update_camera, update_worker)
+                           list_notifications, list_workers, update_camera, update_grid, update_worker)
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 Admin = Annotated[Principal, Depends(require())]
@@ -58,6 +58,13 @@ def post_grid(body: GridCreate, session: SessionDep, _: Admin) -> GridPublic:
 @router.get("/grids")
 def get_grids(session: SessionDep, _: Reviewer) -> list[GridPublic]:
     return list_grids(session)
+
+
+@router.patch("/grids/{grid_id}", responses={404: {"description": "No such grid"}})
+def patch_grid(grid_id: Annotated[str, Path(max_length=100)], body: GridUpdate, session: SessionDep,
+               _: Admin) -> GridPublic:
+    """Change a grid's name, outline, cameras or supervisor."""
+    return update_grid(session, grid_id, body)
 
 
 @router.put("/cameras/{name}")

@@ -97,3 +97,24 @@ def test_workers_may_change_only_their_own_duty_and_position(client, backend):
     assert client.patch("/api/v1/workers/999", json={"on_duty": True}).status_code == 404
     assert client.post("/api/v1/grids", json={"id": "g-1"}).status_code == 409
     assert client.post("/api/v1/grids", json={"id": "bad id!"}).status_code == 422
+
+
+def test_a_grid_can_be_changed_and_new_escalations_go_to_its_new_supervisor(client, backend):
+    add_grid(client, "g-1", supervisor="chief Zhang")
+    changed = client.patch("/api/v1/grids/g-1", json={"supervisor": "chief Li", "cameras": ["cam-1"]})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["supervisor"], changed.json()["cameras"]) == ("chief Li", ["cam-1"])
+    assert client.get("/api/v1/grids").json()[0]["supervisor"] == "chief Li"
+    flood = post(client, event_json(issue_type="flooding")).json()["order_id"]
+    set_order(backend, flood, sla_due_at=utcnow() - timedelta(minutes=1))
+    assert client.post("/api/v1/sweep").json()["escalated"] == 1
+    notes = [n for n in client.get("/api/v1/notifications").json() if n["kind"] == "overdue"]
+    assert [n["supervisor"] for n in notes] == ["chief Li"]
+
+    bad = client.patch("/api/v1/grids/g-1", json={"polygon": [[31.2, 121.4], [95, 121.5], [31.3, 121.5]]})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "polygon", "1"]
+    assert client.patch("/api/v1/grids/g-1", json={"cameras": None}).status_code == 422
+    assert client.patch("/api/v1/grids/nope", json={"name": "x"}).status_code == 404
+    reviewer = auth(make_key(backend, "reviewer"))
+    assert client.patch("/api/v1/grids/g-1", json={"name": "x"}, headers=reviewer).status_code == 403
+    assert client.get("/api/v1/grids").json()[0]["supervisor"] == "chief Li"  # nothing changed by the refusals

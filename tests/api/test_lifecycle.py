@@ -141,7 +141,7 @@ def test_resolution_photo_must_be_an_image_and_nothing_is_stored_otherwise(clien
     objects = stored_objects(backend)
     resp = client.post(f"/api/v1/orders/{order_id}/resolve", data={"note": "done"},
                        files={"photo": ("x.jpg", b"not an image", "image/jpeg")})
-    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["body", "resolution"]
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["body", "photo"]
     assert order_row(backend, order_id).state == OrderState.in_progress and stored_objects(backend) == objects
 
 

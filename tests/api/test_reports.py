@@ -42,7 +42,7 @@ def test_report_needs_no_key_and_its_tracking_id_shows_progress(client, backend)
     ({"issue_type": "graffiti"}, None, "issue_type"),
     ({"lat": 91}, None, "lat"),
     ({"lon": -181}, None, "lon"),
-    ({}, b"\x89PNG\r\n\x1a\n broken", "report"),
+    ({}, b"\x89PNG\r\n\x1a\n broken", "photo"),
 ])
 def test_bad_reports_are_422_naming_the_field_and_store_nothing(client, backend, fields, photo, where):
     resp = _report(client, photo, **fields)

@@ -25,7 +25,7 @@ PUBLIC = {
     ("GET", "/open311/v2/requests.json"),
     ("GET", "/open311/v2/requests/{service_request_id}.json"),
 }
-PARAMS = {"order_id": "1", "worker_id": "1", "key_id": "1", "name": "cam-1", "tracking_id": "SW-0000000000",
+PARAMS = {"order_id": "1", "grid_id": "g-1", "worker_id": "1", "key_id": "1", "name": "cam-1", "tracking_id": "SW-0000000000",
           "key:path": "events/x/a.jpg", "job_id": "no-such-job", "service_request_id": "1"}
 
 
