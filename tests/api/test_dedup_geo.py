@@ -123,3 +123,5 @@ def test_sighting_of_a_resolved_unverified_order_reopens_it(client, backend):
     last = detail["timeline"][-1]
     assert (last["from_state"], last["to_state"], last["role"], last["actor"]) == \
         ("resolved", "reopened", "edge", "camera:cam-1")
+    stats = client.get("/api/v1/stats").json()
+    assert (stats["orders"], stats["recurrences"]) == (3, 1)  # the linked one counts, the late one not
