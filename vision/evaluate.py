@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from datasets.yolo_labels import LabelError, read_labels
+from vision.failures import contact_sheet, mistakes
 from vision.manifest import ModelManifest, load_manifest
 
 
@@ -158,6 +159,10 @@ def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None =
         for issue, m in sorted(_image_level(manifest, model, images, names).items()):
             lines.append(f"| {issue} | {m['precision']:.3f} | {m['recall']:.3f} | {m['positives']} |")
         lines += ["", f"![PR curve, {origin}](pr-{origin}.png)", ""]
+        found = mistakes(manifest, model, images, names)
+        if contact_sheet(found, out / f"failures-{origin}.jpg"):
+            lines += [f"{len(found)} of {len(images)} images have a missed or a false box (IoU 0.5, manifest "
+                      f"thresholds); the first ones: ![failures, {origin}](failures-{origin}.jpg)", ""]
     report = out / "eval.md"
     report.write_text("\n".join(lines))
     return report

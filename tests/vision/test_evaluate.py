@@ -65,3 +65,34 @@ def test_image_level_on_labelled_photos_counts_and_names_wrong_calls(tmp_path):
     labels.write_text("file,clutter,note\ngone.jpg,1,x\n")
     with pytest.raises(FileNotFoundError, match=r"labels.csv:2: no image"):
         image_level_on_labels(ROOT / "models" / "streetwatch-demo", labels, tmp_path, model=_Said())
+
+
+def test_mistakes_finds_missed_and_false_boxes_and_draws_them(tmp_path):
+    import cv2
+    import torch
+    from PIL import Image
+
+    from vision.failures import contact_sheet, mistakes
+    from vision.manifest import load_manifest
+
+    for split in ("images", "labels"):
+        (tmp_path / split / "val").mkdir(parents=True)
+    for name in ("right", "wrong", "empty"):
+        Image.new("RGB", (200, 100)).save(tmp_path / "images" / "val" / f"{name}.jpg")
+    (tmp_path / "labels" / "val" / "right.txt").write_text("1 0.25 0.5 0.2 0.4\n")  # clutter at x 30-70
+    (tmp_path / "labels" / "val" / "wrong.txt").write_text("1 0.25 0.5 0.2 0.4\n")
+
+    class Model:
+        def predict(self, source, **_):
+            name = Path(source).stem
+            xyxy = {"right": [[31, 30, 70, 70]], "wrong": [[130, 30, 170, 70]], "empty": []}[name]
+            boxes = type("B", (), {"cls": torch.tensor([1.0] * len(xyxy)), "conf": torch.tensor([0.9] * len(xyxy)),
+                                   "xyxy": torch.tensor(xyxy, dtype=torch.float32).reshape(-1, 4)})()
+            return [type("R", (), {"boxes": boxes, "orig_shape": (100, 200)})()]
+
+    manifest = load_manifest(ROOT / "models" / "streetwatch-demo")
+    images = sorted((tmp_path / "images" / "val").glob("*.jpg"))
+    found = mistakes(manifest, Model(), images, ["vending", "clutter", "flooding", "garbage_bin"])
+    assert [(f["image"].stem, f["what"]) for f in found] == [("wrong", "missed clutter; false clutter")]
+    sheet = cv2.imread(str(contact_sheet(found, tmp_path / "sheet.jpg")))
+    assert sheet.shape == (200, 4 * 320, 3)
