@@ -67,6 +67,16 @@ def _assign_split(stem: str, seed: int, ratios: dict[str, float]) -> str:
     return "train"
 
 
+def _order_groups(folder: Path) -> dict[str, str]:
+    """image file → the work order it shows, for a review export (its provenance.csv): the
+    frames of one order go to one split, so a stall seen 200 times is never on both sides."""
+    path = folder / "provenance.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        return {row["image"]: f"order-{row['order_id']}" for row in csv.DictReader(f)}
+
+
 def _synthetic(src: SyntheticSource, recipe: Recipe, root: Path, summary: Summary, tags: list) -> None:
     remap = {i: recipe.classes.index(n) for i, n in enumerate(SYNTH_CLASSES) if n in recipe.classes}
     crops = CropBank(src.garbage_crops) if src.garbage_crops else None
@@ -104,9 +114,11 @@ def _yolo(src: YoloSource, recipe: Recipe, root: Path, summary: Summary, tags: l
         total = sum(ratios.values())
         ratios = {k: v / total for k, v in ratios.items()}
         images = images_in(folder / "images")[: src.limit] if src.limit else images_in(folder / "images")
+        groups = _order_groups(folder)
         for image in tqdm(images, desc=f"{src.name}/{folder.name}", unit="img"):
             boxes = read_labels(folder / "labels" / f"{image.stem}.txt", len(names))
-            split = next(iter(ratios)) if len(ratios) == 1 else _assign_split(image.stem, recipe.seed, ratios)
+            key = groups.get(image.name, image.stem)
+            split = next(iter(ratios)) if len(ratios) == 1 else _assign_split(key, recipe.seed, ratios)
             name = f"{src.name}__{image.stem}"
             dest = root / "images" / split / f"{name}{image.suffix.lower()}"
             try:

@@ -117,3 +117,19 @@ def test_a_folder_named_for_two_splits_is_shared_and_another_kept_whole(tmp_path
     assert len(by_split["train"]) + len(by_split["val"]) == 40
     assert 3 <= len(by_split["val"]) <= 17  # ~2/9 of 40
     assert all(s.startswith("real__t") for s in by_split["train"] + by_split["val"])
+
+
+def test_frames_of_one_reviewed_order_stay_in_one_split(tmp_path):
+    """A review export's provenance.csv groups frames by order: all of an order's frames land
+    in the same split (a held-out order is really unseen)."""
+    src = make_yolo_source(tmp_path / "src", {f"e{i:02d}": "0 0.5 0.5 0.2 0.2\n" for i in range(60)})
+    rows = ["image,camera,order_id,event_id,model_version,verdict,issue_type,reason"]
+    rows += [f"e{i:02d}.jpg,cam,{i // 6},e{i:02d},m:1,confirmed,clutter," for i in range(60)]  # 10 orders × 6
+    (src / "train" / "provenance.csv").write_text("\n".join(rows) + "\n")
+    sources = [{"kind": "yolo", "name": "reviews", "path": "src", "class_map": {"garbage": "clutter"}}]
+    build_dataset(load_recipe(write_recipe(tmp_path, sources=sources, splits={"train": 0.5, "val": 0.25, "test": 0.25})),
+                  tmp_path / "out")
+    split_of = {Path(r["image"]).stem.split("__")[1]: r["split"] for r in csv.DictReader((tmp_path / "out" / "sources.csv").open())}
+    for order in range(10):
+        assert len({split_of[f"e{i:02d}"] for i in range(order * 6, order * 6 + 6)}) == 1
+    assert len(set(split_of.values())) > 1  # and orders do spread over the splits
