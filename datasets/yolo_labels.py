@@ -66,5 +66,10 @@ def source_names(root: Path) -> list[str]:
     raise LabelError(f"{data}: 'names' must be a list or a mapping")
 
 
+def label_of(image: Path) -> Path:
+    """The label file of an image in the ultralytics layout (images/<split>/x.jpg → labels/<split>/x.txt)."""
+    return image.parent.parent.parent / "labels" / image.parent.name / f"{image.stem}.txt"
+
+
 def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

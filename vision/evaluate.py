@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from datasets.yolo_labels import LabelError, read_labels
-from vision.failures import contact_sheet, mistakes
+from datasets.yolo_labels import LabelError, label_of, read_labels
+from vision.failures import contact_sheet, mistakes, tile_sheet
 from vision.manifest import ModelManifest, load_manifest
 
 
@@ -37,8 +37,7 @@ def _image_level(manifest: ModelManifest, model, images: list[Path], names: list
                    for manifest_id, c in manifest.classes.items() if c.name == n}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
     for image in images:
-        label = image.parent.parent.parent / "labels" / image.parent.name / f"{image.stem}.txt"
-        truth = {class_issue.get(b.class_id) for b in read_labels(label, len(names))} - {None}
+        truth = {class_issue.get(b.class_id) for b in read_labels(label_of(image), len(names))} - {None}
         result = model.predict(str(image), imgsz=manifest.imgsz, conf=0.05, verbose=False)[0].boxes
         said = {manifest.issue_type_of(int(c)) for c, s in zip(result.cls.tolist(), result.conf.tolist())
                 if s >= manifest.threshold_of(int(c))} - {None}
@@ -82,11 +81,10 @@ def image_level_on_labels(model_dir: Path, csv_path: Path, images: Path, issue: 
     wrong: list[tuple[str, str, float]] = []
     for image, truth in read_image_labels(csv_path, images, issue):
         boxes = model.predict(str(image), imgsz=manifest.imgsz, conf=0.05, verbose=False)[0].boxes
-        scores = [s for c, s in zip(boxes.cls.tolist(), boxes.conf.tolist())
-                  if (t := manifest.issue_type_of(int(c))) is not None and t.value == issue]
-        best = max(scores, default=0.0)
-        said = any(s >= manifest.threshold_of(int(c)) for c, s in zip(boxes.cls.tolist(), boxes.conf.tolist())
-                   if (t := manifest.issue_type_of(int(c))) is not None and t.value == issue)
+        of_issue = [(int(c), s) for c, s in zip(boxes.cls.tolist(), boxes.conf.tolist())
+                    if (t := manifest.issue_type_of(int(c))) is not None and t.value == issue]
+        best = max((s for _, s in of_issue), default=0.0)
+        said = any(s >= manifest.threshold_of(c) for c, s in of_issue)
         tp, fp, fn, tn = tp + (said and truth), fp + (said and not truth), fn + (truth and not said), tn + (not said and not truth)
         if said != truth:
             wrong.append((image.name, "false alarm" if said else "missed", round(best, 3)))
@@ -109,14 +107,7 @@ def wrong_calls_picture(result: dict, images: Path, out: Path, limit: int = 24) 
         cv2.rectangle(tile, (0, 0), (239, 22), (0, 0, 0), -1)
         cv2.putText(tile, f"{what} {score:.2f}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
         tiles.append(tile)
-    if not tiles:
-        return None
-    while len(tiles) % 6:
-        tiles.append(np.zeros_like(tiles[0]))
-    sheet = np.vstack([np.hstack(tiles[i:i + 6]) for i in range(0, len(tiles), 6)])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return out
+    return tile_sheet(tiles, out, 6)
 
 
 def image_labels_report(result: dict, title: str) -> str:
@@ -128,6 +119,24 @@ def image_labels_report(result: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+class _PredictOnce:
+    """The image-level table and the failure sheet look at the same predictions: make them once."""
+
+    def __init__(self, model):
+        self.model, self._seen = model, {}
+
+    def predict(self, source: str, **kwargs):
+        if source not in self._seen:
+            self._seen[source] = self.model.predict(source, **kwargs)
+        return self._seen[source]
+
+    def val(self, **kwargs):
+        return self.model.val(**kwargs)
+
+    def forget(self) -> None:
+        self._seen.clear()  # each result holds its image: keep one origin's at most
+
+
 def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None = None) -> Path:
     from ultralytics import YOLO
 
@@ -137,7 +146,7 @@ def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None =
     names = [spec["names"][k] for k in sorted(spec["names"], key=int)] if isinstance(spec["names"], dict) else spec["names"]
     out = Path(out or Path("var/eval") / f"{manifest.name}-v{manifest.version}-{root.name}-{split}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    model = YOLO(str(manifest.weights_path), task=manifest.task)
+    model = _PredictOnce(YOLO(str(manifest.weights_path), task=manifest.task))
     lines = [f"# {manifest.name} v{manifest.version} on {root.name} ({split})", ""]
     for origin, images in sorted(_lists_by_origin(root, split).items()):
         if not images:
@@ -163,6 +172,7 @@ def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None =
         if contact_sheet(found, out / f"failures-{origin}.jpg"):
             lines += [f"{len(found)} of {len(images)} images have a missed or a false box (IoU 0.5, manifest "
                       f"thresholds); the first ones: ![failures, {origin}](failures-{origin}.jpg)", ""]
+        model.forget()
     report = out / "eval.md"
     report.write_text("\n".join(lines))
     return report

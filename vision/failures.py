@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datasets.yolo_labels import read_labels
+from datasets.yolo_labels import label_of, read_labels
 from vision.detections import box_iou
 from vision.manifest import ModelManifest
 
@@ -20,10 +20,9 @@ TILE = (320, 200)
 
 
 def _truth(image: Path, width: int, height: int, num_classes: int) -> list[tuple[int, np.ndarray]]:
-    label = image.parent.parent.parent / "labels" / image.parent.name / f"{image.stem}.txt"
     return [(b.class_id, np.array([(b.cx - b.w / 2) * width, (b.cy - b.h / 2) * height,
                                    (b.cx + b.w / 2) * width, (b.cy + b.h / 2) * height]))
-            for b in read_labels(label, num_classes)]
+            for b in read_labels(label_of(image), num_classes)]
 
 
 def mistakes(manifest: ModelManifest, model, images: list[Path], names: list[str], iou: float = 0.5) -> list[dict]:
@@ -63,10 +62,14 @@ def contact_sheet(found: list[dict], out: Path, limit: int = 12, columns: int = 
         cv2.rectangle(tile, (0, 0), (TILE[0] - 1, 18), (0, 0, 0), -1)
         cv2.putText(tile, item["what"][:48], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)
+    return tile_sheet(tiles, out, columns)
+
+
+def tile_sheet(tiles: list[np.ndarray], out: Path, columns: int) -> Path | None:
+    """Same-size tiles in rows of `columns` (the last row padded black), written as a JPEG."""
     if not tiles:
         return None
-    while len(tiles) % columns:
-        tiles.append(np.zeros_like(tiles[0]))
+    tiles = tiles + [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
     sheet = np.vstack([np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)])
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
