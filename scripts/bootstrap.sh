@@ -45,4 +45,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   pipq install -q -e ".[$EXTRAS]"
   echo "$want" > "$stamp"
 fi
+# The deployed model's ONNX (the edge's default backend) is made here from its .pt rather than
+# committed: 10 MB of float32 that the 5 MB checkpoint already holds.
+MODEL_DIR=models/streetwatch-v2
+if [[ ",$EXTRAS," == *",edge,"* ]] && [ ! -f "$MODEL_DIR/streetwatch-v2.onnx" ]; then
+  echo "bootstrap: exporting $MODEL_DIR to ONNX and OpenVINO"
+  if ! "$VENV/bin/streetwatch" model export "$MODEL_DIR" >"$VENV/model-export.log" 2>&1; then
+    echo "bootstrap: WARNING: model export failed (see $VENV/model-export.log); the edge needs it: streetwatch model export $MODEL_DIR" >&2
+  fi
+fi
 echo "bootstrap: ready ($VENV)"
