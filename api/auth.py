@@ -4,6 +4,11 @@ Keys are long random tokens shown once at creation; only their SHA-256 is stored
 password hash buys nothing for 256-bit random secrets and would cost every request).
 `STREETWATCH_API_KEY`, when set, is one more key with the `edge` role, so an edge box can
 be configured before any database key exists.
+
+Each API process remembers a key it has looked up for KEY_CACHE_SECONDS, so the edge boxes'
+stream of events does not cost a database round trip per request for the same answer. A
+revocation through this process takes effect at once; in the other processes (and after
+`streetwatch api keys revoke`) within KEY_CACHE_SECONDS.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from typing import Annotated, Callable
 
@@ -21,6 +28,7 @@ from api.deps import SessionDep, SettingsDep
 from api.models import ApiKey, Role, Worker, utcnow
 
 KEY_PREFIX = "sw_"
+KEY_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,16 @@ class Principal:
 
 
 SYSTEM = Principal("system", Role.admin)
+
+# key hash → (principal, monotonic expiry); only keys found valid are kept.
+_known_keys: dict[str, tuple[Principal, float]] = {}
+_known_keys_lock = threading.Lock()
+
+
+def forget_keys() -> None:
+    """Drop every remembered key (after a revocation: it must take effect at once here)."""
+    with _known_keys_lock:
+        _known_keys.clear()
 
 
 def hash_key(key: str) -> str:
@@ -69,14 +87,22 @@ def authenticate(session: Session, static_edge_key: str | None, key: str | None)
     # compare_digest: the time taken must not tell how much of a guess was right.
     if static_edge_key and hmac.compare_digest(key.encode(), static_edge_key.encode()):
         return Principal("edge (STREETWATCH_API_KEY)", Role.edge)
+    digest = hash_key(key)
+    now = time.monotonic()
+    known = _known_keys.get(digest)
+    if known is not None and known[1] > now:
+        return known[0]
     row = session.exec(select(ApiKey.name, ApiKey.role, ApiKey.worker_id, ApiKey.revoked_at)
-                       .where(ApiKey.key_hash == hash_key(key))).first()
+                       .where(ApiKey.key_hash == digest)).first()
     # End the read (plain tuples, nothing to reload): the route's write transaction must
     # begin on its own terms (SQLite's BEGIN IMMEDIATE, PostgreSQL's locks).
     session.rollback()
     if row is None or row.revoked_at is not None:
         raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-    return Principal(row.name, Role(row.role), row.worker_id)
+    principal = Principal(row.name, Role(row.role), row.worker_id)
+    with _known_keys_lock:
+        _known_keys[digest] = (principal, now + KEY_CACHE_SECONDS)
+    return principal
 
 
 def current_principal(
@@ -109,4 +135,5 @@ def revoke_key(session: Session, key_id: int) -> bool:
     row.revoked_at = utcnow()
     session.add(row)
     session.commit()
+    forget_keys()
     return True

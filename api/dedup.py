@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api.geometry import best_match
+from api.ingest_sql import DONE_STATES, candidate_query
 from api.location import Box, box_ground_point, distance_m, pixel_to_latlon
-from api.models import OPEN_STATES, as_utc, Camera, Order, OrderState
+from api.models import OPEN_STATES, OrderState, as_utc
 from api.schemas import IssueType
 from api.settings import IssuePolicy
 
@@ -41,17 +42,47 @@ class Match(StrEnum):
     new = "new"
 
 
+@dataclass(frozen=True, slots=True)
+class CameraInfo:
+    """What dedup and dispatch need of a camera (read by one upsert, no ORM object)."""
+
+    id: int
+    name: str
+    lat: float | None = None
+    lon: float | None = None
+    grid_id: str | None = None
+    ground_points: list[list[float]] | None = None
+
+
 @dataclass
 class Sighting:
     issue_type: IssueType
     seen_at: datetime
-    camera: Camera | None = None
+    camera: CameraInfo | None = None
     box: Box | None = None
     lat: float | None = None
     lon: float | None = None
 
 
-def locate(camera: Camera, box: Box) -> tuple[float | None, float | None]:
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """The columns of an order that the rules read: plain tuples from one SELECT, because
+    building ORM objects for every order near a busy camera was most of ingest's CPU."""
+
+    id: int
+    camera_id: int | None
+    state: OrderState
+    box: Box | None
+    lat: float | None
+    lon: float | None
+    done_at: datetime | None  # resolved, closed or rejected at (None while open)
+    verified_at: datetime | None
+    first_seen: datetime
+    last_seen: datetime
+    cleared_by_camera: bool
+
+
+def locate(camera: CameraInfo, box: Box) -> tuple[float | None, float | None]:
     """Where a camera's box is on the ground: mapped through the camera's ground points if it
     has them, else the camera's own position (coarse: a camera sees a stretch of street)."""
     if camera.ground_points:
@@ -59,44 +90,51 @@ def locate(camera: Camera, box: Box) -> tuple[float | None, float | None]:
     return camera.lat, camera.lon
 
 
-def find(session: Session, policy: IssuePolicy, s: Sighting) -> tuple[Match, Order | None]:
-    open_orders = _candidates(session, s, list(OPEN_STATES))
-    order = _match(s, open_orders, policy)
+def find(session: Session, policy: IssuePolicy, s: Sighting) -> tuple[Match, Candidate | None]:
+    since = as_utc(s.seen_at - timedelta(hours=policy.recurrence_cooldown_hours))
+    candidates = _candidates(session, s, since)
+    order = _match(s, [c for c in candidates if c.state in OPEN_STATES], policy)
     if order is not None:
         return Match.join, order
-    since = s.seen_at - timedelta(hours=policy.recurrence_cooldown_hours)
-    recent = [o for o in _candidates(session, s, [OrderState.resolved, OrderState.closed, OrderState.rejected])
-              if as_utc(o.resolved_at or o.closed_at or o.updated_at) >= as_utc(since)]
+    recent = [c for c in candidates if c.state in DONE_STATES and c.done_at is not None and c.done_at >= since]
     if s.camera is not None and s.box is not None:
-        same_camera = [(o, o.box) for o in recent if o.camera_id == s.camera.id and o.box is not None]
+        same_camera = [(c, c.box) for c in recent if c.camera_id == s.camera.id and c.box is not None]
         hit = best_match(s.box, same_camera, policy.dedup_iou)
         if hit is not None and hit.state == OrderState.resolved and hit.verified_at is None:
             return Match.reopen, hit
         if hit is not None and hit.state == OrderState.rejected:
             return Match.rejected, hit
-    done = [o for o in recent if o.state != OrderState.rejected]
+    done = [c for c in recent if c.state != OrderState.rejected]
     previous = _match(s, done, policy)
     return (Match.recurrence, previous) if previous is not None else (Match.new, None)
 
 
-def _candidates(session: Session, s: Sighting, states: list[OrderState]) -> list[Order]:
-    query = select(Order).where(Order.issue_type == s.issue_type, col(Order.state).in_(states))
-    near = []
-    if s.lat is not None and s.lon is not None:
+def _candidates(session: Session, s: Sighting, since: datetime) -> list[Candidate]:
+    """Open orders of the type near the sighting (or of its camera), and those done since
+    the cooldown began, oldest first, in one query."""
+    has_place, has_camera = s.lat is not None and s.lon is not None, s.camera is not None
+    if not (has_place or has_camera):
+        return []
+    params: dict[str, object] = {"issue_type": s.issue_type, "since": since}
+    if has_place:
         # A bounding box in SQL first, so a city with thousands of open orders stays cheap.
         dlat = 5000 / METRES_PER_DEGREE_LAT
-        dlon = dlat / max(0.01, math.cos(math.radians(s.lat)))
-        near.append((col(Order.lat).between(s.lat - dlat, s.lat + dlat))
-                    & (col(Order.lon).between(s.lon - dlon, s.lon + dlon)))
-    if s.camera is not None:
-        near.append(Order.camera_id == s.camera.id)
-    if not near:
-        return []
-    condition = near[0] if len(near) == 1 else near[0] | near[1]
-    return list(session.exec(query.where(condition).order_by(col(Order.id))).all())
+        dlon = dlat / max(0.01, math.cos(math.radians(s.lat)))  # type: ignore[arg-type]
+        params.update(lat_lo=s.lat - dlat, lat_hi=s.lat + dlat, lon_lo=s.lon - dlon, lon_hi=s.lon + dlon)  # type: ignore[operator]
+    if has_camera:
+        params["camera_id"] = s.camera.id  # type: ignore[union-attr]
+    query = candidate_query(has_place, has_camera)
+    out = []
+    for (id_, camera_id, state, x1, y1, x2, y2, lat, lon, resolved_at, closed_at, updated_at, verified_at,
+         first_seen, last_seen, cleared) in session.connection().execute(query, params):
+        box = (x1, y1, x2, y2) if None not in (x1, y1, x2, y2) else None
+        done = None if state in OPEN_STATES else as_utc(resolved_at or closed_at or updated_at)
+        out.append(Candidate(id_, camera_id, OrderState(state), box, lat, lon, done, verified_at, as_utc(first_seen),
+                             as_utc(last_seen), bool(cleared)))
+    return out
 
 
-def _match(s: Sighting, orders: list[Order], policy: IssuePolicy) -> Order | None:
+def _match(s: Sighting, orders: list[Candidate], policy: IssuePolicy) -> Candidate | None:
     if s.camera is not None and s.box is not None:
         same = [(o, o.box) for o in orders if o.camera_id == s.camera.id and o.box is not None]
         hit = best_match(s.box, same, policy.dedup_iou)
@@ -108,7 +146,6 @@ def _match(s: Sighting, orders: list[Order], policy: IssuePolicy) -> Order | Non
     # Orders of the sighting's own camera are left to the box test above, which is sharper.
     others = [o for o in orders if o.lat is not None and o.lon is not None
               and (s.camera is None or o.camera_id != s.camera.id)]
-    scored = [(distance_m(s.lat, s.lon, o.lat, o.lon), o.id or 0, o) for o in others]  # type: ignore[arg-type]
+    scored = [(distance_m(s.lat, s.lon, o.lat, o.lon), o.id, o) for o in others]  # type: ignore[arg-type]
     scored = [t for t in scored if t[0] <= policy.dedup_radius_m]
     return min(scored, key=lambda t: (t[0], t[1]))[2] if scored else None
-

@@ -15,16 +15,17 @@ from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from api.auth import SYSTEM, Principal
+from api.dedup import CameraInfo
 from api.lifecycle import TransitionInput, audit, move, notify
 from api.location import distance_m, point_in_polygon
-from api.models import OPEN_STATES, as_utc, Camera, Grid, Order, OrderSource, OrderState, Worker, utcnow
+from api.models import OPEN_STATES, as_utc, Grid, Order, OrderSource, OrderState, Worker, utcnow
 from api.settings import Settings
 
 log = logging.getLogger("streetwatch.api")
 UNRESOLVED = (OrderState.reported, OrderState.dispatched, OrderState.in_progress, OrderState.reopened)
 
 
-def resolve_grid(session: Session, camera: Camera | None, lat: float | None, lon: float | None) -> str | None:
+def resolve_grid(session: Session, camera: CameraInfo | None, lat: float | None, lon: float | None) -> str | None:
     """The grid of an issue: the camera's own grid, a grid listing the camera, or the grid
     whose outline holds the issue's position."""
     if camera is not None and camera.grid_id:
@@ -79,7 +80,7 @@ def dispatch(session: Session, order: Order, who: Principal, worker: Worker | No
     return True
 
 
-def start_new_order(session: Session, settings: Settings, order: Order, camera: Camera | None) -> None:
+def start_new_order(session: Session, settings: Settings, order: Order, camera: CameraInfo | None) -> None:
     """Fill in what a brand-new order needs before its first commit: grid, SLA, first audit
     row, and (with auto dispatch) its worker."""
     order.grid_id = resolve_grid(session, camera, order.lat, order.lon)

@@ -13,15 +13,14 @@ import logging
 import uuid
 from typing import Callable, TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
+from api import ingest_sql
 from api.evidence_store import EvidenceStore
 from api.images import CheckedImage, check_images
-from api.dedup import Sighting, locate
-from api.models import Camera, Event, Evidence, utcnow
+from api.dedup import CameraInfo, Sighting, locate
+from api.models import Evidence, utcnow
 from api.sightings import file_sighting
 from api.schemas import CameraRef, EventAccepted, EventIn, EvidenceKind
 from api.settings import Settings
@@ -40,9 +39,14 @@ def lock_key(issue_type: str) -> int:
 def take_dedup_lock(session: Session, issue_type: str) -> None:
     """Begin the write transaction holding the dedup lock for this issue type: an advisory
     lock on PostgreSQL (shared by every API process), the database write lock on SQLite."""
-    conn = session.connection(execution_options={"sqlite_immediate": True})
-    if conn.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(issue_type)})
+    if _is_sqlite(session):
+        session.connection(execution_options={"sqlite_immediate": True})
+    else:
+        session.connection().execute(ingest_sql.ADVISORY_LOCK, {"k": lock_key(issue_type)})
+
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def object_key(prefix: str, attempt: str, image: CheckedImage) -> str:
@@ -53,10 +57,11 @@ def object_key(prefix: str, attempt: str, image: CheckedImage) -> str:
 
 def find_replay(session: Session, event_id: uuid.UUID) -> EventAccepted | None:
     """The answer the first post of this event got, marked as a replay; None if it is new."""
-    row = session.exec(select(Event.id, Event.order_id).where(Event.event_id == event_id)).first()
+    conn = session.connection()
+    row = conn.execute(ingest_sql.FIND_EVENT, {"event_id": event_id}).first()
     if row is None:
         return None
-    first = session.exec(select(func.min(Event.id)).where(Event.order_id == row.order_id)).one()
+    first = conn.execute(ingest_sql.FIRST_EVENT_OF_ORDER, {"order_id": row.order_id}).scalar_one()
     return EventAccepted(event_id=event_id, order_id=row.order_id, new_order=first == row.id, replay=True)
 
 
@@ -69,7 +74,11 @@ def ingest_event(session: Session, store: EvidenceStore, settings: Settings, eve
     """
     checked = check_images(images, settings.max_upload_bytes)
     replay = find_replay(session, event.event_id)
-    session.rollback()  # end the read: the write transaction below must begin with its lock
+    if replay or _is_sqlite(session):
+        # SQLite: end the read, the write transaction must begin as BEGIN IMMEDIATE. On
+        # PostgreSQL the write goes on in the same transaction (one connection checkout
+        # fewer): under READ COMMITTED each statement after the lock sees fresh data.
+        session.rollback()
     if replay:
         return replay
 
@@ -88,8 +97,6 @@ def ingest_event(session: Session, store: EvidenceStore, settings: Settings, eve
         session.rollback()
         _discard_unless_committed(session, store, f"event {event.event_id}", keys)
         raise
-    if result.replay:
-        _delete_quietly(store, keys)
     return result
 
 
@@ -122,52 +129,41 @@ def _put_objects(store: EvidenceStore, prefix: str, images: list[CheckedImage]) 
 
 def _write_rows(session: Session, settings: Settings, event: EventIn, images: list[CheckedImage],
                 keys: list[str]) -> EventAccepted:
+    # No replay check under the lock: a twin that committed while we waited makes our
+    # INSERT hit the unique event_id, which the caller turns into the replay answer. Every
+    # statement here runs while other edges wait for the lock, so there are few of them.
     take_dedup_lock(session, event.issue_type.value)
-    replay = find_replay(session, event.event_id)  # a twin may have committed while we waited
-    if replay:
-        session.rollback()
-        return replay
     camera = _upsert_camera(session, event.camera)
     lat, lon = locate(camera, event.bbox)
     sighting = Sighting(event.issue_type, event.confirmed_at, camera, event.bbox, lat, lon)
     filed = file_sighting(session, settings, sighting, (event.frame_width, event.frame_height), event.model,
                           event.first_seen)
-    order, new = filed.order, filed.new
     x1, y1, x2, y2 = event.bbox
-    row = Event(event_id=event.event_id, order_id=order.id, camera_id=camera.id, issue_type=event.issue_type,
-                class_name=event.class_name, confidence=event.confidence, x1=x1, y1=y1, x2=x2, y2=y2,
-                frame_width=event.frame_width, frame_height=event.frame_height, first_seen=event.first_seen,
-                confirmed_at=event.confirmed_at, track_id=event.track_id, model_name=event.model.name,
-                model_version=event.model.version, lat=lat, lon=lon)
-    session.add(row)
-    session.flush()
-    for img, key in zip(images, keys):
-        session.add(Evidence(order_id=order.id, event_id=row.id, kind=img.kind, object_key=key,
-                             content_type=img.content_type, size=len(img.data), sha256=img.sha256,
-                             width=img.width, height=img.height))
-    order_id = order.id
+    now = utcnow()
+    conn = session.connection()
+    event_row = conn.execute(ingest_sql.INSERT_EVENT, dict(
+        event_id=event.event_id, order_id=filed.order_id, camera_id=camera.id, issue_type=event.issue_type,
+        class_name=event.class_name, confidence=event.confidence, x1=x1, y1=y1, x2=x2, y2=y2,
+        frame_width=event.frame_width, frame_height=event.frame_height, first_seen=event.first_seen,
+        confirmed_at=event.confirmed_at, track_id=event.track_id, model_name=event.model.name,
+        model_version=event.model.version, lat=lat, lon=lon, received_at=now)).scalar_one()
+    conn.execute(ingest_sql.INSERT_EVIDENCE, [
+        dict(order_id=filed.order_id, event_id=event_row, report_id=None, audit_id=None, kind=img.kind,
+             object_key=key, content_type=img.content_type, size=len(img.data), sha256=img.sha256,
+             width=img.width, height=img.height, created_at=now)
+        for img, key in zip(images, keys)])
     session.commit()
     log.info("event %s (%s, camera %s) → order %d (%s)", event.event_id, event.issue_type.value, event.camera.name,
-             order_id, filed.match.value)
-    return EventAccepted(event_id=event.event_id, order_id=order_id, new_order=new, replay=False)
+             filed.order_id, filed.match.value)
+    return EventAccepted(event_id=event.event_id, order_id=filed.order_id, new_order=filed.new, replay=False)
 
 
-def _upsert_camera(session: Session, ref: CameraRef) -> Camera:
-    # INSERT .. ON CONFLICT DO NOTHING: two first events of a new camera (different issue
-    # types hold different locks) must not collide on the unique name.
-    now = utcnow()
-    dialect = session.connection().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(Camera).values(name=ref.name, lat=ref.lat, lon=ref.lon, grid_id=ref.grid_id,
-                                          first_seen=now, last_seen=now)
-                    .on_conflict_do_nothing(index_elements=["name"]))
-    camera = session.exec(select(Camera).where(Camera.name == ref.name)).one()
-    # An edge that stops sending coordinates should not erase the ones we have.
-    for field in ("lat", "lon", "grid_id"):
-        if getattr(ref, field) is not None:
-            setattr(camera, field, getattr(ref, field))
-    camera.last_seen = now
-    return camera
+def _upsert_camera(session: Session, ref: CameraRef) -> CameraInfo:
+    """Insert the camera or move its last_seen, and read back what dedup needs (one statement)."""
+    conn = session.connection()
+    row = conn.execute(ingest_sql.camera_upsert(conn.dialect.name),
+                       {"name": ref.name, "lat": ref.lat, "lon": ref.lon, "grid_id": ref.grid_id, "now": utcnow()}).one()
+    return CameraInfo(row.id, ref.name, row.lat, row.lon, row.grid_id, row.ground_points)
 
 
 def _discard_unless_committed(session: Session, store: EvidenceStore, what: str, keys: list[str]) -> None:

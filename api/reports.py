@@ -65,11 +65,11 @@ def create_report(session: Session, store: EvidenceStore, settings: Settings, re
         take_dedup_lock(session, report.issue_type.value)
         now = utcnow()
         filed = file_sighting(session, settings, Sighting(report.issue_type, now, None, None, report.lat, report.lon))
-        row = Report(tracking_id=tracking_id, order_id=filed.order.id, issue_type=report.issue_type, lat=report.lat,
+        row = Report(tracking_id=tracking_id, order_id=filed.order_id, issue_type=report.issue_type, lat=report.lat,
                      lon=report.lon, text=report.text, contact=report.contact, created_at=now)
         session.add(row)
         session.flush()
-        session.add(Evidence(order_id=filed.order.id, report_id=row.id, kind=EvidenceKind.report, object_key=keys[0],
+        session.add(Evidence(order_id=filed.order_id, report_id=row.id, kind=EvidenceKind.report, object_key=keys[0],
                              content_type=checked.content_type, size=len(checked.data), sha256=checked.sha256,
                              width=checked.width, height=checked.height))
         session.commit()

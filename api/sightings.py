@@ -2,17 +2,20 @@
 
 `api/dedup.py` decides which order; this module applies the decision: join, reopen, file
 with a rejected false alarm, or open a new order (linked as a recurrence if it is one).
+Joining, the common case by far, is one UPDATE; the ORM is used for the rare rest.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
 from api.auth import Principal
-from api import dedup
-from api.dedup import Match, Sighting
+from api import dedup, ingest_sql
+from api.dedup import Candidate, Match, Sighting
 from api.dispatch import start_new_order
 from api.lifecycle import TransitionInput, move
 from api.models import Order, OrderSource, OrderState, Role, as_utc, utcnow
@@ -22,30 +25,34 @@ from api.settings import Settings
 
 @dataclass
 class Filed:
-    order: Order
+    order_id: int
     new: bool
     match: Match
 
 
 def file_sighting(session: Session, settings: Settings, s: Sighting, frame_size: tuple[int, int] | None = None,
-                  model: ModelRef | None = None, first_seen=None) -> Filed:
+                  model: ModelRef | None = None, first_seen: datetime | None = None) -> Filed:
     """Attach the sighting to an order or open one; flushes, does not commit."""
-    match, order = dedup.find(session, settings.policy(s.issue_type), s)
-    if order is None or match == Match.recurrence:
+    match, found = dedup.find(session, settings.policy(s.issue_type), s)
+    if found is None or match == Match.recurrence:
         new = _new_order(s, frame_size, model, first_seen or s.seen_at,
-                         recurrence_of=order.id if order is not None else None)
+                         recurrence_of=found.id if found is not None else None)
         session.add(new)
         session.flush()
         start_new_order(session, settings, new, s.camera)
-        return Filed(new, True, match)
+        assert new.id is not None
+        return Filed(new.id, True, match)
     if match == Match.reopen:
+        order = session.get(Order, found.id)
+        assert order is not None
         origin = Principal(f"camera:{s.camera.name}" if s.camera else "camera", Role.edge)
         move(session, order, OrderState.reopened, origin,
              TransitionInput(note="the camera still sees the issue after it was resolved"), action="camera_check")
-    _update_seen(order, s, frame_size, first_seen)
-    session.add(order)
-    session.flush()
-    return Filed(order, False, match)
+        session.flush()
+    values = seen_update(found, s, frame_size, first_seen)
+    session.connection().execute(ingest_sql.seen_update(frozenset(values)),
+                                 {"order_pk": found.id, **{f"set_{k}": v for k, v in values.items()}})
+    return Filed(found.id, False, match)
 
 
 def _new_order(s: Sighting, frame_size: tuple[int, int] | None, model: ModelRef | None, first_seen,
@@ -59,19 +66,22 @@ def _new_order(s: Sighting, frame_size: tuple[int, int] | None, model: ModelRef 
                  model_version=model.version if model else None, recurrence_of=recurrence_of)
 
 
-def _update_seen(order: Order, s: Sighting, frame_size: tuple[int, int] | None, first_seen) -> None:
+def seen_update(order: Candidate, s: Sighting, frame_size: tuple[int, int] | None,
+                first_seen: datetime | None) -> dict[str, Any]:
+    """The columns a new sighting moves on the order it joins (`event_count` is incremented
+    by the statement itself)."""
+    values: dict[str, Any] = {"updated_at": utcnow()}
     same_camera = s.camera is not None and order.camera_id == s.camera.id
-    if as_utc(s.seen_at) >= as_utc(order.last_seen):
+    if as_utc(s.seen_at) >= order.last_seen:
         if same_camera and s.box is not None and frame_size is not None:
             # The newest sighting is the best guess of where the issue is now.
-            order.x1, order.y1, order.x2, order.y2 = s.box
-            order.frame_width, order.frame_height = frame_size
-        order.last_seen = s.seen_at
-    if first_seen is not None and as_utc(first_seen) < as_utc(order.first_seen):
-        order.first_seen = first_seen
+            values.update(x1=s.box[0], y1=s.box[1], x2=s.box[2], y2=s.box[3],
+                          frame_width=frame_size[0], frame_height=frame_size[1])
+        values["last_seen"] = s.seen_at
+    if first_seen is not None and as_utc(first_seen) < order.first_seen:
+        values["first_seen"] = first_seen
     if same_camera and order.cleared_by_camera:
-        order.cleared_by_camera, order.cleared_at = False, None  # seen again after all
+        values.update(cleared_by_camera=False, cleared_at=None)  # seen again after all
     if order.lat is None and s.lat is not None:
-        order.lat, order.lon = s.lat, s.lon
-    order.event_count += 1
-    order.updated_at = utcnow()
+        values.update(lat=s.lat, lon=s.lon)
+    return values

@@ -29,8 +29,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 from PIL import Image, ImageFilter
 from tqdm import tqdm
+
+from benchmarks.http_load import Poster
 
 TARGET_EVENTS_PER_S, TARGET_P95_MS = 200.0, 100.0
 TYPES = ("street_vending", "clutter", "flooding")
@@ -51,6 +54,7 @@ class Result:
     p95_ms: float = 0.0
     p99_ms: float = 0.0
     error_samples: list[str] = field(default_factory=list)
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per process kind, measured window
 
 
 def street_jpeg(target_bytes: int = 110_000, seed: int = 0) -> bytes:
@@ -89,24 +93,24 @@ def _event(camera: int, rng: random.Random) -> dict:
             "track_id": 1, "model": {"name": "bench", "version": "1"}}
 
 
-async def _load(base: str, key: str, frame: bytes, clients: int, seconds: float, warmup: float,
+async def _load(base: str, api_pid: int, key: str, frame: bytes, clients: int, seconds: float, warmup: float,
                 result: Result) -> list[float]:
     latencies: list[float] = []
     deadline_warm = time.monotonic() + warmup
     deadline = deadline_warm + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits,
-                                 headers={"Authorization": f"Bearer {key}"}) as http:
-        async def client(n: int) -> None:
-            rng = random.Random(n)
+    url = httpx.URL(base)
+
+    async def client(n: int) -> None:
+        rng = random.Random(n)
+        poster = Poster(url.host, url.port or 80, "/api/v1/events", key)
+        try:
             while (now := time.monotonic()) < deadline:
-                ev = _event(rng.randrange(50), rng)
+                body = json.dumps(_event(rng.randrange(50), rng)).encode()
                 start = time.perf_counter()
                 try:
-                    resp = await http.post("/api/v1/events", data={"event": json.dumps(ev)},
-                                           files={"frame": ("frame.jpg", frame, "image/jpeg")})
-                    status, text = resp.status_code, resp.text[:200]
-                except httpx.HTTPError as exc:
+                    status, answer = await poster.post(body, frame)
+                    text = answer[:200].decode(errors="replace")
+                except (OSError, ValueError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
                     status, text = 0, repr(exc)[:200]
                 elapsed = time.perf_counter() - start
                 result.posted += 200 <= status < 300
@@ -117,15 +121,47 @@ async def _load(base: str, key: str, frame: bytes, clients: int, seconds: float,
                         result.errors += 1
                         if len(result.error_samples) < 5:
                             result.error_samples.append(f"{status}: {text}")
+        finally:
+            await poster.close()
 
-        async def ticker() -> None:
-            with tqdm(total=int(warmup + seconds), desc=f"{result.backend} ({clients} clients)", unit="s") as bar:
-                while time.monotonic() < deadline:
-                    await asyncio.sleep(1)
-                    bar.update(1)
+    async def ticker() -> None:
+        with tqdm(total=int(warmup + seconds), desc=f"{result.backend} ({clients} clients)", unit="s") as bar:
+            while time.monotonic() < deadline:
+                await asyncio.sleep(1)
+                bar.update(1)
 
-        await asyncio.gather(ticker(), *(client(n) for n in range(clients)))
+    async def measure_cpu() -> None:
+        # CPU of each process kind over the measured window only: where an event's cost goes.
+        await asyncio.sleep(max(0.0, deadline_warm - time.monotonic()))
+        before = _cpu_by_kind(api_pid)
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        after = _cpu_by_kind(api_pid)
+        result.cpu_s = {k: round(after.get(k, 0.0) - before.get(k, 0.0), 2) for k in after}
+
+    await asyncio.gather(ticker(), measure_cpu(), *(client(n) for n in range(clients)))
     return latencies
+
+
+def _cpu_by_kind(api_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the API (the server and its worker processes), the
+    database, the S3 server and this load generator; everything else as `other`."""
+    me = os.getpid()
+    try:
+        api = {api_pid, *(p.pid for p in psutil.Process(api_pid).children(recursive=True))}
+    except psutil.NoSuchProcess:
+        api = set()
+    totals = dict.fromkeys(("api", "database", "s3", "load generator", "other"), 0.0)
+    for proc in psutil.process_iter(["pid", "name"]):
+        try:
+            times = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        kind = ("load generator" if proc.info["pid"] == me else
+                "database" if (proc.info["name"] or "").startswith("postgres") else
+                "s3" if "weed" in (proc.info["name"] or "") else
+                "api" if proc.info["pid"] in api else "other")
+        totals[kind] += times.user + times.system
+    return totals
 
 
 @contextlib.contextmanager
@@ -133,21 +169,29 @@ def _api_server(env: dict[str, str], workers: int):
     cli = [sys.executable, "-m", "streetwatch_cli"]
     subprocess.run([*cli, "api", "migrate"], env=env, check=True, capture_output=True)
     port = _free_port()
+    # The server's log goes to a file: a pipe nobody reads fills after ~500 event lines and
+    # then blocks every request that logs (it did, and the run timed out).
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen([*cli, "api", "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                            env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+
+    def log_tail() -> str:
+        log.seek(0)
+        return log.read().decode(errors="replace")[-800:]
+
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"API exited: {proc.stderr.read().decode()[-800:] if proc.stderr else ''}")
+                raise RuntimeError(f"API exited: {log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                raise RuntimeError("API did not start within 60 s")
+                raise RuntimeError(f"API did not start within 60 s: {log_tail()}")
             time.sleep(0.3)
-        yield base
+        yield base, proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGINT)
@@ -155,6 +199,7 @@ def _api_server(env: dict[str, str], workers: int):
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
 
 
 def run_backend(backend: str, database_url: str, s3, workers: int, clients: int, seconds: float, warmup: float,
@@ -172,8 +217,8 @@ def run_backend(backend: str, database_url: str, s3, workers: int, clients: int,
            "STREETWATCH_S3_ACCESS_KEY": s3.access_key, "STREETWATCH_S3_SECRET_KEY": s3.secret_key,
            "STREETWATCH_S3_BUCKET": f"bench-{backend}-{uuid.uuid4().hex[:6]}", "STREETWATCH_SWEEP_INTERVAL_SECONDS": "0"}
     result = Result(backend, workers, clients, seconds)
-    with _api_server(env, workers) as base:
-        latencies = asyncio.run(_load(base, key, frame, clients, seconds, warmup, result))
+    with _api_server(env, workers) as (base, api_pid):
+        latencies = asyncio.run(_load(base, api_pid, key, frame, clients, seconds, warmup, result))
     with Session(get_engine(database_url)) as session:
         result.orders = session.exec(select(func.count()).select_from(Order)).one()
     if latencies:
@@ -216,6 +261,10 @@ def _table(results: list[Result]) -> str:
         for sample in r.error_samples:
             lines.append(f"error ({r.backend}): {sample}")
         ok = r.events_per_s >= TARGET_EVENTS_PER_S and r.p95_ms < TARGET_P95_MS
+        if r.cpu_s and r.events:
+            per_event = ", ".join(f"{kind} {1000 * sec / r.events:.1f}" for kind, sec in r.cpu_s.items())
+            lines.append(f"{r.backend}: CPU ms per event: {per_event} (machine: {os.cpu_count()} cores, "
+                         f"{100 * sum(r.cpu_s.values()) / r.seconds / (os.cpu_count() or 1):.0f} % busy)")
         lines.append(f"{r.backend}: target ≥ {TARGET_EVENTS_PER_S:.0f} events/s with p95 < {TARGET_P95_MS:.0f} ms: "
                      f"{'met' if ok else 'not met'} ({r.events_per_s:.0f} events/s, p95 {r.p95_ms:.0f} ms)")
     return "\n".join(lines)
