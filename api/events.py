@@ -2,13 +2,13 @@
 
 Order of work keeps storage consistent: evidence objects are written first under keys
 unique to this attempt; the database rows follow in one transaction; if that fails (or
-turns out to be a replay) the new objects are deleted again. The dedup decision runs
-under a lock shared by every API process (PostgreSQL advisory lock, SQLite's write lock).
+turns out to be a replay) the new objects are deleted again. The dedup decision runs under
+locks shared by every API process (PostgreSQL advisory locks on the sighting's camera and
+surroundings, see api/dedup_locks.py; SQLite's write lock).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from typing import Callable, TypeVar
@@ -20,6 +20,7 @@ from api import ingest_sql
 from api.evidence_store import EvidenceStore
 from api.images import CheckedImage, check_images
 from api.dedup import CameraInfo, Sighting, locate
+from api.dedup_locks import lock_sighting
 from api.models import Evidence, utcnow
 from api.sightings import file_sighting
 from api.schemas import CameraRef, EventAccepted, EventIn, EvidenceKind
@@ -29,20 +30,12 @@ log = logging.getLogger("streetwatch.api")
 T = TypeVar("T")
 
 
-def lock_key(issue_type: str) -> int:
-    """A signed 64-bit key for pg_advisory_xact_lock: one lock per issue type, because a
-    sighting may join an order of any camera (by distance) or a citizen's report."""
-    digest = hashlib.sha256(f"streetwatch-dedup\n{issue_type}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def take_dedup_lock(session: Session, issue_type: str) -> None:
-    """Begin the write transaction holding the dedup lock for this issue type: an advisory
-    lock on PostgreSQL (shared by every API process), the database write lock on SQLite."""
+def begin_write(session: Session) -> None:
+    """Begin the write transaction of a sighting: on SQLite with BEGIN IMMEDIATE, its one
+    writer lock (two processes must not both read "no order yet" before either writes); on
+    PostgreSQL the dedup locks follow once the sighting's place is known (api/dedup_locks.py)."""
     if _is_sqlite(session):
         session.connection(execution_options={"sqlite_immediate": True})
-    else:
-        session.connection().execute(ingest_sql.ADVISORY_LOCK, {"k": lock_key(issue_type)})
 
 
 def _is_sqlite(session: Session) -> bool:
@@ -129,13 +122,14 @@ def _put_objects(store: EvidenceStore, prefix: str, images: list[CheckedImage]) 
 
 def _write_rows(session: Session, settings: Settings, event: EventIn, images: list[CheckedImage],
                 keys: list[str]) -> EventAccepted:
-    # No replay check under the lock: a twin that committed while we waited makes our
+    # No replay check under the locks: a twin that committed while we waited makes our
     # INSERT hit the unique event_id, which the caller turns into the replay answer. Every
-    # statement here runs while other edges wait for the lock, so there are few of them.
-    take_dedup_lock(session, event.issue_type.value)
+    # statement here runs while other sightings nearby wait, so there are few of them.
+    begin_write(session)
     camera = _upsert_camera(session, event.camera)
     lat, lon = locate(camera, event.bbox)
     sighting = Sighting(event.issue_type, event.confirmed_at, camera, event.bbox, lat, lon)
+    lock_sighting(session, settings, sighting)
     filed = file_sighting(session, settings, sighting, (event.frame_width, event.frame_height), event.model,
                           event.first_seen)
     x1, y1, x2, y2 = event.bbox

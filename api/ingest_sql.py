@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import Insert, Select, TextClause, Update, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Insert, Select, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from api.models import OPEN_STATES, Camera, Event, Evidence, Order, OrderState
@@ -22,7 +22,6 @@ DONE_STATES = (OrderState.resolved, OrderState.closed, OrderState.rejected)
 CANDIDATE_COLUMNS = ("id", "camera_id", "state", "x1", "y1", "x2", "y2", "lat", "lon", "resolved_at", "closed_at",
                      "updated_at", "verified_at", "first_seen", "last_seen", "cleared_by_camera")
 
-ADVISORY_LOCK: TextClause = text("SELECT pg_advisory_xact_lock(:k)")
 INSERT_EVENT: Insert = insert(EVENTS).returning(EVENTS.c.id)
 INSERT_EVIDENCE: Insert = insert(Evidence.__table__)  # type: ignore[attr-defined]
 FIND_EVENT: Select = select(EVENTS.c.id, EVENTS.c.order_id).where(

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api.dedup import Sighting
-from api.events import store_then_commit, take_dedup_lock
+from api.dedup_locks import lock_sighting
+from api.events import begin_write, store_then_commit
 from api.evidence_store import EvidenceStore
 from api.images import check_image
 from api.models import AuditEntry, Evidence, Order, OrderState, Report, as_utc, utcnow
@@ -62,9 +63,11 @@ def create_report(session: Session, store: EvidenceStore, settings: Settings, re
     tracking_id = new_tracking_id()
 
     def write(keys: list[str]) -> ReportAccepted:
-        take_dedup_lock(session, report.issue_type.value)
+        begin_write(session)
         now = utcnow()
-        filed = file_sighting(session, settings, Sighting(report.issue_type, now, None, None, report.lat, report.lon))
+        sighting = Sighting(report.issue_type, now, None, None, report.lat, report.lon)
+        lock_sighting(session, settings, sighting)
+        filed = file_sighting(session, settings, sighting)
         row = Report(tracking_id=tracking_id, order_id=filed.order_id, issue_type=report.issue_type, lat=report.lat,
                      lon=report.lon, text=report.text, contact=report.contact, created_at=now)
         session.add(row)
