@@ -112,18 +112,19 @@ def find(session: Session, policy: IssuePolicy, s: Sighting) -> tuple[Match, Can
 def _candidates(session: Session, s: Sighting, since: datetime) -> list[Candidate]:
     """Open orders of the type near the sighting (or of its camera), and those done since
     the cooldown began, oldest first, in one query."""
-    has_place, has_camera = s.lat is not None and s.lon is not None, s.camera is not None
-    if not (has_place or has_camera):
+    lat, lon, camera = s.lat, s.lon, s.camera
+    has_place = lat is not None and lon is not None
+    if not has_place and camera is None:
         return []
     params: dict[str, object] = {"issue_type": s.issue_type, "since": since}
-    if has_place:
+    if lat is not None and lon is not None:
         # A bounding box in SQL first, so a city with thousands of open orders stays cheap.
         dlat = 5000 / METRES_PER_DEGREE_LAT
-        dlon = dlat / max(0.01, math.cos(math.radians(s.lat)))  # type: ignore[arg-type]
-        params.update(lat_lo=s.lat - dlat, lat_hi=s.lat + dlat, lon_lo=s.lon - dlon, lon_hi=s.lon + dlon)  # type: ignore[operator]
-    if has_camera:
-        params["camera_id"] = s.camera.id  # type: ignore[union-attr]
-    query = candidate_query(has_place, has_camera)
+        dlon = dlat / max(0.01, math.cos(math.radians(lat)))
+        params.update(lat_lo=lat - dlat, lat_hi=lat + dlat, lon_lo=lon - dlon, lon_hi=lon + dlon)
+    if camera is not None:
+        params["camera_id"] = camera.id
+    query = candidate_query(has_place, camera is not None)
     out = []
     for (id_, camera_id, state, x1, y1, x2, y2, lat, lon, resolved_at, closed_at, updated_at, verified_at,
          first_seen, last_seen, cleared) in session.connection().execute(query, params):

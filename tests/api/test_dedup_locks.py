@@ -58,7 +58,7 @@ def test_a_camera_with_ground_points_waits_for_every_sighting_of_the_type():
     type_key, exclusive, _ = sighting_locks(SETTINGS, Sighting(IssueType.clutter, utcnow(), mapped, (0, 0, 1, 1),
                                                                *BASE))
     assert exclusive
-    assert sighting_locks(SETTINGS, _at(9000, IssueType.clutter)) [:2] == (type_key, False)
+    assert sighting_locks(SETTINGS, _at(9000, IssueType.clutter))[:2] == (type_key, False)
 
 
 def test_cameras_and_residents_racing_at_one_flood_make_one_order(client, backend, monkeypatch):
