@@ -90,10 +90,15 @@ class RtspReader:
     or lost data) are skipped and counted in `corrupt_packets`.
 
     Timeouts: open_timeout_s bounds av.open (connect, DESCRIBE/SETUP/PLAY, probing);
-    read_timeout_s bounds each wait for a packet. FFmpeg's RTSP demuxer holds back the last
-    frame until the next packet or a timeout, so a camera that freezes is reported after up to
-    2 × read_timeout_s (StreamStalledError). frame_timeout_s (optional) also raises
-    StreamStalledError when packets keep coming but none decodes into a frame.
+    read_timeout_s bounds each wait for data. On RTSP that is FFmpeg's own socket timeout:
+    PyAV's read timeout is an interrupt callback that takes the GIL each time FFmpeg calls
+    it, several times per RTP packet, which cost 14 % of the edge's CPU at 24 cameras
+    (benchmarks/README.md). A frozen camera that still sends RTCP keeps the socket alive a
+    little longer: the reader then raises once RTCP leaves a gap longer than read_timeout_s
+    (about 12 s with 3 s against gst-rtsp-server); the camera's watchdog marks it `stalled`
+    on time either way. FFmpeg's RTSP demuxer holds back the last frame until the next
+    packet or a timeout. frame_timeout_s (optional) also raises StreamStalledError when
+    packets keep coming but none decodes into a frame.
     `cancel()` (from any thread) makes the iteration stop at the next packet.
     `keyframes_only=True` decodes keyframes only (skip_frame=NONKEY): far less CPU when one
     frame every GOP or slower is all that is needed.
@@ -141,7 +146,9 @@ class RtspReader:
         started = time.monotonic()
         # Errors are raised `from None`: FFmpeg's exceptions carry the unmasked URL.
         try:
-            container = av.open(self.url, options=self._options(), timeout=(self.open_timeout_s, self.read_timeout_s))
+            rtsp = self.url.startswith(("rtsp://", "rtsps://"))  # there FFmpeg's `timeout` bounds reads
+            container = av.open(self.url, options=self._options(),
+                                timeout=(self.open_timeout_s, None if rtsp else self.read_timeout_s))
         except (av.FFmpegError, OSError) as exc:
             waited = time.monotonic() - started
             if isinstance(exc, av.ExitError) or waited >= min(self.open_timeout_s, self.read_timeout_s) - 0.05:
