@@ -257,7 +257,8 @@ class CameraWorker:
                               self.name, errors)
 
     def _watch(self) -> None:
-        """Abandon a capture thread that is blocked in FFmpeg well past its own timeouts."""
+        """Abandon a capture thread that is blocked in FFmpeg: an open past its timeout (and a
+        grace), a read with no packet for the stall timeout. The reconnect starts at once."""
         while not self._stop.wait(0.5):
             with self._lock:
                 busy, reader = self._busy, self._reader
@@ -268,7 +269,10 @@ class CameraWorker:
                 # Packets that the plan skipped are progress too: a camera analysed every
                 # 30 s is not blocked between two analysed frames.
                 since = max(since, reader.last_packet_at)
-            limit = (self.open_timeout_s if what == "open" else self.stall_timeout_s) + _WATCHDOG_GRACE_S
+            # An open is bounded by PyAV's own timeout, so the watchdog waits a grace beyond it.
+            # An RTSP read is bounded only by FFmpeg's socket timeout, which a frozen camera's
+            # RTCP can keep from firing (streams/rtsp.py): here the watchdog is the stall timeout.
+            limit = self.open_timeout_s + _WATCHDOG_GRACE_S if what == "open" else self.stall_timeout_s
             blocked = time.monotonic() - since
             if blocked <= limit or self._stop.is_set():
                 continue

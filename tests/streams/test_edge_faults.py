@@ -4,6 +4,8 @@ recovery are checked (on /healthz too); how fast is the benchmark's job, not the
 
 from __future__ import annotations
 
+import time
+
 from pathlib import Path
 
 import httpx
@@ -63,9 +65,12 @@ def test_killed_and_frozen_cameras_recover_and_others_are_unaffected(clip):
 
             steady.freeze("frz")
             doomed.stop()
+            outage = time.monotonic()
             before = {n: analysed(n) for n in ("s1", "s2")}
-            assert wait_for(lambda: health()["frz"]["state"] == "stalled", 30), health()["frz"]
-            assert wait_for(lambda: health()["kil"]["state"] == "stalled", 10), health()["kil"]  # the bound
+            # The bound for both: stalled within 10 s of the camera going silent.
+            for name in ("frz", "kil"):
+                left = 10 - (time.monotonic() - outage)
+                assert wait_for(lambda: health()[name]["state"] == "stalled", max(0.1, left)), health()[name]
             served = httpx.get(f"{edge.http.url}/healthz", timeout=5).json()["cameras"]
             assert served["frz"]["state"] == served["kil"]["state"] == "stalled"
             assert served["s1"]["state"] == served["s2"]["state"] == "streaming"
