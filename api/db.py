@@ -109,6 +109,10 @@ def check_migrated(engine: Engine, url: str) -> None:
         )
 
 
+def is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request, on the engine the app was built with."""
     with Session(request.app.state.engine) as session:

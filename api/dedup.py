@@ -25,9 +25,9 @@ from enum import StrEnum
 from sqlmodel import Session
 
 from api.geometry import best_match
-from api.ingest_sql import DONE_STATES, candidate_query
+from api.ingest_sql import candidate_query
 from api.location import Box, box_ground_point, distance_m, pixel_to_latlon
-from api.models import OPEN_STATES, OrderState, as_utc
+from api.models import DONE_STATES, OPEN_STATES, OrderState, as_utc
 from api.schemas import IssueType
 from api.settings import IssuePolicy
 
@@ -75,7 +75,6 @@ class Candidate:
     box: Box | None
     lat: float | None
     lon: float | None
-    done_at: datetime | None  # resolved, closed or rejected at (None while open)
     verified_at: datetime | None
     first_seen: datetime
     last_seen: datetime
@@ -96,7 +95,7 @@ def find(session: Session, policy: IssuePolicy, s: Sighting) -> tuple[Match, Can
     order = _match(s, [c for c in candidates if c.state in OPEN_STATES], policy)
     if order is not None:
         return Match.join, order
-    recent = [c for c in candidates if c.state in DONE_STATES and c.done_at is not None and c.done_at >= since]
+    recent = [c for c in candidates if c.state in DONE_STATES]  # done since `since`: the query says so
     if s.camera is not None and s.box is not None:
         same_camera = [(c, c.box) for c in recent if c.camera_id == s.camera.id and c.box is not None]
         hit = best_match(s.box, same_camera, policy.dedup_iou)
@@ -126,11 +125,10 @@ def _candidates(session: Session, s: Sighting, since: datetime) -> list[Candidat
         params["camera_id"] = camera.id
     query = candidate_query(has_place, camera is not None)
     out = []
-    for (id_, camera_id, state, x1, y1, x2, y2, lat, lon, resolved_at, closed_at, updated_at, verified_at,
-         first_seen, last_seen, cleared) in session.connection().execute(query, params):
+    for (id_, camera_id, state, x1, y1, x2, y2, o_lat, o_lon, verified_at, first_seen, last_seen,
+         cleared) in session.connection().execute(query, params):
         box = (x1, y1, x2, y2) if None not in (x1, y1, x2, y2) else None
-        done = None if state in OPEN_STATES else as_utc(resolved_at or closed_at or updated_at)
-        out.append(Candidate(id_, camera_id, OrderState(state), box, lat, lon, done, verified_at, as_utc(first_seen),
+        out.append(Candidate(id_, camera_id, OrderState(state), box, o_lat, o_lon, verified_at, as_utc(first_seen),
                              as_utc(last_seen), bool(cleared)))
     return out
 

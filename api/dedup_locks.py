@@ -31,6 +31,7 @@ from functools import cache
 from sqlalchemy import TextClause, text
 from sqlmodel import Session
 
+from api.db import is_sqlite
 from api.dedup import METRES_PER_DEGREE_LAT, Sighting
 from api.settings import Settings
 
@@ -57,7 +58,7 @@ def sighting_locks(settings: Settings, s: Sighting) -> tuple[int, bool, list[int
 
 def lock_sighting(session: Session, settings: Settings, s: Sighting) -> None:
     """Take the sighting's dedup locks in the current write transaction (PostgreSQL)."""
-    if session.get_bind().dialect.name == "sqlite":
+    if is_sqlite(session):
         return  # the transaction began with BEGIN IMMEDIATE: it is the only writer
     type_key, exclusive, keys = sighting_locks(settings, s)
     params = {"t": type_key, **{f"k{i}": k for i, k in enumerate(keys)}}

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from api import ingest_sql
+from api.db import is_sqlite
 from api.evidence_store import EvidenceStore
 from api.images import CheckedImage, check_images
 from api.dedup import CameraInfo, Sighting, locate
@@ -34,12 +35,8 @@ def begin_write(session: Session) -> None:
     """Begin the write transaction of a sighting: on SQLite with BEGIN IMMEDIATE, its one
     writer lock (two processes must not both read "no order yet" before either writes); on
     PostgreSQL the dedup locks follow once the sighting's place is known (api/dedup_locks.py)."""
-    if _is_sqlite(session):
+    if is_sqlite(session):
         session.connection(execution_options={"sqlite_immediate": True})
-
-
-def _is_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
 
 
 def object_key(prefix: str, attempt: str, image: CheckedImage) -> str:
@@ -67,7 +64,7 @@ def ingest_event(session: Session, store: EvidenceStore, settings: Settings, eve
     """
     checked = check_images(images, settings.max_upload_bytes)
     replay = find_replay(session, event.event_id)
-    if replay or _is_sqlite(session):
+    if replay or is_sqlite(session):
         # SQLite: end the read, the write transaction must begin as BEGIN IMMEDIATE. On
         # PostgreSQL the write goes on in the same transaction (one connection checkout
         # fewer): under READ COMMITTED each statement after the lock sees fresh data.

@@ -13,14 +13,13 @@ from functools import cache
 from sqlalchemy import Insert, Select, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from api.models import OPEN_STATES, Camera, Event, Evidence, Order, OrderState
+from api.models import DONE_STATES, OPEN_STATES, Camera, Event, Evidence, Order
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 CAMERAS = Camera.__table__  # type: ignore[attr-defined]
-DONE_STATES = (OrderState.resolved, OrderState.closed, OrderState.rejected)
-CANDIDATE_COLUMNS = ("id", "camera_id", "state", "x1", "y1", "x2", "y2", "lat", "lon", "resolved_at", "closed_at",
-                     "updated_at", "verified_at", "first_seen", "last_seen", "cleared_by_camera")
+CANDIDATE_COLUMNS = ("id", "camera_id", "state", "x1", "y1", "x2", "y2", "lat", "lon", "verified_at", "first_seen",
+                     "last_seen", "cleared_by_camera")
 
 INSERT_EVENT: Insert = insert(EVENTS).returning(EVENTS.c.id)
 INSERT_EVIDENCE: Insert = insert(Evidence.__table__)  # type: ignore[attr-defined]

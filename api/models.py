@@ -48,6 +48,8 @@ class OrderState(StrEnum):
 
 # New sightings of an issue join an order only while someone still has to act on it.
 OPEN_STATES = (OrderState.reported, OrderState.dispatched, OrderState.in_progress, OrderState.reopened)
+# Where an order's loop has ended, for now: a sighting soon after counts as a recurrence.
+DONE_STATES = (OrderState.resolved, OrderState.closed, OrderState.rejected)
 
 
 class OrderSource(StrEnum):

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from api.evidence_store import EvidenceStore
-from api.models import AuditEntry, Camera, Evidence, Order, OrderState, as_utc, utcnow
+from api.models import DONE_STATES, AuditEntry, Camera, Evidence, Order, as_utc, utcnow
 from api.schemas import EvidenceKind, IssueType
 
 SERVICES = {
@@ -19,7 +19,6 @@ SERVICES = {
     IssueType.flooding: ("Flooding", "Water pooling on a road", "Drainage"),
 }
 # GeoReport has two statuses; `closed` means nobody needs to act any more.
-CLOSED_STATES = {OrderState.resolved, OrderState.closed, OrderState.rejected}
 MAX_REQUESTS = 1000  # the spec's upper bound per response
 DEFAULT_WINDOW = timedelta(days=90)  # the spec's default when no dates are given
 
@@ -77,9 +76,9 @@ def requests(session: Session, store: EvidenceStore, expires: int, ids: list[int
     if service_codes:
         query = query.where(col(Order.issue_type).in_(service_codes))
     if status == "open":
-        query = query.where(col(Order.state).not_in(CLOSED_STATES))
+        query = query.where(col(Order.state).not_in(DONE_STATES))
     elif status == "closed":
-        query = query.where(col(Order.state).in_(CLOSED_STATES))
+        query = query.where(col(Order.state).in_(DONE_STATES))
     rows = session.exec(query.order_by(col(Order.id).desc()).limit(MAX_REQUESTS)).all()
     order_ids = [o.id for o, _ in rows]
     notes = _latest_notes(session, order_ids)
@@ -90,7 +89,7 @@ def requests(session: Session, store: EvidenceStore, expires: int, ids: list[int
 
 def _request(order: Order, camera: str | None, note: str | None, media_url: str | None) -> ServiceRequest:
     name, _, _ = SERVICES[order.issue_type]
-    closed = order.state in CLOSED_STATES
+    closed = order.state in DONE_STATES
     return ServiceRequest(
         service_request_id=str(order.id), status="closed" if closed else "open",
         status_notes=f"{order.state.value}: {note}" if note else order.state.value, service_name=name,

@@ -136,7 +136,7 @@ async def _load(base: str, api_pid: int, key: str, frame: bytes, clients: int, s
         before = _cpu_by_kind(api_pid)
         await asyncio.sleep(max(0.0, deadline - time.monotonic()))
         after = _cpu_by_kind(api_pid)
-        result.cpu_s = {k: round(after.get(k, 0.0) - before.get(k, 0.0), 2) for k in after}
+        result.cpu_s = {k: round(after[k] - before[k], 2) for k in after}
 
     await asyncio.gather(ticker(), measure_cpu(), *(client(n) for n in range(clients)))
     return latencies

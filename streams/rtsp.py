@@ -128,8 +128,12 @@ class RtspReader:
     def safe_url(self) -> str:
         return mask_url(self.url)
 
+    @property
+    def is_rtsp(self) -> bool:
+        return self.url.startswith(("rtsp://", "rtsps://"))
+
     def _options(self) -> dict[str, str]:
-        if not self.url.startswith(("rtsp://", "rtsps://")):
+        if not self.is_rtsp:
             return dict(self.extra_options)
         return {
             "rtsp_transport": self.transport,
@@ -146,9 +150,9 @@ class RtspReader:
         started = time.monotonic()
         # Errors are raised `from None`: FFmpeg's exceptions carry the unmasked URL.
         try:
-            rtsp = self.url.startswith(("rtsp://", "rtsps://"))  # there FFmpeg's `timeout` bounds reads
+            # On RTSP, FFmpeg's `timeout` option (see _options) bounds the reads.
             container = av.open(self.url, options=self._options(),
-                                timeout=(self.open_timeout_s, None if rtsp else self.read_timeout_s))
+                                timeout=(self.open_timeout_s, None if self.is_rtsp else self.read_timeout_s))
         except (av.FFmpegError, OSError) as exc:
             waited = time.monotonic() - started
             if isinstance(exc, av.ExitError) or waited >= min(self.open_timeout_s, self.read_timeout_s) - 0.05:

@@ -144,3 +144,18 @@ def audit_count(settings: Settings, order_id: int | None = None) -> int:
         if order_id is not None:
             query = query.where(AuditEntry.order_id == order_id)
         return s.exec(query).one()
+
+
+# A street corner in Shanghai, and points due north of it, for the distance tests.
+BASE = (31.2304, 121.4737)
+
+
+def metres_north(m: float) -> tuple[float, float]:
+    return BASE[0] + m / 111_195, BASE[1]  # metres per degree on the spherical Earth
+
+
+def seen_by(camera: str, **fields: Any) -> dict[str, Any]:
+    """An event from a camera placed by the test (the event does not move the camera)."""
+    ev = event_json(camera=camera, **fields)
+    ev["camera"] = {"name": camera}
+    return ev

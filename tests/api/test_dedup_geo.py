@@ -9,21 +9,7 @@ import pytest
 
 from api.location import distance_m, pixel_to_latlon, point_in_polygon
 from api.models import OrderState, utcnow
-from tests.api.factories import event_json, jpeg, order_row, place_camera, post, set_order
-
-BASE = (31.2304, 121.4737)
-
-
-def _metres_north(m: float) -> tuple[float, float]:
-    return BASE[0] + m / 111_195, BASE[1]  # metres per degree on the spherical Earth
-
-
-def _seen_by(camera: str, **fields) -> dict:
-    """An event from a camera placed by the test (the event does not move the camera)."""
-    ev = event_json(camera=camera, **fields)
-    ev["camera"] = {"name": camera}
-    return ev
-
+from tests.api.factories import BASE, event_json, jpeg, metres_north, order_row, place_camera, post, seen_by, set_order
 
 def _report(client, lat: float, lon: float, issue_type: str = "flooding"):
     return client.post("/api/v1/reports", data={"issue_type": issue_type, "lat": lat, "lon": lon, "text": "water"},
@@ -31,42 +17,42 @@ def _report(client, lat: float, lon: float, issue_type: str = "flooding"):
 
 
 def test_distance_and_mapping_helpers():
-    assert distance_m(*BASE, *_metres_north(100)) == pytest.approx(100, rel=1e-3)
+    assert distance_m(*BASE, *metres_north(100)) == pytest.approx(100, rel=1e-3)
     # Four road corners: pixels of a 1000 × 500 frame onto a 100 m × 50 m patch of street.
-    points = [[0, 0, *_metres_north(50)], [1000, 0, _metres_north(50)[0], BASE[1] + 0.001],
+    points = [[0, 0, *metres_north(50)], [1000, 0, metres_north(50)[0], BASE[1] + 0.001],
               [0, 500, *BASE], [1000, 500, BASE[0], BASE[1] + 0.001]]
     lat, lon = pixel_to_latlon(points, 500, 250)
-    assert lat == pytest.approx(_metres_north(25)[0], abs=1e-7) and lon == pytest.approx(BASE[1] + 0.0005, abs=1e-7)
+    assert lat == pytest.approx(metres_north(25)[0], abs=1e-7) and lon == pytest.approx(BASE[1] + 0.0005, abs=1e-7)
     square = [[0, 0], [0, 1], [1, 1], [1, 0]]
     assert point_in_polygon(0.5, 0.5, square) and not point_in_polygon(1.5, 0.5, square)
 
 
 def test_two_cameras_seeing_one_flood_make_one_order(client, backend):
     place_camera(client, "cam-1", *BASE)
-    place_camera(client, "cam-2", *_metres_north(30))  # flooding joins within 60 m
-    place_camera(client, "cam-3", *_metres_north(500))
-    first = post(client, _seen_by("cam-1", issue_type="flooding")).json()
-    second = post(client, _seen_by("cam-2", issue_type="flooding", bbox=(0, 0, 50, 50))).json()
-    far = post(client, _seen_by("cam-3", issue_type="flooding")).json()
+    place_camera(client, "cam-2", *metres_north(30))  # flooding joins within 60 m
+    place_camera(client, "cam-3", *metres_north(500))
+    first = post(client, seen_by("cam-1", issue_type="flooding")).json()
+    second = post(client, seen_by("cam-2", issue_type="flooding", bbox=(0, 0, 50, 50))).json()
+    far = post(client, seen_by("cam-3", issue_type="flooding")).json()
     assert second["order_id"] == first["order_id"] and second["new_order"] is False
     assert far["new_order"] is True
     # A stall is smaller: 30 m apart is two stalls (street_vending radius 20 m).
-    a = post(client, _seen_by("cam-1", issue_type="street_vending")).json()
-    b = post(client, _seen_by("cam-2", issue_type="street_vending")).json()
+    a = post(client, seen_by("cam-1", issue_type="street_vending")).json()
+    b = post(client, seen_by("cam-2", issue_type="street_vending")).json()
     assert a["order_id"] != b["order_id"]
 
 
 def test_ground_points_place_the_issue_not_the_camera(client, backend):
     """Cameras 200 m apart looking at the same corner: their boxes map to the same spot."""
-    corner = _metres_north(100)
-    for name, cam_pos in (("cam-1", BASE), ("cam-2", _metres_north(200))):
+    corner = metres_north(100)
+    for name, cam_pos in (("cam-1", BASE), ("cam-2", metres_north(200))):
         # Each camera's whole 320 × 240 frame covers the 40 m × 40 m square around the corner.
         half = 20 / 111_195
         points = [[0, 0, corner[0] + half, corner[1] - half], [320, 0, corner[0] + half, corner[1] + half],
                   [0, 240, corner[0] - half, corner[1] - half], [320, 240, corner[0] - half, corner[1] + half]]
         place_camera(client, name, *cam_pos, ground_points=points)
-    one = post(client, _seen_by("cam-1", issue_type="clutter", bbox=(150, 100, 170, 120))).json()
-    two = post(client, _seen_by("cam-2", issue_type="clutter", bbox=(140, 90, 165, 125))).json()
+    one = post(client, seen_by("cam-1", issue_type="clutter", bbox=(150, 100, 170, 120))).json()
+    two = post(client, seen_by("cam-2", issue_type="clutter", bbox=(140, 90, 165, 125))).json()
     assert two["order_id"] == one["order_id"]
     order = order_row(backend, one["order_id"])
     assert distance_m(order.lat, order.lon, *corner) < 5
@@ -81,14 +67,14 @@ def test_bad_ground_points_are_refused(client):
 
 def test_citizen_report_joins_the_camera_order_nearby(client, backend):
     place_camera(client, "cam-1", *BASE)
-    order_id = post(client, _seen_by("cam-1", issue_type="flooding")).json()["order_id"]
-    near = _report(client, *_metres_north(40))
+    order_id = post(client, seen_by("cam-1", issue_type="flooding")).json()["order_id"]
+    near = _report(client, *metres_north(40))
     assert near.status_code == 201, near.text
     tracking = near.json()["tracking_id"]
     detail = client.get(f"/api/v1/orders/{order_id}").json()
     assert [r["tracking_id"] for r in detail["reports"]] == [tracking]
     assert "report" in {e["kind"] for e in detail["evidence"]}
-    far = _report(client, *_metres_north(400)).json()
+    far = _report(client, *metres_north(400)).json()
     far_progress = client.get(f"/api/v1/reports/{far['tracking_id']}").json()
     assert far_progress["state"] == "reported"
     citizen_orders = client.get("/api/v1/orders", params={"source": "citizen"}).json()

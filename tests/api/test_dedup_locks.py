@@ -16,14 +16,9 @@ from api.dedup_locks import sighting_locks
 from api.models import Order, utcnow
 from api.schemas import IssueType
 from api.settings import Settings
-from tests.api.factories import event_json, jpeg, place_camera, post
+from tests.api.factories import BASE, jpeg, metres_north, place_camera, post, seen_by
 
-BASE = (31.2304, 121.4737)
 SETTINGS = Settings(database_url="sqlite://")
-
-
-def _north(m: float) -> tuple[float, float]:
-    return BASE[0] + m / 111_195, BASE[1]
 
 
 def _shares_a_lock(a: Sighting, b: Sighting) -> bool:
@@ -32,8 +27,8 @@ def _shares_a_lock(a: Sighting, b: Sighting) -> bool:
     return excl_a or excl_b or bool(set(keys_a) & set(keys_b))
 
 
-def _at(m: float, issue: IssueType = IssueType.flooding, camera: CameraInfo | None = None) -> Sighting:
-    return Sighting(issue, utcnow(), camera, None, *_north(m))
+def _at(m: float, issue: IssueType = IssueType.flooding) -> Sighting:
+    return Sighting(issue, utcnow(), None, None, *metres_north(m))
 
 
 def test_sightings_within_the_radius_share_a_lock_and_far_ones_do_not():
@@ -48,7 +43,7 @@ def test_sightings_within_the_radius_share_a_lock_and_far_ones_do_not():
 def test_one_cameras_sightings_share_a_lock_wherever_they_are():
     cam = CameraInfo(7, "cam-7")
     far_apart = [Sighting(IssueType.clutter, utcnow(), cam, (0, 0, 10, 10)),
-                 Sighting(IssueType.clutter, utcnow(), cam, (0, 0, 10, 10), *_north(5000))]
+                 Sighting(IssueType.clutter, utcnow(), cam, (0, 0, 10, 10), *metres_north(5000))]
     assert _shares_a_lock(*far_apart)
     assert not _shares_a_lock(far_apart[0], Sighting(IssueType.clutter, utcnow(), CameraInfo(8, "cam-8")))
 
@@ -65,7 +60,7 @@ def test_cameras_and_residents_racing_at_one_flood_make_one_order(client, backen
     """Six cameras 10 m apart and four residents report the same flood at once: each is
     within 60 m of every other, so they must all land on one order (both backends)."""
     for i in range(6):
-        place_camera(client, f"cam-{i}", *_north(10 * i))
+        place_camera(client, f"cam-{i}", *metres_north(10 * i))
     barrier, real_put = threading.Barrier(10, timeout=30), api.events._put_objects
 
     def put_then_wait(*args):
@@ -77,12 +72,10 @@ def test_cameras_and_residents_racing_at_one_flood_make_one_order(client, backen
     frame = jpeg()
 
     def camera(i: int):
-        ev = event_json(camera=f"cam-{i}", issue_type="flooding")
-        ev["camera"] = {"name": f"cam-{i}"}
-        return post(client, ev, frame=frame)
+        return post(client, seen_by(f"cam-{i}", issue_type="flooding"), frame=frame)
 
     def resident(i: int):
-        lat, lon = _north(5 + 10 * i)
+        lat, lon = metres_north(5 + 10 * i)
         return client.post("/api/v1/reports", data={"issue_type": "flooding", "lat": lat, "lon": lon},
                            files={"photo": ("p.jpg", frame, "image/jpeg")})
 
