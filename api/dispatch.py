@@ -22,7 +22,7 @@ from api.models import OPEN_STATES, as_utc, Grid, Order, OrderSource, OrderState
 from api.settings import Settings
 
 log = logging.getLogger("streetwatch.api")
-UNRESOLVED = (OrderState.reported, OrderState.dispatched, OrderState.in_progress, OrderState.reopened)
+UNRESOLVED = OPEN_STATES  # the SLA clock runs while someone still has to act
 
 
 def resolve_grid(session: Session, camera: CameraInfo | None, lat: float | None, lon: float | None) -> str | None:
