@@ -232,7 +232,6 @@ class CameraWorker:
             corrupt, counted_corrupt = reader.corrupt_packets - counted_corrupt, reader.corrupt_packets
             decoded, counted_decoded = reader.frames_decoded - counted_decoded, reader.frames_decoded
             with self._lock:
-                self._busy = ("read", now)
                 h = self._health
                 self._health = replace(h, state="streaming", last_frame_at=frame.captured_at,
                                        frames_decoded=h.frames_decoded + decoded,
@@ -266,8 +265,9 @@ class CameraWorker:
                 continue
             what, since = busy
             if what == "read" and reader is not None:
-                # Packets that the plan skipped are progress too: a camera analysed every
-                # 30 s is not blocked between two analysed frames.
+                # Progress is packets, analysed or skipped (a camera analysed every 30 s is not
+                # blocked between two frames), not delivered frames: the frame FFmpeg flushes
+                # seconds after a camera froze is no sign of life (streams/rtsp.py).
                 since = max(since, reader.last_packet_at)
             # An open is bounded by PyAV's own timeout, so the watchdog waits a grace beyond it.
             # An RTSP read is bounded only by FFmpeg's socket timeout, which a frozen camera's

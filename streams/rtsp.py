@@ -186,11 +186,13 @@ class RtspReader:
         self.open()
         stream = self._stream
         time_base = float(stream.time_base) if stream.time_base else None
-        last_frame = time.monotonic()
+        last_frame = previous = self.last_packet_at = time.monotonic()
         try:
             for packet in self._container.demux(stream):
                 if self._cancelled:
                     raise StreamReadError(f"{self.safe_url}: reading cancelled")
+                now = time.monotonic()
+                self.last_packet_at, previous = previous, now  # see planned_frames
                 try:  # (the empty packet at the end of a file flushes the decoder's last frames)
                     decoded = packet.decode()
                 except av.InvalidDataError:
@@ -224,12 +226,17 @@ class RtspReader:
         time_base = float(stream.time_base) if stream.time_base else None
         plan.reset()
         deliver = False  # a frame is wanted from the decoder's next output
+        previous = self.last_packet_at = time.monotonic()
         try:
             for packet in self._container.demux(stream):
                 if self._cancelled:
                     raise StreamReadError(f"{self.safe_url}: reading cancelled")
                 now = time.monotonic()
-                self.last_packet_at = now
+                # The watchdog's sign of life is the packet *before* this one: after a camera
+                # freezes, FFmpeg still hands over the last access unit it held back, seconds
+                # later (when its timeout flushes it), and that lone packet would restart the
+                # stall clock; a live stream's packets come tens of ms apart, so the lag is nil.
+                self.last_packet_at, previous = previous, now
                 self.packets += 1
                 if packet.size == 0:
                     continue

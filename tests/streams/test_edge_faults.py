@@ -70,7 +70,7 @@ def test_killed_and_frozen_cameras_recover_and_others_are_unaffected(clip):
             # The bound for both: stalled within 10 s of the camera going silent.
             for name in ("frz", "kil"):
                 left = 10 - (time.monotonic() - outage)
-                assert wait_for(lambda: health()[name]["state"] == "stalled", max(0.1, left)), health()[name]
+                assert wait_for(lambda: health()[name]["state"] == "stalled", max(0.1, left)), (name, health()[name])
             served = httpx.get(f"{edge.http.url}/healthz", timeout=5).json()["cameras"]
             assert served["frz"]["state"] == served["kil"]["state"] == "stalled"
             assert served["s1"]["state"] == served["s2"]["state"] == "streaming"
