@@ -129,7 +129,10 @@ class EdgeConfig(Strict):
     model: Path = Path("models/streetwatch-v2")  # the deployed model
     # onnxruntime (default: the fastest here), openvino (f32), or ultralytics (PyTorch .pt)
     detector: Literal["onnxruntime", "openvino", "ultralytics"] = "onnxruntime"
-    detector_threads: int | None = Field(default=None, ge=1, le=64)  # None: the backend's choice
+    # Inference threads. One by default: an edge box's cores are busy reading cameras, and a
+    # second intra-op thread cut the wall time of a batch by a third but cost 15-45 % more CPU
+    # per frame (benchmarks/README.md). None: the backend's choice (up to 4).
+    detector_threads: int | None = Field(default=1, ge=1, le=64)
     max_batch: int = Field(default=8, ge=1, le=64)  # frames per inference call
     # Wait this long for a batch to fill: a batch of 8 costs ~25 % less CPU per frame than 8
     # single calls, and 50 ms is nothing next to a 2 s sampling interval.
