@@ -38,6 +38,7 @@ class DecodePlan:
             raise ValueError(f"decode mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.interval_s, self.mode, self.gop_slack = float(interval_s), mode, gop_slack
         self._key_gaps: deque[float] = deque(maxlen=5)
+        self._gop: float | None = None  # median of _key_gaps, kept current: asked for every packet
         self._last_key_stamp: tuple[str, float] | None = None
         self._last_key_at: float | None = None
         self.reset()
@@ -52,7 +53,7 @@ class DecodePlan:
     @property
     def gop_s(self) -> float | None:
         """The camera's keyframe interval (median of the last gaps), once known."""
-        return statistics.median(self._key_gaps) if self._key_gaps else None
+        return self._gop
 
     @property
     def due_at(self) -> float | None:
@@ -103,6 +104,7 @@ class DecodePlan:
         last = self._last_key_stamp
         if last is not None and last[0] == stamp[0] and stamp[1] > last[1]:
             self._key_gaps.append(stamp[1] - last[1])
+            self._gop = statistics.median(self._key_gaps)
         self._last_key_stamp, self._last_key_at = stamp, now
 
     def _is_due(self, now: float, tolerance: float = 0.0) -> bool:
