@@ -6,7 +6,9 @@ theirs alone) against looping 720p H.264 cameras served by gst-rtsp-server on 12
 ramp the number of cameras step by step. At each step, after a warm-up, they record every
 analysed frame for `seconds`; a step is sustained when the p95 of all analysis intervals
 (pooled over cameras) stays under 2.5 s and no camera is starved. The ramp stops at the first
-step that is not. Then the edge alone goes through a fault drill: one extra camera killed,
+step that is not; then the gap between the largest sustained step and that one is bisected,
+each probe a fresh child with that many cameras, down to 4 cameras for the edge and 1 for
+the naive loop (the ramp's steps alone put ±8 on the ratio's numerator). Then the edge alone goes through a fault drill: one extra camera killed,
 one frozen with its connection open, both brought back, while 48 cameras keep running.
 
 Figures are printed and saved as JSON under var/bench/; benchmarks/README.md has a run.
@@ -29,6 +31,8 @@ TARGET_INTERVAL_S = 2.0
 SUSTAINED_P95_S = 2.5
 EDGE_STEPS = (16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 192, 224, 256)
 NAIVE_STEPS = (2, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96)
+# The bisection stops once the sustained and the failed counts are this close.
+EDGE_RESOLUTION, NAIVE_RESOLUTION = 4, 1
 # A street camera's usual stream: 25 fps, an I-frame every 50 frames (2 s), no B-frames.
 CLIP_FPS, CLIP_GOP_S = 25, 2
 FIRST_FRAME_WAIT_S = 60  # a camera not analysed once by then counts as not served
@@ -94,7 +98,8 @@ def _run_child(kind: str, spec: dict, timeout: float) -> list[dict]:
             result = json.loads(line[7:])
             results.append(result)
             if result.get("event") == "step":
-                print("  " + _summary(kind, result), flush=True)
+                result["probe"] = bool(spec.get("probe"))
+                print(("  probe " if result["probe"] else "  ") + _summary(kind, result), flush=True)
             elif result.get("event") == "faults":
                 print(f"  faults: {json.dumps({k: v for k, v in result.items() if k not in ('kind', 'event')})}",
                       flush=True)
@@ -119,18 +124,42 @@ def bench_edge(cameras: int = 64, seconds: float = 20, warmup: float = 8, naive:
           f"sustained = p95 analysis interval < {SUSTAINED_P95_S} s and no camera starved, "
           f"one frame per {TARGET_INTERVAL_S:g} s", flush=True)
     common = {"max_cameras": cameras, "seconds": seconds, "clip": str(clip.resolve())}
-    budget = (len(EDGE_STEPS) + 4) * (seconds + warmup + FIRST_FRAME_WAIT_S + 10) + 120
-    report["edge"] = _run_child("edge", {**common, "warmup": warmup, "model": str(manifest.path), "detector": detector,
-                                         "steps": EDGE_STEPS, "faults": faults, "fault_seconds": 10}, budget)
+    per_step = seconds + warmup + FIRST_FRAME_WAIT_S + 10
+    budget = (len(EDGE_STEPS) + 4) * per_step + 120
+    edge_spec = {**common, "warmup": warmup, "model": str(manifest.path), "detector": detector,
+                 "steps": EDGE_STEPS, "faults": faults, "fault_seconds": 10}
+    report["edge"] = _run_child("edge", edge_spec, budget)
+    _bisect("edge", edge_spec, report["edge"], EDGE_RESOLUTION, 5 * per_step + 240)
     if naive:
         # no events to wait out on this side: a short settle after every loop has produced is enough
-        report["naive"] = _run_child("naive", {**common, "warmup": min(warmup, 8), "weights": str(manifest.weights_path),
-                                               "imgsz": manifest.imgsz, "steps": NAIVE_STEPS}, budget)
+        naive_spec = {**common, "warmup": min(warmup, 8), "weights": str(manifest.weights_path),
+                      "imgsz": manifest.imgsz, "steps": NAIVE_STEPS}
+        report["naive"] = _run_child("naive", naive_spec, budget)
+        _bisect("naive", naive_spec, report["naive"], NAIVE_RESOLUTION, 5 * per_step + 120)
     _conclude(report)
     path = out or BENCH_DIR / f"edge-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=1))
     print(f"wrote {path}")
     return report
+
+
+def _bisect(kind: str, spec: dict, results: list[dict], resolution: int, budget: float) -> None:
+    """Narrow the gap between the ramp's largest sustained step and the first failed one.
+    Each probe is a fresh child that starts with its cameras at once (no fault drill); its
+    results are appended to `results`, marked `probe`."""
+    steps = [r for r in results if r.get("event") == "step"]
+    ok = max((r["cameras"] for r in steps if r["sustained"]), default=None)
+    failed = min((r["cameras"] for r in steps if not r["sustained"] and (ok is None or r["cameras"] > ok)), default=None)
+    while ok is not None and failed is not None and failed - ok > resolution:
+        probe = (ok + failed) // 2
+        print(f"bench edge: {kind} sustained {ok}, not {failed}: probing {probe} cameras", flush=True)
+        found = _run_child(kind, {**spec, "steps": [probe], "faults": False, "probe": True}, budget)
+        results += found
+        step = next((r for r in found if r.get("event") == "step"), None)
+        if step is not None and step["sustained"]:
+            ok = probe
+        else:
+            failed = probe  # a probe that did not even report counts as not sustained
 
 
 def _largest(steps: list[dict]) -> dict | None:
@@ -141,23 +170,26 @@ def _largest(steps: list[dict]) -> dict | None:
 def _conclude(report: dict) -> None:
     edge, naive = _largest(report.get("edge", [])), _largest(report.get("naive", []))
     steps = [r for r in report.get("edge", []) if r.get("event") == "step"]
+    ramp = [r for r in steps if not r.get("probe")]
     lines = []
     if edge:
         report["edge_sustained"] = edge["cameras"]
-        first = steps[0]
-        if edge["cameras"] > first["cameras"]:
-            # RSS growth per added camera: the slope from the first step to the largest sustained
-            per_cam = (edge["rss_mb"] - first["rss_mb"]) / (edge["cameras"] - first["cameras"])
+        lines.append(f"edge: {edge['cameras']} cameras sustained (CPU {edge['cpu_percent']:.0f} % of one core, "
+                     f"camera server {edge.get('camera_server_cpu_percent', 0):.0f} %)")
+        # RSS growth per added camera: the slope from the ramp's first step to its largest
+        # sustained one, within one process (a probe is a fresh process)
+        first, top = ramp[0], _largest(ramp)
+        if top and top["cameras"] > first["cameras"]:
+            per_cam = (top["rss_mb"] - first["rss_mb"]) / (top["cameras"] - first["cameras"])
             report["edge_rss_mb_per_added_camera"] = round(per_cam, 1)
-            lines.append(f"edge: {edge['cameras']} cameras sustained (RSS {first['rss_mb']:.0f} MB at {first['cameras']} → "
-                         f"{edge['rss_mb']:.0f} MB, {per_cam:.1f} MB per added camera; CPU {edge['cpu_percent']:.0f} % "
-                         f"of one core, camera server {edge.get('camera_server_cpu_percent', 0):.0f} %)")
-        else:
-            lines.append(f"edge: {edge['cameras']} cameras sustained (RSS {edge['rss_mb']:.0f} MB)")
+            lines.append(f"edge: RSS {first['rss_mb']:.0f} MB at {first['cameras']} cameras → {top['rss_mb']:.0f} MB at "
+                         f"{top['cameras']}, {per_cam:.1f} MB per added camera")
     else:
         lines.append("edge: not even the first step was sustained")
-    if steps and not steps[-1]["sustained"]:
-        lines.append(f"edge: {steps[-1]['cameras']} cameras not sustained (p95 {steps[-1]['interval_p95_s']:.2f} s)")
+    failed = [r for r in steps if not r["sustained"] and (not edge or r["cameras"] > edge["cameras"])]
+    if failed:
+        worst = min(failed, key=lambda r: r["cameras"])
+        lines.append(f"edge: {worst['cameras']} cameras not sustained (p95 {worst['interval_p95_s']:.2f} s)")
     elif steps:
         lines.append(f"edge: every step sustained; the ramp stopped at the {steps[-1]['cameras']} cameras served")
     if "naive" in report:
