@@ -19,9 +19,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Annotated, Callable
+from typing import Annotated, Awaitable, Callable
 
 from fastapi import Depends, Header, HTTPException
+from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session, select
 
 from api.deps import SessionDep, SettingsDep
@@ -80,18 +81,26 @@ def _given_key(authorization: str | None, x_api_key: str | None) -> str | None:
     return None
 
 
-def authenticate(session: Session, static_edge_key: str | None, key: str | None) -> Principal:
+def known_principal(static_edge_key: str | None, key: str | None) -> Principal | None:
+    """The caller when that needs no database: the static edge key, or a key remembered from
+    a lookup less than KEY_CACHE_SECONDS ago. Raises 401 when no key was sent."""
     if not key:
         raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
                             headers={"WWW-Authenticate": "Bearer"})
     # compare_digest: the time taken must not tell how much of a guess was right.
     if static_edge_key and hmac.compare_digest(key.encode(), static_edge_key.encode()):
         return Principal("edge (STREETWATCH_API_KEY)", Role.edge)
-    digest = hash_key(key)
-    now = time.monotonic()
-    known = _known_keys.get(digest)
-    if known is not None and known[1] > now:
+    known = _known_keys.get(hash_key(key))
+    if known is not None and known[1] > time.monotonic():
         return known[0]
+    return None
+
+
+def authenticate(session: Session, static_edge_key: str | None, key: str | None) -> Principal:
+    known = known_principal(static_edge_key, key)
+    if known is not None:
+        return known
+    digest = hash_key(key)
     row = session.exec(select(ApiKey.name, ApiKey.role, ApiKey.worker_id, ApiKey.revoked_at)
                        .where(ApiKey.key_hash == digest)).first()
     # End the read (plain tuples, nothing to reload): the route's write transaction must
@@ -101,24 +110,30 @@ def authenticate(session: Session, static_edge_key: str | None, key: str | None)
         raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     principal = Principal(row.name, Role(row.role), row.worker_id)
     with _known_keys_lock:
-        _known_keys[digest] = (principal, now + KEY_CACHE_SECONDS)
+        _known_keys[digest] = (principal, time.monotonic() + KEY_CACHE_SECONDS)
     return principal
 
 
-def current_principal(
+async def current_principal(
     session: SessionDep,
     settings: SettingsDep,
     authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
     x_api_key: Annotated[str | None, Header(description="alternative to Authorization")] = None,
 ) -> Principal:
-    return authenticate(session, settings.api_key, _given_key(authorization, x_api_key))
+    # Async, with the database lookup (a key not seen for KEY_CACHE_SECONDS) in a thread:
+    # the steady stream of the same edge keys then costs no thread hand-off at all.
+    key = _given_key(authorization, x_api_key)
+    known = known_principal(settings.api_key, key)
+    if known is not None:
+        return known
+    return await run_in_threadpool(authenticate, session, settings.api_key, key)
 
 
-def require(*roles: Role) -> Callable[..., Principal]:
+def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through the given roles (and admin, who may do everything)."""
     allowed = set(roles) | {Role.admin}
 
-    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise HTTPException(403, f"role {principal.role.value} may not do this; allowed: {names}")

@@ -1,5 +1,8 @@
 """FastAPI dependencies: settings, a database session, the evidence store (who the caller is: api/auth.py).
 
+They are `async def` where they do no I/O: FastAPI runs a plain `def` dependency in its thread
+pool, a hand-off each that the event endpoint paid several times per request.
+
 Everything comes from `app.state`, set once by `create_app(settings)`, so tests and several
 apps in one process each get their own settings, engine and store.
 """
@@ -17,15 +20,15 @@ from api.evidence_store import EvidenceStore
 from api.settings import Settings
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_app_engine(request: Request) -> Engine:
+async def get_app_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_store(request: Request) -> EvidenceStore:
+async def get_store(request: Request) -> EvidenceStore:
     return request.app.state.store
 
 

@@ -4,6 +4,7 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -37,9 +38,9 @@ def _parse_event(raw: str) -> EventIn:
         raise RequestValidationError([{**e, "loc": ("body", "event", *e["loc"])} for e in errors]) from None
 
 
-def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
+async def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
     # One byte past the limit is enough to know it is too big, without reading it all.
-    data = part.file.read(limit + 1)
+    data = await part.read(limit + 1)  # (in memory below 1 MB; from a temporary file in a thread above)
     if len(data) > limit:
         raise TooLarge(kind.value, limit)
     return data
@@ -59,7 +60,7 @@ def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
         503: {"description": "Evidence store or database unavailable; nothing stored; retry"},
     },
 )
-def post_event(
+async def post_event(
     response: Response,
     session: SessionDep,
     store: StoreDep,
@@ -82,8 +83,10 @@ def post_event(
         raise RequestValidationError([{"type": "value_error", "loc": ("header", "Idempotency-Key"),
                                        "msg": f"must equal event.event_id ({parsed.event_id})"}])
     parts = {EvidenceKind.frame: frame, EvidenceKind.annotated: annotated, EvidenceKind.crop: crop}
-    images = {kind: _read(part, kind, settings.max_upload_bytes) for kind, part in parts.items() if part is not None}
-    result = ingest_event(session, store, settings, parsed, images)
+    images = {kind: await _read(part, kind, settings.max_upload_bytes) for kind, part in parts.items() if part is not None}
+    # The route is async and hands only the blocking work (image check, S3, SQL) to a thread:
+    # as a plain `def` FastAPI would also send the response's validation there, one more hop.
+    result = await run_in_threadpool(ingest_event, session, store, settings, parsed, images)
     if result.replay:
         response.status_code = 200
     return result
