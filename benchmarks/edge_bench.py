@@ -82,7 +82,9 @@ def _summary(kind: str, r: dict) -> str:
             f"(worst camera {r['worst_camera_p95_s']:.2f} s, {r['starved_cameras']} starved){lat}, "
             f"CPU {r['cpu_percent']:.0f} % (camera server {r.get('camera_server_cpu_percent', 0):.0f} %), "
             f"RSS {r['rss_mb']:.0f} MB "
-            f"→ {'sustained' if r['sustained'] else 'NOT sustained'}")
+            + (f"({r['evidence_backlog_at_start']} events still to render at the start) "
+               if r.get("evidence_backlog_at_start") else "")
+            + f"→ {'sustained' if r['sustained'] else 'NOT sustained'}")
 
 
 # -- parent -------------------------------------------------------------------------------------------
