@@ -96,10 +96,8 @@ def known_principal(static_edge_key: str | None, key: str | None) -> Principal |
     return None
 
 
-def authenticate(session: Session, static_edge_key: str | None, key: str | None) -> Principal:
-    known = known_principal(static_edge_key, key)
-    if known is not None:
-        return known
+def look_up_key(session: Session, key: str) -> Principal:
+    """A key that known_principal() did not know: ask the database, and remember the answer."""
     digest = hash_key(key)
     row = session.exec(select(ApiKey.name, ApiKey.role, ApiKey.worker_id, ApiKey.revoked_at)
                        .where(ApiKey.key_hash == digest)).first()
@@ -126,7 +124,7 @@ async def current_principal(
     known = known_principal(settings.api_key, key)
     if known is not None:
         return known
-    return await run_in_threadpool(authenticate, session, settings.api_key, key)
+    return await run_in_threadpool(look_up_key, session, key)
 
 
 def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:

@@ -120,6 +120,7 @@ class RtspReader:
         self.frames_decoded = 0
         self.packets = 0
         self.last_packet_at = time.monotonic()  # read by the camera's watchdog
+        self._previous_packet_at = self.last_packet_at
         self.single_thread = single_thread
         self._container: av.container.InputContainer | None = None
         self._stream = None
@@ -186,13 +187,12 @@ class RtspReader:
         self.open()
         stream = self._stream
         time_base = float(stream.time_base) if stream.time_base else None
-        last_frame = previous = self.last_packet_at = time.monotonic()
+        last_frame = self._start_packet_clock()
         try:
             for packet in self._container.demux(stream):
                 if self._cancelled:
                     raise StreamReadError(f"{self.safe_url}: reading cancelled")
-                now = time.monotonic()
-                self.last_packet_at, previous = previous, now  # see planned_frames
+                self._packet_arrived()
                 try:  # (the empty packet at the end of a file flushes the decoder's last frames)
                     decoded = packet.decode()
                 except av.InvalidDataError:
@@ -214,6 +214,19 @@ class RtspReader:
             raise StreamReadError(f"reading {self.safe_url} failed: {_describe(exc)}") from None
         raise StreamReadError(f"{self.safe_url}: stream ended")
 
+    def _start_packet_clock(self) -> float:
+        now = self.last_packet_at = self._previous_packet_at = time.monotonic()
+        return now
+
+    def _packet_arrived(self) -> float:
+        """Note a packet for the watchdog and return the time. Its sign of life is the packet
+        *before* this one: after a camera freezes, FFmpeg still hands over the last access unit
+        it held back, seconds later (when its timeout flushes it), and that lone packet would
+        restart the stall clock; a live stream's packets come tens of ms apart, so the lag is nil."""
+        now = time.monotonic()
+        self.last_packet_at, self._previous_packet_at = self._previous_packet_at, now
+        return now
+
     def planned_frames(self, plan: "DecodePlan") -> Iterator[Frame]:
         """Only the frames `plan` wants analysed, decoding as little as it allows (see
         streams/decode_plan.py). Stalls are reported as by frames(): no packet within the
@@ -226,17 +239,12 @@ class RtspReader:
         time_base = float(stream.time_base) if stream.time_base else None
         plan.reset()
         deliver = False  # a frame is wanted from the decoder's next output
-        previous = self.last_packet_at = time.monotonic()
+        self._start_packet_clock()
         try:
             for packet in self._container.demux(stream):
                 if self._cancelled:
                     raise StreamReadError(f"{self.safe_url}: reading cancelled")
-                now = time.monotonic()
-                # The watchdog's sign of life is the packet *before* this one: after a camera
-                # freezes, FFmpeg still hands over the last access unit it held back, seconds
-                # later (when its timeout flushes it), and that lone packet would restart the
-                # stall clock; a live stream's packets come tens of ms apart, so the lag is nil.
-                self.last_packet_at, previous = previous, now
+                now = self._packet_arrived()
                 self.packets += 1
                 if packet.size == 0:
                     continue
