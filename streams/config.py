@@ -133,6 +133,11 @@ class EdgeConfig(Strict):
     # second intra-op thread cut the wall time of a batch by a third but cost 15-45 % more CPU
     # per frame (benchmarks/README.md). None: the backend's choice (up to 4).
     detector_threads: int | None = Field(default=1, ge=1, le=64)
+    # Inference workers, each with its own copy of the model and `detector_threads` threads,
+    # taking batches from one queue (as Frigate users list several detectors). With one, above
+    # ~50 cameras frames queued behind it while the box still had CPU to spare (it also tracks
+    # every batch, and waits for a core like every thread); two kept up (benchmarks/README.md).
+    inference_workers: int = Field(default=2, ge=1, le=8)
     max_batch: int = Field(default=8, ge=1, le=64)  # frames per inference call
     # Wait this long for a batch to fill: a batch of 8 costs ~25 % less CPU per frame than 8
     # single calls, and 50 ms is nothing next to a 2 s sampling interval.

@@ -73,6 +73,7 @@ class EdgePipeline:
         self.config = config
         self.manifest: ModelManifest = detector.manifest if detector else load_manifest(config.model)
         self.detector = detector or load_detector(self.manifest, config.detector, config.detector_threads)
+        self._given_detector = detector is not None  # (tests, tools): it runs alone, not copied
         self.uploader = uploader  # in-memory sending (tests, tools); None: the durable outbox
         self.outbox = None
         self.sender = None
@@ -282,7 +283,11 @@ class EdgePipeline:
             own = state.config.change_threshold if state is not None else None
             return own if own is not None else cfg.change_threshold
 
-        self.scheduler = InferenceScheduler(self.detector, self._on_result, cfg.max_batch, cfg.batch_wait_ms / 1000,
+        # The first worker uses the pipeline's detector; each other one loads its own copy.
+        copies = 0 if self._given_detector else cfg.inference_workers - 1
+        detectors = [self.detector] + [load_detector(self.manifest, cfg.detector, cfg.detector_threads)
+                                       for _ in range(copies)]
+        self.scheduler = InferenceScheduler(detectors, self._on_result, cfg.max_batch, cfg.batch_wait_ms / 1000,
                                             gate_of, on_batch=self.metrics.observe_batch)
         self.scheduler.start()
         evidence = threading.Thread(target=self._evidence_loop, name="evidence", daemon=True)
@@ -305,8 +310,8 @@ class EdgePipeline:
                 log.info("edge health and metrics on %s/healthz and /metrics", self.http.url)
             except OSError as exc:  # the cameras matter more than the dashboard
                 log.error("cannot serve /healthz and /metrics on %s:%d: %s", cfg.http.host, cfg.http.port, exc.strerror)
-        log.info("edge running: %d camera(s), model %s v%s (%s), API %s", len(self._workers), self.manifest.name,
-                 self.manifest.version, cfg.detector, cfg.api.url)
+        log.info("edge running: %d camera(s), model %s v%s (%s × %d), API %s", len(self._workers), self.manifest.name,
+                 self.manifest.version, cfg.detector, cfg.inference_workers, cfg.api.url)
 
     def add_camera_worker(self, name: str) -> None:
         from streams.camera import CameraWorker

@@ -1,4 +1,4 @@
-"""One inference worker for every camera: batches the latest frame of each camera.
+"""One inference queue for every camera: batches the latest frame of each camera.
 
 Each camera has one slot holding its newest frame; a newer frame replaces an older one
 still waiting (counted in `replaced`), so a slow model makes cameras skip frames instead of
@@ -10,6 +10,11 @@ of the camera's last inferred frame by less than the threshold (mean absolute di
 0-255) reuses that frame's detections instead of running the model. The result is still
 handed on with the new frame's time, so confirmation timers advance. After `max_reuse`
 reuses in a row the model runs anyway, so slow drift cannot hide a change for ever.
+
+Workers: one by default. Given several detectors (as Frigate users list several detectors),
+one thread per detector takes batches from the same slots, so a batch can run while another
+is being tracked or while its thread waits for a core. A camera is never in two batches at
+once: its frames reach the tracker in order, and its state needs no lock.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -61,21 +66,25 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
 
 
 class InferenceScheduler:
-    def __init__(self, detector: Detector, on_result: ResultHandler, max_batch: int = 8, batch_wait_s: float = 0.01,
-                 change_threshold: Callable[[str], float | None] = lambda camera: None, max_reuse: int = 10,
-                 on_batch: Callable[[int, float], None] | None = None):
+    def __init__(self, detector: Detector | Sequence[Detector], on_result: ResultHandler, max_batch: int = 8,
+                 batch_wait_s: float = 0.01, change_threshold: Callable[[str], float | None] = lambda camera: None,
+                 max_reuse: int = 10, on_batch: Callable[[int, float], None] | None = None):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self.detector, self.on_result = detector, on_result
+        self.detectors = list(detector) if isinstance(detector, (list, tuple)) else [detector]
+        if not self.detectors:
+            raise ValueError("at least one detector is needed")
+        self.detector, self.on_result = self.detectors[0], on_result
         self.max_batch, self.batch_wait_s, self.max_reuse = max_batch, batch_wait_s, max_reuse
         self.change_threshold = change_threshold
         self.on_batch = on_batch  # (batch size, seconds) after each model call, for metrics
         self._slots: dict[str, Job] = {}
         self._order: deque[str] = deque()
+        self._in_flight: set[str] = set()  # cameras whose frame a worker is running now
         self._cond = threading.Condition()
         self._gates: dict[str, _Gate] = {}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.replaced: Counter[str] = Counter()  # frames dropped for a newer one, per camera
         self.reused: Counter[str] = Counter()  # frames answered by the change gate, per camera
         self.errors = 0
@@ -96,41 +105,67 @@ class InferenceScheduler:
 
     # -- the worker ------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="inference", daemon=True)
-        self._thread.start()
+        for i, detector in enumerate(self.detectors):
+            name = "inference" if len(self.detectors) == 1 else f"inference-{i}"
+            thread = threading.Thread(target=self._loop, args=(detector,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, timeout: float = 5) -> None:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _ready(self) -> int:
+        """Cameras with a frame waiting that no worker is running (under the condition's lock)."""
+        if not self._in_flight:
+            return len(self._order)
+        return sum(1 for camera in self._order if camera not in self._in_flight)
 
     def _take(self, timeout: float = 0.5) -> list[Job]:
         with self._cond:
-            if not self._order and not self._cond.wait_for(lambda: self._order or self._stop.is_set(), timeout):
+            if not self._cond.wait_for(lambda: self._ready() or self._stop.is_set(), timeout):
                 return []
-            if len(self._order) < self.max_batch and self.batch_wait_s > 0 and not self._stop.is_set():
+            if self._ready() < self.max_batch and self.batch_wait_s > 0 and not self._stop.is_set():
                 # Frames of cameras sampled at the same rate arrive close together: a short
                 # wait fills the batch, which costs less per frame than running them one by one.
-                self._cond.wait_for(lambda: len(self._order) >= self.max_batch or self._stop.is_set(), self.batch_wait_s)
-            jobs = []
+                self._cond.wait_for(lambda: self._ready() >= self.max_batch or self._stop.is_set(), self.batch_wait_s)
+            jobs: list[Job] = []
+            busy: list[str] = []  # in another worker's batch: they keep their place in line
             while self._order and len(jobs) < self.max_batch:
-                jobs.append(self._slots.pop(self._order.popleft()))
+                camera = self._order.popleft()
+                if camera in self._in_flight:
+                    busy.append(camera)
+                    continue
+                jobs.append(self._slots.pop(camera))
+                self._in_flight.add(camera)
+            self._order.extendleft(reversed(busy))
             return jobs
 
-    def _loop(self) -> None:
+    def _loop(self, detector: Detector) -> None:
         while not self._stop.is_set():
             jobs = self._take()
             if jobs:
                 try:
-                    self.run(jobs)
+                    self.run(jobs, detector)
                 except Exception:  # one bad batch must not stop every camera
-                    self.errors += 1
+                    with self._cond:
+                        self.errors += 1
                     log.exception("inference failed for %s", ", ".join(j.camera for j in jobs))
 
-    def run(self, jobs: list[Job]) -> None:
-        """Detect on a batch (gated frames skip the model) and hand every result on."""
+    def run(self, jobs: list[Job], detector: Detector | None = None) -> None:
+        """Detect on a batch (gated frames skip the model) and hand every result on; then
+        its cameras may be taken again."""
+        try:
+            self._run(jobs, detector or self.detector)
+        finally:
+            with self._cond:
+                self._in_flight.difference_update(job.camera for job in jobs)
+                self._cond.notify_all()
+
+    def _run(self, jobs: list[Job], detector: Detector) -> None:
         results: dict[int, tuple[Detections, bool]] = {}
         infer: list[tuple[int, np.ndarray, np.ndarray | None]] = []
         for i, job in enumerate(jobs):
@@ -147,7 +182,7 @@ class InferenceScheduler:
                 infer.append((i, image, thumb))
         if infer:
             started = time.perf_counter()
-            found = self.detector.detect_batch([image for _, image, _ in infer])
+            found = detector.detect_batch([image for _, image, _ in infer])
             if self.on_batch is not None:
                 self.on_batch(len(infer), time.perf_counter() - started)
             for (i, _, thumb), detections in zip(infer, found):
@@ -159,5 +194,6 @@ class InferenceScheduler:
             try:
                 self.on_result(job.camera, job.frame, detections, reused)
             except Exception:
-                self.errors += 1
+                with self._cond:
+                    self.errors += 1
                 log.exception("camera %s: frame processing failed", job.camera)

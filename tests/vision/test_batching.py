@@ -142,3 +142,54 @@ def test_change_gate_reuses_detections_but_still_reports_the_frame():
     assert [s[1] for s in seen] == [False, True, True, False, False]
     assert seen[1][2] == pytest.approx(100 / 255)
     assert sched.reused["cam"] == 2 and det.batches == [1, 1, 1]
+
+
+class _SlowDetector(_CountingDetector):
+    """Records which thread ran each batch; slow enough that two batches overlap."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def detect_batch(self, frames):
+        self.threads.add(threading.current_thread().name)
+        threading.Event().wait(0.02)
+        return super().detect_batch(frames)
+
+
+def test_two_workers_share_the_queue_but_never_run_one_camera_twice_at_once():
+    dets = [_SlowDetector(), _SlowDetector()]
+    lock = threading.Lock()
+    running: set[str] = set()
+    overlaps: list[str] = []
+    order: dict[str, list[float]] = {}
+
+    def on_result(cam, frame, d, reused):
+        with lock:
+            if cam in running:
+                overlaps.append(cam)
+            running.add(cam)
+            order.setdefault(cam, []).append(frame.captured_at)
+        threading.Event().wait(0.005)  # tracking takes a while: the other worker may try the camera now
+        with lock:
+            running.discard(cam)
+
+    sched = InferenceScheduler(dets, on_result, max_batch=2, batch_wait_s=0)
+    sched.start()
+    try:
+        for t in range(40):
+            for cam in ("a", "b", "c"):
+                sched.submit(cam, _Frame(t, float(t)))
+            threading.Event().wait(0.004)
+        deadline = threading.Event()
+        while sched.depth() and not deadline.wait(0.05):
+            pass
+        deadline.wait(0.2)
+    finally:
+        sched.stop()
+    assert not overlaps
+    assert all(d.batches for d in dets), "both workers ran batches"
+    assert {"inference-0", "inference-1"} == dets[0].threads | dets[1].threads
+    for cam, times in order.items():  # each camera's frames reach the tracker in order
+        assert times == sorted(times), cam
+    assert sum(sum(d.batches) for d in dets) + sum(sched.replaced.values()) == 120
