@@ -127,11 +127,12 @@ def bench_edge(cameras: int = 64, seconds: float = 20, warmup: float = 8, naive:
           f"one frame per {TARGET_INTERVAL_S:g} s", flush=True)
     common = {"max_cameras": cameras, "seconds": seconds, "clip": str(clip.resolve())}
     per_step = seconds + warmup + FIRST_FRAME_WAIT_S + 10
-    budget = (len(EDGE_STEPS) + 4) * per_step + 120
+    budget = (len(EDGE_STEPS) + 4) * per_step + 1200
     edge_spec = {**common, "warmup": warmup, "model": str(manifest.path), "detector": detector,
                  "steps": EDGE_STEPS, "faults": faults, "fault_seconds": 10}
     report["edge"] = _run_child("edge", edge_spec, budget)
-    _bisect("edge", edge_spec, report["edge"], EDGE_RESOLUTION, 5 * per_step + 240)
+    # (a probe may wait 150 s + 8 s per camera for its evidence burst: edge_workers.py)
+    _bisect("edge", edge_spec, report["edge"], EDGE_RESOLUTION, 5 * per_step + 800)
     if naive:
         # no events to wait out on this side: a short settle after every loop has produced is enough
         naive_spec = {**common, "warmup": min(warmup, 8), "weights": str(manifest.weights_path),
