@@ -139,8 +139,9 @@ class EdgeConfig(Strict):
     # every batch, and waits for a core like every thread); two kept up (benchmarks/README.md).
     inference_workers: int = Field(default=2, ge=1, le=8)
     max_batch: int = Field(default=8, ge=1, le=64)  # frames per inference call
-    # Wait this long for a batch to fill: a batch of 8 costs ~25 % less CPU per frame than 8
-    # single calls, and 50 ms is nothing next to a 2 s sampling interval.
+    # Wait this long for a batch to fill: a batch of 8 cost ~25 % less CPU per frame than 8
+    # single calls on 2026-11-24 (within the noise on 2026-12-01), and 50 ms is nothing next
+    # to a 2 s sampling interval.
     batch_wait_ms: float = Field(default=50, ge=0, le=1000)
     sample_interval_s: float = Field(default=1.0, gt=0)
     decode: DecodeMode = "auto"  # what to decode: see streams/decode_plan.py
