@@ -311,7 +311,7 @@ class EdgePipeline:
             except OSError as exc:  # the cameras matter more than the dashboard
                 log.error("cannot serve /healthz and /metrics on %s:%d: %s", cfg.http.host, cfg.http.port, exc.strerror)
         log.info("edge running: %d camera(s), model %s v%s (%s × %d), API %s", len(self._workers), self.manifest.name,
-                 self.manifest.version, cfg.detector, cfg.inference_workers, cfg.api.url)
+                 self.manifest.version, cfg.detector, len(self.scheduler.detectors), cfg.api.url)
 
     def add_camera_worker(self, name: str) -> None:
         from streams.camera import CameraWorker
