@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import io
 import os
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +57,7 @@ def check_key(key: str) -> str:
 
 class S3EvidenceStore:
     _MISSING = ("NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound")
+    _NEW_BUCKET_WAITS = (0.05, 0.15, 0.4, 1.0)  # seconds between retries while a bucket is missing
 
     def __init__(self, endpoint: str, access_key: str | None, secret_key: str | None, bucket: str,
                  secure: bool = False, region: str = "us-east-1"):
@@ -70,15 +72,14 @@ class S3EvidenceStore:
         self.endpoint = endpoint
         self.bucket = bucket
         self._bucket_ready = False
+        self._bucket_lock = threading.Lock()
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         from minio.error import MinioException, S3Error
         from urllib3.exceptions import HTTPError
 
         try:
-            if not self._bucket_ready:
-                self._ensure_bucket()
-            return fn(*args, **kwargs)
+            return self._in_bucket(fn, *args, **kwargs)
         except S3Error as exc:
             if exc.code in self._MISSING:
                 raise FileNotFoundError(f"s3://{self.bucket}/{args[1] if len(args) > 1 else ''}") from exc
@@ -87,17 +88,39 @@ class S3EvidenceStore:
         except (MinioException, HTTPError, OSError) as exc:
             raise StoreUnavailable(f"S3 at {self.endpoint} unreachable: {exc.__class__.__name__}: {exc}") from exc
 
+    def _in_bucket(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        from minio.error import S3Error
+
+        # S3 servers make a new bucket visible eventually, not at once (AWS says so; SeaweedFS's
+        # gateway hears of it from the filer's event stream), and an operator may delete it:
+        # while it is missing, ensure it again and retry briefly before calling S3 down.
+        for wait in self._NEW_BUCKET_WAITS:
+            if not self._bucket_ready:
+                self._ensure_bucket()
+            try:
+                return fn(*args, **kwargs)
+            except S3Error as exc:
+                if exc.code != "NoSuchBucket":
+                    raise
+                self._bucket_ready = False
+                time.sleep(wait)
+        self._ensure_bucket()
+        return fn(*args, **kwargs)
+
     def _ensure_bucket(self) -> None:
         from minio.error import S3Error
 
-        try:
-            if not self.client.bucket_exists(self.bucket):
-                self.client.make_bucket(self.bucket)
-        except S3Error as exc:
-            # Another request (or API process) created it between our check and our create.
-            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
-        self._bucket_ready = True
+        with self._bucket_lock:  # one create per process, not one per request in the first burst
+            if self._bucket_ready:
+                return
+            try:
+                if not self.client.bucket_exists(self.bucket):
+                    self.client.make_bucket(self.bucket)
+            except S3Error as exc:
+                # Another API process created it between our check and our create.
+                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+            self._bucket_ready = True
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self._call(self.client.put_object, self.bucket, check_key(key), io.BytesIO(data), len(data),

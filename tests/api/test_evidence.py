@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from minio import Minio
+from minio.error import S3Error
 
 from api.evidence_store import LocalEvidenceStore, S3EvidenceStore, StoreUnavailable, check_key
 from api.main import create_app
@@ -83,6 +84,45 @@ def test_s3_store_roundtrip_and_presigned_url(s3):
     assert not store.exists("a/b.jpg")
     with pytest.raises(FileNotFoundError):
         store.get("a/b.jpg")
+
+
+def test_s3_store_recreates_a_bucket_deleted_behind_its_back(s3):
+    store = S3EvidenceStore(s3.endpoint, s3.access_key, s3.secret_key, "deleted-bucket")
+    store.put("a.jpg", jpeg(), "image/jpeg")
+    s3.drop_bucket("deleted-bucket")
+    with pytest.raises(FileNotFoundError):  # NoSuchBucket: the store makes it again, asks again
+        store.get("a.jpg")
+    store.put("b.jpg", jpeg(), "image/jpeg")
+    assert store.get("b.jpg") == jpeg()
+    s3.drop_bucket("deleted-bucket")
+
+
+def _no_such_bucket() -> S3Error:
+    return S3Error(None, "NoSuchBucket", "The specified bucket does not exist", None, None, None)
+
+
+def test_s3_store_waits_out_a_new_bucket_the_server_does_not_see_yet(s3, monkeypatch):
+    """S3 servers make a new bucket visible eventually (SeaweedFS's gateway lagged in CI and
+    answered NoSuchBucket to a put just after the create): a brief lag is no outage, but a
+    bucket that never appears is, and is reported as one."""
+    store = S3EvidenceStore(s3.endpoint, s3.access_key, s3.secret_key, "lagging-bucket")
+    real_put, refusals = store.client.put_object, {"left": 2}
+
+    def lagging_put(*args, **kwargs):
+        if refusals["left"] > 0:
+            refusals["left"] -= 1
+            raise _no_such_bucket()
+        return real_put(*args, **kwargs)
+
+    monkeypatch.setattr(store.client, "put_object", lagging_put)
+    store.put("a.jpg", jpeg(), "image/jpeg")
+    assert refusals["left"] == 0 and store.get("a.jpg") == jpeg()
+
+    refusals["left"] = 100
+    with pytest.raises(StoreUnavailable, match="NoSuchBucket"):
+        store.put("b.jpg", jpeg(), "image/jpeg")
+    assert refusals["left"] == 100 - len(S3EvidenceStore._NEW_BUCKET_WAITS) - 1
+    s3.drop_bucket("lagging-bucket")
 
 
 def test_s3_server_enforces_credentials(s3):
