@@ -121,7 +121,7 @@ def run_edge_worker(spec: dict) -> None:
     base = {"model": spec["model"], "detector": spec.get("detector", "onnxruntime"),
             "sample_interval_s": TARGET_INTERVAL_S, "http": None, "open_timeout_s": 5, "read_timeout_s": 3,
             "stall_timeout_s": 6, "backoff_initial_s": 0.5, "backoff_max_s": 4,
-            **{k: spec[k] for k in ("detector_threads", "inference_workers") if k in spec}}
+            **{k: spec[k] for k in ("detector_threads", "inference_workers", "rtsp_client") if k in spec}}
     config = EdgeConfig.model_validate({**base, "cameras": [{"name": f"cam{i:03d}", "url": urls[i]} for i in range(steps[0])]})
     edge = EdgePipeline(config, uploader=Discard())
     edge.start()

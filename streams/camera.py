@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from streams.rtsp import Frame, RtspReader, StreamError, StreamOpenError, StreamStalledError, mask_url
+from streams.rtsp_native import NativeRtspReader, UnsupportedStream
 from streams.decode_plan import DecodePlan
 from streams.sampler import FrameSampler
 
@@ -57,7 +58,7 @@ class CameraWorker:
                  open_timeout_s: float = 5, read_timeout_s: float = 5, stall_timeout_s: float = 10,
                  backoff_initial_s: float = 1, backoff_max_s: float = 30, *, transport: str = "tcp",
                  keyframes_only: bool = False, reader_options: dict[str, str] | None = None,
-                 decode_mode: str | None = None):
+                 decode_mode: str | None = None, rtsp_client: str = "ffmpeg"):
         if stall_timeout_s <= 0 or open_timeout_s <= 0 or read_timeout_s <= 0:
             raise ValueError("timeouts must be positive")
         if not 0 < backoff_initial_s <= backoff_max_s:
@@ -75,11 +76,17 @@ class CameraWorker:
         self.stall_timeout_s = stall_timeout_s
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
         self.transport, self.keyframes_only, self.reader_options = transport, keyframes_only, reader_options
+        if rtsp_client not in ("native", "ffmpeg"):
+            raise ValueError(f"rtsp_client must be native or ffmpeg, got {rtsp_client!r}")
+        # Our own RTSP client (streams/rtsp_session.py) serves planned decoding of rtsp:// over
+        # TCP; FFmpeg serves the rest, and any camera the native client finds it cannot read.
+        self.native = (rtsp_client == "native" and self.plan is not None and transport == "tcp"
+                       and url.startswith("rtsp://") and not reader_options)
         self._health = CameraHealth()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._generation = 0
-        self._reader: RtspReader | None = None
+        self._reader: RtspReader | NativeRtspReader | None = None
         self._busy: tuple[str, float] | None = None  # ("open" | "read", monotonic start) while blocked in FFmpeg
         self._thread: threading.Thread | None = None
         self._watchdog: threading.Thread | None = None
@@ -156,9 +163,7 @@ class CameraWorker:
                 with self._lock:
                     self._health = replace(self._health, reconnects=self._health.reconnects + 1)
             first = False
-            reader = RtspReader(self.url, self.open_timeout_s, self.read_timeout_s, self.transport,
-                                keyframes_only=self.keyframes_only, options=self.reader_options,
-                                frame_timeout_s=self.stall_timeout_s, single_thread=self.plan is not None)
+            reader = self._new_reader()
             with self._lock:
                 if gen != self._generation:
                     return
@@ -172,8 +177,13 @@ class CameraWorker:
                     break
                 with self._lock:
                     self._busy = ("read", time.monotonic())
-                log.info("camera %s: connected to %s (%s)", self.name, self.safe_url, self.transport)
+                log.info("camera %s: connected to %s (%s, %s)", self.name, self.safe_url, self.transport,
+                         "own RTSP client" if isinstance(reader, NativeRtspReader) else "FFmpeg")
                 self._read(reader, gen)
+            except UnsupportedStream as exc:
+                log.info("camera %s: %s; reading it with FFmpeg", self.name, exc)
+                self.native, first = False, True  # not a failure: at once, and no reconnect counted
+                continue
             except StreamError as exc:
                 error = exc
             except Exception as exc:  # a bug or an unexpected library error: log it, keep the camera going
@@ -201,6 +211,14 @@ class CameraWorker:
         if gen == self._generation and self._stop.is_set():
             self._update(state="stopped")
 
+    def _new_reader(self) -> RtspReader | NativeRtspReader:
+        if self.native:
+            return NativeRtspReader(self.url, self.open_timeout_s, self.read_timeout_s,
+                                    frame_timeout_s=self.stall_timeout_s)
+        return RtspReader(self.url, self.open_timeout_s, self.read_timeout_s, self.transport,
+                          keyframes_only=self.keyframes_only, options=self.reader_options,
+                          frame_timeout_s=self.stall_timeout_s, single_thread=self.plan is not None)
+
     def _classify(self, error: BaseException | None, delivered: int) -> str:
         if isinstance(error, StreamStalledError):
             return "stalled"
@@ -218,7 +236,7 @@ class CameraWorker:
         # Full jitter, floored so a flapping camera is never retried in a tight loop.
         return random.uniform(min(0.1, self.backoff_initial_s), cap)
 
-    def _read(self, reader: RtspReader, gen: int) -> None:
+    def _read(self, reader: RtspReader | NativeRtspReader, gen: int) -> None:
         counted_corrupt = counted_decoded = 0
         self.sampler.reset()  # the first frame after a (re)connect is always analysed
         frames = reader.planned_frames(self.plan) if self.plan is not None else reader.frames()

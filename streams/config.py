@@ -82,6 +82,7 @@ class Mask(Zone):
 
 
 DecodeMode = Literal["auto", "keyframes", "all"]
+RtspClient = Literal["native", "ffmpeg"]
 
 
 class HttpSettings(Strict):
@@ -105,6 +106,7 @@ class CameraConfig(Strict):
     zones: dict[str, Zone] = Field(default_factory=dict)
     masks: list[list[Point] | Mask] = Field(default_factory=list)
     decode: DecodeMode | None = None  # overrides the global value
+    rtsp_client: RtspClient | None = None  # overrides the global value
     privacy_blur: bool | None = None  # overrides the global value
     change_threshold: float | None = Field(default=None, ge=0)  # overrides the global value
 
@@ -145,6 +147,10 @@ class EdgeConfig(Strict):
     batch_wait_ms: float = Field(default=50, ge=0, le=1000)
     sample_interval_s: float = Field(default=1.0, gt=0)
     decode: DecodeMode = "auto"  # what to decode: see streams/decode_plan.py
+    # Who receives RTSP: Streetwatch's own client (H.264 over TCP; a quarter of FFmpeg's CPU
+    # per camera, streams/rtsp_session.py) or FFmpeg. Cameras the own client cannot read
+    # (H.265, rtsps://) fall back to FFmpeg by themselves.
+    rtsp_client: RtspClient = "native"
     # Reuse a camera's last detections when its frame barely changed (mean absolute difference
     # of small grey thumbnails, 0-255); None: always run the model.
     change_threshold: float | None = Field(default=None, ge=0)

@@ -321,7 +321,7 @@ class EdgePipeline:
             name, cam.url, cam.sample_interval_s or cfg.sample_interval_s, self.scheduler.submit,
             open_timeout_s=cfg.open_timeout_s, read_timeout_s=cfg.read_timeout_s, stall_timeout_s=cfg.stall_timeout_s,
             backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
-            decode_mode=cam.decode or cfg.decode,
+            decode_mode=cam.decode or cfg.decode, rtsp_client=cam.rtsp_client or cfg.rtsp_client,
         )
         worker.start()
         self._workers[name] = worker

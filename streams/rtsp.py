@@ -12,13 +12,12 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import av
 import numpy as np
 
-if TYPE_CHECKING:
-    from streams.decode_plan import DecodePlan
+from streams.decode_plan import Action, DecodePlan
 
 log = logging.getLogger("streetwatch.streams")
 
@@ -227,12 +226,10 @@ class RtspReader:
         self.last_packet_at, self._previous_packet_at = self._previous_packet_at, now
         return now
 
-    def planned_frames(self, plan: "DecodePlan") -> Iterator[Frame]:
+    def planned_frames(self, plan: DecodePlan) -> Iterator[Frame]:
         """Only the frames `plan` wants analysed, decoding as little as it allows (see
         streams/decode_plan.py). Stalls are reported as by frames(): no packet within the
         read timeout, or (frame_timeout_s) the wanted frame overdue while packets keep coming."""
-        from streams.decode_plan import Action
-
         self.open()
         stream = self._stream
         codec = stream.codec_context
@@ -256,18 +253,10 @@ class RtspReader:
                                                  f"{plan.overdue_s(now):.1f}s")
                     continue
                 deliver = deliver or action in (Action.DELIVER, Action.DELIVER_KEY)
-                try:
-                    decoded = codec.decode(packet)
-                    if action is Action.DELIVER_KEY and not decoded:
-                        # A decoder that reorders (B-frames) holds the keyframe back until more
-                        # packets come; we send none, so drain it now and start afresh.
-                        decoded = codec.decode(None)
-                        codec.flush_buffers()
-                except av.InvalidDataError:
+                decoded = decode_planned(codec, packet, action)
+                if decoded is None:
                     self.corrupt_packets += 1
-                    decoded = ()
-                    if action is Action.DELIVER_KEY:
-                        codec.flush_buffers()
+                    decoded = []
                 self.frames_decoded += len(decoded)
                 if deliver and decoded:
                     deliver = False
@@ -298,6 +287,22 @@ class RtspReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def decode_planned(codec: av.CodecContext, packet: av.Packet | None, action: Action) -> list[av.VideoFrame] | None:
+    """Decode a packet the plan wants; None if it is damaged (the camera goes on)."""
+    try:
+        decoded = codec.decode(packet)
+        if action is Action.DELIVER_KEY and not decoded:
+            # A decoder that reorders (B-frames) holds the keyframe back until more packets
+            # come; we send none, so drain it now and start afresh.
+            decoded = codec.decode(None)
+            codec.flush_buffers()
+        return decoded
+    except av.InvalidDataError:
+        if action is Action.DELIVER_KEY:
+            codec.flush_buffers()
+        return None
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,301 @@
+"""A small RTSP client for one H.264 video track over TCP (RFC 2326, interleaved RTP).
+
+Why not FFmpeg's: its RTSP demuxer reads the socket a few bytes at a time (a poll and a recv
+for each 4-byte interleave header and each RTP packet) and hands every frame to Python, so
+merely receiving a 2 Mbit/s camera cost ~0.85 % of a core here, as much as decoding its
+keyframes. This client lets the kernel gather a tenth of a second of packets and takes
+them in one `recv_into` (~0.2 % of a core per camera, benchmarks/README.md); the frames
+it keeps are decoded by FFmpeg all the same (streams/rtsp_native.py).
+
+It speaks what cameras need: DESCRIBE/SETUP/PLAY, Basic and Digest authentication,
+keep-alives (GET_PARAMETER when offered, else OPTIONS), TEARDOWN. Anything else (H.265,
+UDP, TLS) is left to FFmpeg (`UnsupportedStream`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote, urljoin, urlsplit
+
+from streams.rtsp import StreamOpenError, StreamReadError, StreamStalledError, mask_url
+
+_BUFFER = 1 << 21  # holds several I-frames: the kernel keeps the rest meanwhile
+
+
+class UnsupportedStream(StreamOpenError):
+    """The camera is fine, but this client does not speak its format: use FFmpeg for it."""
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+
+@dataclass
+class VideoTrack:
+    control: str  # URL to SETUP
+    payload_type: int
+    clock_rate: int
+    parameter_sets: list[bytes]  # SPS, PPS from sprop-parameter-sets (may be empty)
+
+
+def digest_response(user: str, password: str, method: str, uri: str, challenge: dict[str, str],
+                    cnonce: str, nc: int = 1) -> str:
+    """The `Authorization: Digest …` value (RFC 2617, MD5, qop=auth or none)."""
+    realm, nonce = challenge.get("realm", ""), challenge.get("nonce", "")
+    md5 = lambda text: hashlib.md5(text.encode()).hexdigest()  # noqa: E731 (RFC 2617 names it H)
+    ha1, ha2 = md5(f"{user}:{realm}:{password}"), md5(f"{method}:{uri}")
+    qop = "auth" if "auth" in [q.strip() for q in challenge.get("qop", "").split(",")] else None
+    if qop:
+        answer = md5(f"{ha1}:{nonce}:{nc:08x}:{cnonce}:{qop}:{ha2}")
+    else:
+        answer = md5(f"{ha1}:{nonce}:{ha2}")
+    fields = [f'username="{user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"', f'response="{answer}"']
+    if "opaque" in challenge:
+        fields.append(f'opaque="{challenge["opaque"]}"')
+    if qop:
+        fields += [f"qop={qop}", f"nc={nc:08x}", f'cnonce="{cnonce}"']
+    return "Digest " + ", ".join(fields)
+
+
+def _challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), {k.lower(): v for k, v in re.findall(r'(\w+)="?([^",]*)"?', rest)}
+
+
+def parse_sdp_video(sdp: str, base: str) -> VideoTrack:
+    """The first video track of an SDP, if it is H.264; UnsupportedStream otherwise."""
+    media = re.split(r"\r?\nm=", "\n" + sdp)
+    video = next((m for m in media[1:] if m.startswith("video")), None)
+    if video is None:
+        raise StreamOpenError(f"{mask_url(base)} has no video stream")
+    payload_type = int(video.split()[3])
+    rtpmap = re.search(rf"a=rtpmap:{payload_type} ([\w.-]+)/(\d+)", video)
+    codec = rtpmap.group(1).upper() if rtpmap else "?"
+    if codec != "H264":
+        raise UnsupportedStream(f"{mask_url(base)}: video is {codec}, not H.264")
+    fmtp = re.search(rf"a=fmtp:{payload_type} (.*)", video)
+    params = dict(p.strip().partition("=")[::2] for p in fmtp.group(1).split(";")) if fmtp else {}
+    if params.get("packetization-mode", "0").strip() not in ("0", "1"):
+        raise UnsupportedStream(f"{mask_url(base)}: H.264 interleaved packetization is not supported")
+    sets = [base64.b64decode(s + "=" * (-len(s) % 4)) for s in params.get("sprop-parameter-sets", "").split(",") if s]
+    control = re.search(r"a=control:(\S+)", video)
+    target = control.group(1) if control else "*"
+    url = base if target == "*" else target if "://" in target else urljoin(base if base.endswith("/") else base + "/", target)
+    return VideoTrack(url, payload_type, int(rtpmap.group(2)), [s for s in sets if s])
+
+
+class RtspSession:
+    """One TCP connection to one camera. `open()` ends in PLAY; `read_packets()` returns the
+    video RTP packets received since the last call, waiting for data if there is none."""
+
+    def __init__(self, url: str, open_timeout_s: float, read_timeout_s: float, batch_s: float = 0.1):
+        parts = urlsplit(url)
+        if parts.scheme != "rtsp":
+            raise UnsupportedStream(f"{mask_url(url)}: only rtsp:// over TCP")
+        self.user, self.password = unquote(parts.username or ""), unquote(parts.password or "")
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        if ":" in (parts.hostname or "") and not netloc.startswith("["):
+            netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+        self.url = parts._replace(netloc=netloc).geturl()  # without credentials: sent on the wire
+        self.safe_url = mask_url(url)
+        self.host, self.port = parts.hostname or "", parts.port or 554
+        self.open_timeout_s, self.read_timeout_s, self.batch_s = open_timeout_s, read_timeout_s, batch_s
+        self.sock: socket.socket | None = None
+        self.track: VideoTrack | None = None
+        self._cseq = 0
+        self._session: str | None = None
+        self._challenge: tuple[str, dict[str, str]] | None = None
+        self._keepalive_method, self._keepalive_s, self._keepalive_at = "OPTIONS", 30.0, 0.0
+        self._channel = 0
+        self._buf = bytearray(_BUFFER)
+        self._view = memoryview(self._buf)
+        self._start = self._end = 0
+        self.last_video_at = time.monotonic()
+
+    # --- RTSP requests ------------------------------------------------------------------
+    def open(self) -> VideoTrack:
+        try:
+            self.sock = socket.create_connection((self.host, self.port), timeout=self.open_timeout_s)
+        except OSError as exc:
+            raise StreamOpenError(f"cannot open {self.safe_url}: {exc.strerror or exc}") from None
+        options = self._request("OPTIONS", self.url)
+        if "GET_PARAMETER" in options.headers.get("public", ""):
+            self._keepalive_method = "GET_PARAMETER"
+        described = self._request("DESCRIBE", self.url, {"Accept": "application/sdp"})
+        base = described.headers.get("content-base") or described.headers.get("content-location") or self.url
+        self.track = parse_sdp_video(described.body.decode("utf-8", "replace"), base)
+        setup = self._request("SETUP", self.track.control, {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"})
+        session = setup.headers.get("session", "")
+        self._session = session.split(";")[0].strip() or None
+        timeout = re.search(r"timeout=(\d+)", session)
+        self._keepalive_s = max(2.0, int(timeout.group(1)) / 2) if timeout else 30.0
+        channels = re.search(r"interleaved=(\d+)", setup.headers.get("transport", ""))
+        self._channel = int(channels.group(1)) if channels else 0
+        self._request("PLAY", base if self.track.control != self.url else self.url, {"Range": "npt=0.000-"})
+        self.sock.settimeout(self.read_timeout_s)
+        self._keepalive_at = self.last_video_at = time.monotonic()
+        return self.track
+
+    def _send(self, method: str, url: str, headers: dict[str, str] | None = None) -> None:
+        self._cseq += 1
+        lines = [f"{method} {url} RTSP/1.0", f"CSeq: {self._cseq}", "User-Agent: streetwatch"]
+        if self._session:
+            lines.append(f"Session: {self._session}")
+        if self._challenge:
+            lines.append(f"Authorization: {self._authorization(method, url)}")
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    def _request(self, method: str, url: str, headers: dict[str, str] | None = None) -> Response:
+        for attempt in (0, 1):
+            try:
+                self._send(method, url, headers)
+                response = self._read_response(time.monotonic() + self.open_timeout_s)
+            except socket.timeout:
+                raise StreamOpenError(f"cannot open {self.safe_url}: no answer within {self.open_timeout_s:.1f}s "
+                                      f"to {method}") from None
+            except OSError as exc:
+                raise StreamOpenError(f"cannot open {self.safe_url}: {method}: {exc.strerror or exc}") from None
+            if response.status == 401 and attempt == 0 and self.user and "www-authenticate" in response.headers:
+                self._challenge = _challenge(response.headers["www-authenticate"])
+                continue
+            if response.status >= 300:
+                # Worded like FFmpeg's, which the camera's health classification reads.
+                raise StreamOpenError(f"cannot open {self.safe_url}: Server returned {response.status} "
+                                      f"{response.reason} ({method})")
+            return response
+        raise AssertionError("unreachable")
+
+    def _authorization(self, method: str, url: str) -> str:
+        scheme, challenge = self._challenge
+        if scheme == "digest":
+            return digest_response(self.user, self.password, method, url, challenge, os.urandom(8).hex())
+        return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+
+    def _read_response(self, deadline: float) -> Response:
+        while True:
+            head_end = self._buf.find(b"\r\n\r\n", self._start, self._end)
+            if self._end > self._start and self._buf[self._start] == 0x24:
+                if not self._skip_interleaved():  # RTP before PLAY's answer: not ours yet
+                    self._fill(deadline)
+                continue
+            if head_end >= 0:
+                head = bytes(self._buf[self._start:head_end]).decode("latin-1")
+                status_line, *header_lines = head.split("\r\n")
+                headers = {}
+                for line in header_lines:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "0") or 0)
+                if self._end - (head_end + 4) >= length:
+                    body = bytes(self._buf[head_end + 4:head_end + 4 + length])
+                    self._start = head_end + 4 + length
+                    parts = status_line.split(" ", 2)
+                    if len(parts) < 2 or not parts[0].startswith("RTSP/") or not parts[1].isdigit():
+                        raise StreamOpenError(f"{self.safe_url}: not an RTSP answer: {status_line[:60]!r}")
+                    return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", headers, body)
+            self._fill(deadline)
+
+    def _fill(self, deadline: float | None = None) -> int:
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif self._end > len(self._buf) - 65536:  # compact: move the unread tail to the front
+            tail = self._end - self._start
+            self._buf[:tail] = self._buf[self._start:self._end]
+            self._start, self._end = 0, tail
+        if deadline is not None:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+        got = self.sock.recv_into(self._view[self._end:])
+        if deadline is not None:
+            self.sock.settimeout(self.read_timeout_s)
+        if not got:
+            raise StreamReadError(f"{self.safe_url}: the camera closed the connection")
+        self._end += got
+        return got
+
+    def _skip_interleaved(self) -> bool:
+        if self._end - self._start < 4:
+            return False
+        size = self._buf[self._start + 2] << 8 | self._buf[self._start + 3]
+        if self._end - self._start < 4 + size:
+            return False
+        self._start += 4 + size
+        return True
+
+    # --- streaming ----------------------------------------------------------------------
+    def read_packets(self) -> list[bytes]:
+        """The video RTP packets that have arrived, at least one. Raises StreamStalledError
+        when no video packet came for read_timeout_s (RTCP alone does not count)."""
+        while True:
+            packets = self._parse()
+            if packets:
+                self.last_video_at = time.monotonic()
+                return packets
+            now = time.monotonic()
+            if now - self.last_video_at > self.read_timeout_s:
+                raise StreamStalledError(f"{self.safe_url}: no video within {self.read_timeout_s:g}s")
+            if now - self._keepalive_at > self._keepalive_s:
+                self._keepalive_at = now
+                self._send_quietly(self._keepalive_method)
+            try:
+                got = self._fill()
+            except socket.timeout:
+                raise StreamStalledError(f"{self.safe_url}: no data within {self.read_timeout_s:g}s") from None
+            except OSError as exc:
+                raise StreamReadError(f"reading {self.safe_url} failed: {exc.strerror or exc}") from None
+            if got < 65536 and self.batch_s > 0:
+                # Let packets gather in the kernel: one wake-up per batch, not one per packet.
+                time.sleep(self.batch_s)
+
+    def _parse(self) -> list[bytes]:
+        packets, buf, start, end = [], self._buf, self._start, self._end
+        while end - start >= 4:
+            if buf[start] != 0x24:  # an RTSP answer (to a keep-alive) inside the stream
+                head_end = buf.find(b"\r\n\r\n", start, end)
+                if head_end < 0:
+                    break
+                length = re.search(rb"(?i)content-length:\s*(\d+)", buf[start:head_end])
+                stop = head_end + 4 + (int(length.group(1)) if length else 0)
+                if stop > end:
+                    break
+                start = stop
+                continue
+            size = buf[start + 2] << 8 | buf[start + 3]
+            if end - start < 4 + size:
+                break
+            if buf[start + 1] == self._channel:
+                packets.append(bytes(buf[start + 4:start + 4 + size]))
+            start += 4 + size
+        self._start = start
+        return packets
+
+    def _send_quietly(self, method: str) -> None:
+        try:
+            self._send(method, self.url)
+        except OSError:
+            pass  # the read that follows reports a dead connection
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is None:
+            return
+        try:
+            if self._session:
+                sock.settimeout(0.5)
+                self.sock = sock
+                self._send("TEARDOWN", self.url)
+                self.sock = None
+        except OSError:
+            pass
+        finally:
+            sock.close()
