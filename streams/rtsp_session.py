@@ -102,13 +102,16 @@ class RtspSession:
         parts = urlsplit(url)
         if parts.scheme != "rtsp":
             raise UnsupportedStream(f"{mask_url(url)}: only rtsp:// over TCP")
-        self.user, self.password = unquote(parts.username or ""), unquote(parts.password or "")
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-        if ":" in (parts.hostname or "") and not netloc.startswith("["):
-            netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
-        self.url = parts._replace(netloc=netloc).geturl()  # without credentials: sent on the wire
         self.safe_url = mask_url(url)
-        self.host, self.port = parts.hostname or "", parts.port or 554
+        try:
+            self.host, self.port = parts.hostname, parts.port or 554
+        except ValueError as exc:  # a port that is not a number
+            raise StreamOpenError(f"cannot open {self.safe_url}: {exc}") from None
+        if not self.host:
+            raise StreamOpenError(f"cannot open {self.safe_url}: no host in the URL")
+        self.user, self.password = unquote(parts.username or ""), unquote(parts.password or "")
+        # Without credentials: this is what goes on the wire (Digest sends no password).
+        self.url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         self.open_timeout_s, self.read_timeout_s, self.batch_s = open_timeout_s, read_timeout_s, batch_s
         self.sock: socket.socket | None = None
         self.track: VideoTrack | None = None
@@ -141,7 +144,7 @@ class RtspSession:
         self._keepalive_s = max(2.0, int(timeout.group(1)) / 2) if timeout else 30.0
         channels = re.search(r"interleaved=(\d+)", setup.headers.get("transport", ""))
         self._channel = int(channels.group(1)) if channels else 0
-        self._request("PLAY", base if self.track.control != self.url else self.url, {"Range": "npt=0.000-"})
+        self._request("PLAY", base, {"Range": "npt=0.000-"})  # the whole presentation
         self.sock.settimeout(self.read_timeout_s)
         self._keepalive_at = self.last_video_at = time.monotonic()
         return self.track
@@ -237,16 +240,17 @@ class RtspSession:
         """The video RTP packets that have arrived, at least one. Raises StreamStalledError
         when no video packet came for read_timeout_s (RTCP alone does not count)."""
         while True:
-            packets = self._parse()
-            if packets:
-                self.last_video_at = time.monotonic()
-                return packets
             now = time.monotonic()
-            if now - self.last_video_at > self.read_timeout_s:
-                raise StreamStalledError(f"{self.safe_url}: no video within {self.read_timeout_s:g}s")
             if now - self._keepalive_at > self._keepalive_s:
+                # We send no RTCP receiver reports, so a request is what keeps the session alive.
                 self._keepalive_at = now
                 self._send_quietly(self._keepalive_method)
+            packets = self._parse()
+            if packets:
+                self.last_video_at = now
+                return packets
+            if now - self.last_video_at > self.read_timeout_s:
+                raise StreamStalledError(f"{self.safe_url}: no video within {self.read_timeout_s:g}s")
             try:
                 got = self._fill()
             except socket.timeout:
