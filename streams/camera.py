@@ -3,8 +3,9 @@
 Like Frigate's per-camera capture with its watchdog, a camera that dies, freezes or never
 answers only ever affects itself:
 
-* every blocking step is bounded by a timeout (RtspReader: open, per-packet read, and
-  "packets but no decodable frame"), so a dead or frozen camera is noticed within
+* every blocking step is bounded by a timeout (open, each read, and "packets but no
+  decodable frame", in both readers: streams/rtsp.py for FFmpeg, streams/rtsp_native.py for
+  the own client), so a dead or frozen camera is noticed within
   `stall_timeout_s` and the connection is torn down and re-opened;
 * a watchdog thread covers FFmpeg paths that ignore those timeouts: a capture thread blocked
   well past them is abandoned (it exits by itself if it ever returns) and a fresh one started;

@@ -119,6 +119,7 @@ class RtspSession:
         self._session: str | None = None
         self._challenge: tuple[str, dict[str, str]] | None = None
         self._keepalive_method, self._keepalive_s, self._keepalive_at = "OPTIONS", 30.0, 0.0
+        self._deadline = 0.0
         self._channel = 0
         self._buf = bytearray(_BUFFER)
         self._view = memoryview(self._buf)
@@ -127,6 +128,9 @@ class RtspSession:
 
     # --- RTSP requests ------------------------------------------------------------------
     def open(self) -> VideoTrack:
+        # One deadline for the whole handshake, as FFmpeg's open timeout: the camera's watchdog
+        # allows an open only that long (and a grace).
+        self._deadline = time.monotonic() + self.open_timeout_s
         try:
             self.sock = socket.create_connection((self.host, self.port), timeout=self.open_timeout_s)
         except OSError as exc:
@@ -163,7 +167,9 @@ class RtspSession:
         for attempt in (0, 1):
             try:
                 self._send(method, url, headers)
-                response = self._read_response(time.monotonic() + self.open_timeout_s)
+                response = self._read_response(self._deadline)
+            except StreamReadError:  # the camera hung up mid-handshake
+                raise StreamOpenError(f"cannot open {self.safe_url}: the camera hung up during {method}") from None
             except socket.timeout:
                 raise StreamOpenError(f"cannot open {self.safe_url}: no answer within {self.open_timeout_s:.1f}s "
                                       f"to {method}") from None
@@ -217,7 +223,10 @@ class RtspSession:
             self._buf[:tail] = self._buf[self._start:self._end]
             self._start, self._end = 0, tail
         if deadline is not None:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+            self.sock.settimeout(left)
         got = self.sock.recv_into(self._view[self._end:])
         if deadline is not None:
             self.sock.settimeout(self.read_timeout_s)
@@ -239,6 +248,9 @@ class RtspSession:
     def read_packets(self) -> list[bytes]:
         """The video RTP packets that have arrived, at least one. Raises StreamStalledError
         when no video packet came for read_timeout_s (RTCP alone does not count)."""
+        # A stall is judged only after a read: a thread that got no CPU for seconds finds its
+        # camera's packets waiting in the kernel, and that is no stall.
+        received = False
         while True:
             now = time.monotonic()
             if now - self._keepalive_at > self._keepalive_s:
@@ -249,10 +261,11 @@ class RtspSession:
             if packets:
                 self.last_video_at = now
                 return packets
-            if now - self.last_video_at > self.read_timeout_s:
+            if received and now - self.last_video_at > self.read_timeout_s:  # RTCP only: frozen
                 raise StreamStalledError(f"{self.safe_url}: no video within {self.read_timeout_s:g}s")
             try:
                 got = self._fill()
+                received = True
             except socket.timeout:
                 raise StreamStalledError(f"{self.safe_url}: no data within {self.read_timeout_s:g}s") from None
             except OSError as exc:

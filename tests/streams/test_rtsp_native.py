@@ -221,3 +221,24 @@ def test_a_camera_the_native_client_cannot_read_falls_back_to_ffmpeg(cams, monke
         assert not worker.native and worker.health.reconnects == 0 and worker.health.state == "streaming"
     finally:
         worker.stop(timeout=5)
+
+
+def test_open_errors_are_clear_and_bounded_by_one_deadline():
+    from streams.camera_server import free_port
+
+    with pytest.raises(StreamOpenError, match="Connection refused"):
+        NativeRtspReader(f"rtsp://127.0.0.1:{free_port()}/x", open_timeout_s=1).open()
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does) and never answers
+    started = time.monotonic()
+    with pytest.raises(StreamOpenError, match="no answer within"):
+        NativeRtspReader(f"rtsp://127.0.0.1:{silent.getsockname()[1]}/x", open_timeout_s=0.5).open()
+    assert time.monotonic() - started < 2
+    silent.close()
+
+    rude = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=lambda: rude.accept()[0].close(), daemon=True).start()
+    with pytest.raises(StreamOpenError, match="hung up during OPTIONS|OPTIONS: Connection reset"):
+        NativeRtspReader(f"rtsp://127.0.0.1:{rude.getsockname()[1]}/x", open_timeout_s=2).open()
+    rude.close()
+    with pytest.raises(StreamOpenError, match="no host"):
+        NativeRtspReader("rtsp:///x").open()
