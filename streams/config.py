@@ -147,9 +147,9 @@ class EdgeConfig(Strict):
     batch_wait_ms: float = Field(default=50, ge=0, le=1000)
     sample_interval_s: float = Field(default=1.0, gt=0)
     decode: DecodeMode = "auto"  # what to decode: see streams/decode_plan.py
-    # Who receives RTSP: Streetwatch's own client (H.264 over TCP; a quarter of FFmpeg's CPU
-    # per camera, streams/rtsp_session.py) or FFmpeg. Cameras the own client cannot read
-    # (H.265, rtsps://) fall back to FFmpeg by themselves.
+    # Who receives RTSP: Streetwatch's own client (H.264 over TCP; ~0.6 of FFmpeg's CPU to
+    # receive a camera, streams/rtsp_session.py) or FFmpeg. Cameras the own client cannot
+    # read (H.265, rtsps://) fall back to FFmpeg by themselves.
     rtsp_client: RtspClient = "native"
     # Reuse a camera's last detections when its frame barely changed (mean absolute difference
     # of small grey thumbnails, 0-255); None: always run the model.

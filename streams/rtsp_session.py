@@ -2,10 +2,11 @@
 
 Why not FFmpeg's: its RTSP demuxer reads the socket a few bytes at a time (a poll and a recv
 for each 4-byte interleave header and each RTP packet) and hands every frame to Python, so
-merely receiving a 2 Mbit/s camera cost ~0.85 % of a core here, as much as decoding its
-keyframes. This client lets the kernel gather a tenth of a second of packets and takes
-them in one `recv_into` (~0.2 % of a core per camera, benchmarks/README.md); the frames
-it keeps are decoded by FFmpeg all the same (streams/rtsp_native.py).
+receiving a 2 Mbit/s camera cost 0.58-0.63 % of a core here (0.85 % alone on a quiet box),
+most of what decoding its keyframes costs. This client lets the kernel gather a tenth of a
+second of packets and takes them with one `recv_into`: 0.34-0.36 %, H.264 depacketizing
+included (`python -m benchmarks.rtsp_receive`, benchmarks/README.md). The frames it keeps
+are decoded by FFmpeg all the same (streams/rtsp_native.py).
 
 It speaks what cameras need: DESCRIBE/SETUP/PLAY, Basic and Digest authentication,
 keep-alives (GET_PARAMETER when offered, else OPTIONS), TEARDOWN. Anything else (H.265,
