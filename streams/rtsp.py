@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -234,8 +234,7 @@ class RtspReader:
         stream = self._stream
         codec = stream.codec_context
         time_base = float(stream.time_base) if stream.time_base else None
-        plan.reset()
-        deliver = False  # a frame is wanted from the decoder's next output
+        decoder = PlannedDecoder(self, plan, codec, time_base)
         self._start_packet_clock()
         try:
             for packet in self._container.demux(stream):
@@ -246,26 +245,9 @@ class RtspReader:
                 if packet.size == 0:
                     continue
                 stamp = packet.pts * time_base if packet.pts is not None and time_base else None
-                action = plan.on_packet(now, bool(packet.is_keyframe), stamp)
-                if action is Action.SKIP:
-                    if self.frame_timeout_s is not None and plan.overdue_s(now) > self.frame_timeout_s:
-                        raise StreamStalledError(f"{self.safe_url}: packets but no usable keyframe for "
-                                                 f"{plan.overdue_s(now):.1f}s")
-                    continue
-                deliver = deliver or action in (Action.DELIVER, Action.DELIVER_KEY)
-                decoded = decode_planned(codec, packet, action)
-                if decoded is None:
-                    self.corrupt_packets += 1
-                    decoded = []
-                self.frames_decoded += len(decoded)
-                if deliver and decoded:
-                    deliver = False
-                    frame = decoded[-1]
-                    pts = frame.pts * time_base if frame.pts is not None and time_base else None
-                    yield Frame(frame, time.time(), pts, bool(frame.key_frame))
-                elif self.frame_timeout_s is not None and plan.overdue_s(now) > self.frame_timeout_s:
-                    raise StreamStalledError(f"{self.safe_url}: packets but no decodable frame for "
-                                             f"{plan.overdue_s(now):.1f}s")
+                frame = decoder.offer(now, bool(packet.is_keyframe), stamp, lambda: packet)
+                if frame is not None:
+                    yield frame
         except av.ExitError:
             raise StreamStalledError(f"{self.safe_url}: no packet within {self.read_timeout_s:g}s") from None
         except TimeoutError as exc:
@@ -289,20 +271,56 @@ class RtspReader:
         self.close()
 
 
-def decode_planned(codec: av.CodecContext, packet: av.Packet | None, action: Action) -> list[av.VideoFrame] | None:
-    """Decode a packet the plan wants; None if it is damaged (the camera goes on)."""
-    try:
-        decoded = codec.decode(packet)
-        if action is Action.DELIVER_KEY and not decoded:
-            # A decoder that reorders (B-frames) holds the keyframe back until more packets
-            # come; we send none, so drain it now and start afresh.
-            decoded = codec.decode(None)
-            codec.flush_buffers()
-        return decoded
-    except av.InvalidDataError:
-        if action is Action.DELIVER_KEY:
-            codec.flush_buffers()
+class PlannedDecoder:
+    """The per-packet half of planned reading, shared by both readers (this one and
+    streams/rtsp_native.py): ask the plan, decode what it wants, count into the reader's
+    counters, hand out the wanted frame, and raise when it is overdue while packets flow."""
+
+    def __init__(self, reader: "RtspReader", plan: DecodePlan, codec: av.CodecContext, time_base: float | None):
+        self.reader, self.plan, self.codec, self.time_base = reader, plan, codec, time_base
+        self.deliver = False  # a frame is wanted from the decoder's next output
+        plan.reset()
+
+    def offer(self, now: float, keyframe: bool, stamp: float | None,
+              packet: Callable[[], av.Packet | None]) -> Frame | None:
+        """`packet` is built only if the plan wants it; None means it arrived damaged."""
+        action = self.plan.on_packet(now, keyframe, stamp)
+        if action is Action.SKIP:
+            self._check_overdue(now, "no usable keyframe")
+            return None
+        self.deliver = self.deliver or action in (Action.DELIVER, Action.DELIVER_KEY)
+        data = packet()
+        decoded = self._decode(data, action) if data is not None else None
+        if decoded is None:
+            self.reader.corrupt_packets += 1  # a damaged packet spoils a frame, not the camera
+            decoded = []
+        self.reader.frames_decoded += len(decoded)
+        if self.deliver and decoded:
+            self.deliver = False
+            frame = decoded[-1]
+            pts = frame.pts * self.time_base if frame.pts is not None and self.time_base else stamp
+            return Frame(frame, time.time(), pts, bool(frame.key_frame))
+        self._check_overdue(now, "no decodable frame")
         return None
+
+    def _decode(self, packet: av.Packet, action: Action) -> list[av.VideoFrame] | None:
+        try:
+            decoded = self.codec.decode(packet)
+            if action is Action.DELIVER_KEY and not decoded:
+                # A decoder that reorders (B-frames) holds the keyframe back until more packets
+                # come; we send none, so drain it now and start afresh.
+                decoded = self.codec.decode(None)
+                self.codec.flush_buffers()
+            return decoded
+        except av.InvalidDataError:
+            if action is Action.DELIVER_KEY:
+                self.codec.flush_buffers()
+            return None
+
+    def _check_overdue(self, now: float, what: str) -> None:
+        limit, overdue = self.reader.frame_timeout_s, self.plan.overdue_s(now)
+        if limit is not None and overdue > limit:
+            raise StreamStalledError(f"{self.reader.safe_url}: packets but {what} for {overdue:.1f}s")
 
 
 def _describe(exc: BaseException) -> str:

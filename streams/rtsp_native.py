@@ -15,12 +15,18 @@ from typing import Iterator
 
 import av
 
-from streams.decode_plan import Action, DecodePlan
-from streams.h264_rtp import H264Depacketizer
-from streams.rtsp import Frame, StreamReadError, StreamStalledError, decode_planned, mask_url
+from streams.decode_plan import DecodePlan
+from streams.h264_rtp import AccessUnit, H264Depacketizer
+from streams.rtsp import Frame, PlannedDecoder, StreamReadError, mask_url
 from streams.rtsp_session import RtspSession, UnsupportedStream
 
 __all__ = ["NativeRtspReader", "UnsupportedStream"]
+
+
+def _packet(unit: AccessUnit, depacketizer: H264Depacketizer) -> av.Packet:
+    packet = av.Packet(unit.annex_b(depacketizer.parameter_sets))
+    packet.pts = unit.timestamp
+    return packet
 
 
 class NativeRtspReader:
@@ -69,8 +75,7 @@ class NativeRtspReader:
         session, codec = self._session, self._codec
         depacketizer = H264Depacketizer(session.track.parameter_sets)
         time_base = 1.0 / session.track.clock_rate
-        plan.reset()
-        deliver = False  # a frame is wanted from the decoder's next output
+        decoder = PlannedDecoder(self, plan, codec, time_base)
         while True:
             if self._cancelled:
                 raise StreamReadError(f"{self.safe_url}: reading cancelled")
@@ -79,31 +84,10 @@ class NativeRtspReader:
             for rtp in packets:
                 for unit in depacketizer.push(rtp):
                     self.packets += 1
-                    stamp = unit.timestamp * time_base
-                    action = plan.on_packet(now, unit.keyframe, stamp)
-                    if action is Action.SKIP:
-                        if self.frame_timeout_s is not None and plan.overdue_s(now) > self.frame_timeout_s:
-                            raise StreamStalledError(f"{self.safe_url}: packets but no usable keyframe for "
-                                                     f"{plan.overdue_s(now):.1f}s")
-                        continue
-                    deliver = deliver or action in (Action.DELIVER, Action.DELIVER_KEY)
-                    decoded = None
-                    if not unit.damaged:
-                        packet = av.Packet(unit.annex_b(depacketizer.parameter_sets))
-                        packet.pts = unit.timestamp
-                        decoded = decode_planned(codec, packet, action)
-                    if decoded is None:
-                        self.corrupt_packets += 1
-                        decoded = []
-                    self.frames_decoded += len(decoded)
-                    if deliver and decoded:
-                        deliver = False
-                        frame = decoded[-1]
-                        pts = frame.pts * time_base if frame.pts is not None else stamp
-                        yield Frame(frame, time.time(), pts, bool(frame.key_frame))
-                    elif self.frame_timeout_s is not None and plan.overdue_s(now) > self.frame_timeout_s:
-                        raise StreamStalledError(f"{self.safe_url}: packets but no decodable frame for "
-                                                 f"{plan.overdue_s(now):.1f}s")
+                    frame = decoder.offer(now, unit.keyframe, unit.timestamp * time_base,
+                                          lambda: None if unit.damaged else _packet(unit, depacketizer))
+                    if frame is not None:
+                        yield frame
 
     def close(self) -> None:
         session, self._session, self._codec = self._session, None, None

@@ -63,9 +63,11 @@ def test_worker_samples_at_the_interval_and_recovers_after_camera_restart(clip):
 
 @pytest.mark.integration
 @pytest.mark.timeout(60)
-def test_worker_detects_a_frozen_camera_and_recovers(server):
+@pytest.mark.parametrize("reader", [{}, {"decode_mode": "auto", "rtsp_client": "native"}], ids=["ffmpeg", "native"])
+def test_worker_detects_a_frozen_camera_and_recovers(server, reader):
     got = Collector()
-    worker = CameraWorker("cam", server.url("frz"), 0.5, got, **FAST)
+    worker = CameraWorker("cam", server.url("frz"), 0.5, got, **FAST, **reader)
+    assert worker.native == bool(reader)
     worker.start()
     try:
         assert wait_for(lambda: worker.health.state == "streaming", 10), worker.health
