@@ -194,27 +194,46 @@ class RtspSession:
 
     def _read_response(self, deadline: float) -> Response:
         while True:
-            head_end = self._buf.find(b"\r\n\r\n", self._start, self._end)
             if self._end > self._start and self._buf[self._start] == 0x24:
-                if not self._skip_interleaved():  # RTP before PLAY's answer: not ours yet
-                    self._fill(deadline)
-                continue
-            if head_end >= 0:
-                head = bytes(self._buf[self._start:head_end]).decode("latin-1")
-                status_line, *header_lines = head.split("\r\n")
-                headers = {}
-                for line in header_lines:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                length = int(headers.get("content-length", "0") or 0)
-                if self._end - (head_end + 4) >= length:
-                    body = bytes(self._buf[head_end + 4:head_end + 4 + length])
-                    self._start = head_end + 4 + length
+                stop = self._interleaved_end(self._start)  # RTP before PLAY's answer: not ours yet
+            else:
+                message = self._message_at(self._start)
+                if message is not None:
+                    status_line, headers, body, stop = message
+                    self._start = stop
                     parts = status_line.split(" ", 2)
                     if len(parts) < 2 or not parts[0].startswith("RTSP/") or not parts[1].isdigit():
                         raise StreamOpenError(f"{self.safe_url}: not an RTSP answer: {status_line[:60]!r}")
                     return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", headers, body)
-            self._fill(deadline)
+                stop = None
+            if stop is None:
+                self._fill(deadline)
+            else:
+                self._start = stop
+
+    def _message_at(self, start: int) -> tuple[str, dict[str, str], bytes, int] | None:
+        """The RTSP message (answer or request) beginning at `start` once all of it is in the
+        buffer: its first line, headers (names lower-cased), body and end offset."""
+        head_end = self._buf.find(b"\r\n\r\n", start, self._end)
+        if head_end < 0:
+            return None
+        first, *lines = bytes(self._buf[start:head_end]).decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = headers.get("content-length", "").strip()
+        stop = head_end + 4 + (int(length) if length.isdigit() else 0)
+        if stop > self._end:
+            return None
+        return first, headers, bytes(self._buf[head_end + 4:stop]), stop
+
+    def _interleaved_end(self, start: int) -> int | None:
+        """Where the `$`-framed packet at `start` ends, once all of it is in the buffer."""
+        if self._end - start < 4:
+            return None
+        stop = start + 4 + (self._buf[start + 2] << 8 | self._buf[start + 3])
+        return stop if stop <= self._end else None
 
     def _fill(self, deadline: float | None = None) -> int:
         if self._start == self._end:
@@ -235,15 +254,6 @@ class RtspSession:
             raise StreamReadError(f"{self.safe_url}: the camera closed the connection")
         self._end += got
         return got
-
-    def _skip_interleaved(self) -> bool:
-        if self._end - self._start < 4:
-            return False
-        size = self._buf[self._start + 2] << 8 | self._buf[self._start + 3]
-        if self._end - self._start < 4 + size:
-            return False
-        self._start += 4 + size
-        return True
 
     # --- streaming ----------------------------------------------------------------------
     def read_packets(self) -> list[bytes]:
@@ -276,24 +286,18 @@ class RtspSession:
                 time.sleep(self.batch_s)
 
     def _parse(self) -> list[bytes]:
-        packets, buf, start, end = [], self._buf, self._start, self._end
-        while end - start >= 4:
-            if buf[start] != 0x24:  # an RTSP answer (to a keep-alive) inside the stream
-                head_end = buf.find(b"\r\n\r\n", start, end)
-                if head_end < 0:
-                    break
-                length = re.search(rb"(?i)content-length:\s*(\d+)", buf[start:head_end])
-                stop = head_end + 4 + (int(length.group(1)) if length else 0)
-                if stop > end:
-                    break
-                start = stop
-                continue
-            size = buf[start + 2] << 8 | buf[start + 3]
-            if end - start < 4 + size:
+        packets, buf, start = [], self._buf, self._start
+        while start < self._end:
+            if buf[start] == 0x24:
+                stop = self._interleaved_end(start)
+                if stop is not None and buf[start + 1] == self._channel:
+                    packets.append(bytes(buf[start + 4:stop]))
+            else:  # an RTSP answer (to a keep-alive) inside the stream
+                message = self._message_at(start)
+                stop = None if message is None else message[3]
+            if stop is None:
                 break
-            if buf[start + 1] == self._channel:
-                packets.append(bytes(buf[start + 4:start + 4 + size]))
-            start += 4 + size
+            start = stop
         self._start = start
         return packets
 
@@ -304,16 +308,15 @@ class RtspSession:
             pass  # the read that follows reports a dead connection
 
     def close(self) -> None:
-        sock, self.sock = self.sock, None
+        sock = self.sock
         if sock is None:
             return
         try:
             if self._session:
                 sock.settimeout(0.5)
-                self.sock = sock
                 self._send("TEARDOWN", self.url)
-                self.sock = None
         except OSError:
-            pass
+            pass  # a dead connection needs no goodbye
         finally:
+            self.sock = None
             sock.close()
