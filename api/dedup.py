@@ -17,7 +17,6 @@ Callers hold the per-issue-type lock (see api/events.py) while deciding and writ
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,7 +25,7 @@ from sqlmodel import Session
 
 from api.geometry import best_match
 from api.ingest_sql import candidate_query
-from api.location import Box, box_ground_point, distance_m, pixel_to_latlon
+from api.location import Box, bounding_box, box_ground_point, distance_m, pixel_to_latlon
 from api.models import DONE_STATES, OPEN_STATES, OrderState, as_utc
 from api.schemas import IssueType
 from api.settings import IssuePolicy
@@ -91,7 +90,7 @@ def locate(camera: CameraInfo, box: Box) -> tuple[float | None, float | None]:
 
 def find(session: Session, policy: IssuePolicy, s: Sighting) -> tuple[Match, Candidate | None]:
     since = as_utc(s.seen_at - timedelta(hours=policy.recurrence_cooldown_hours))
-    candidates = _candidates(session, s, since)
+    candidates = _candidates(session, s, since, policy.dedup_radius_m)
     order = _match(s, [c for c in candidates if c.state in OPEN_STATES], policy)
     if order is not None:
         return Match.join, order
@@ -108,7 +107,7 @@ def find(session: Session, policy: IssuePolicy, s: Sighting) -> tuple[Match, Can
     return (Match.recurrence, previous) if previous is not None else (Match.new, None)
 
 
-def _candidates(session: Session, s: Sighting, since: datetime) -> list[Candidate]:
+def _candidates(session: Session, s: Sighting, since: datetime, radius_m: float) -> list[Candidate]:
     """Open orders of the type near the sighting (or of its camera), and those done since
     the cooldown began, oldest first, in one query."""
     lat, lon, camera = s.lat, s.lon, s.camera
@@ -117,10 +116,10 @@ def _candidates(session: Session, s: Sighting, since: datetime) -> list[Candidat
         return []
     params: dict[str, object] = {"issue_type": s.issue_type, "since": since}
     if lat is not None and lon is not None:
-        # A bounding box in SQL first, so a city with thousands of open orders stays cheap.
-        dlat = 5000 / METRES_PER_DEGREE_LAT
-        dlon = dlat / max(0.01, math.cos(math.radians(lat)))
-        params.update(lat_lo=lat - dlat, lat_hi=lat + dlat, lon_lo=lon - dlon, lon_hi=lon + dlon)
+        # The box of the type's radius in SQL first, so only orders that can match come back:
+        # a city's other open orders nearby cost row decoding on every event otherwise.
+        lat_lo, lat_hi, lon_lo, lon_hi = bounding_box(lat, lon, radius_m)
+        params.update(lat_lo=lat_lo, lat_hi=lat_hi, lon_lo=lon_lo, lon_hi=lon_hi)
     if camera is not None:
         params["camera_id"] = camera.id
     query = candidate_query(has_place, camera is not None)

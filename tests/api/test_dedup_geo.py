@@ -7,7 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from api.location import distance_m, pixel_to_latlon, point_in_polygon
+import math
+import random
+
+from api.location import bounding_box, distance_m, pixel_to_latlon, point_in_polygon
 from api.models import OrderState, utcnow
 from tests.api.factories import BASE, event_json, jpeg, metres_north, order_row, place_camera, post, seen_by, set_order
 
@@ -25,6 +28,26 @@ def test_distance_and_mapping_helpers():
     assert lat == pytest.approx(metres_north(25)[0], abs=1e-7) and lon == pytest.approx(BASE[1] + 0.0005, abs=1e-7)
     square = [[0, 0], [0, 1], [1, 1], [1, 0]]
     assert point_in_polygon(0.5, 0.5, square) and not point_in_polygon(1.5, 0.5, square)
+
+
+@pytest.mark.parametrize("lat", [0.0, 31.23, -33.9, 64.1, 78.2, 89.99])
+def test_bounding_box_holds_every_point_within_the_radius(lat):
+    # The SQL filter must never drop an order the exact distance rule would join.
+    rng = random.Random(lat)
+    radius = 60.0
+    lat_lo, lat_hi, lon_lo, lon_hi = bounding_box(lat, 121.47, radius)
+    for _ in range(2000):
+        bearing, d = rng.uniform(0, 2 * math.pi), radius * math.sqrt(rng.random())
+        dlat = d * math.cos(bearing) / 111_195
+        dlon = d * math.sin(bearing) / (111_195 * max(1e-9, math.cos(math.radians(lat + dlat))))
+        p = (lat + dlat, 121.47 + dlon)
+        if abs(p[0]) > 90 or distance_m(lat, 121.47, *p) > radius:
+            continue
+        assert lat_lo <= p[0] <= lat_hi and lon_lo <= p[1] <= lon_hi, p
+    # ...and it is a filter: at mid latitudes it is a few radii wide, not kilometres.
+    if abs(lat) < 70:
+        assert distance_m(lat, 121.47, lat_hi, 121.47) < 2 * radius
+        assert distance_m(lat, 121.47, lat, lon_hi) < 2 * radius
 
 
 def test_two_cameras_seeing_one_flood_make_one_order(client, backend):
