@@ -116,6 +116,7 @@ def test_closed_orders_are_not_joined(client, backend):
 @pytest.mark.parametrize("part,data", [
     ("frame", b"\xff\xd8\xff\xe0 not really a jpeg"),
     ("frame", jpeg()[:300]),  # truncated
+    ("frame", jpeg()[:-64]),  # truncated near the end: the check must read every byte
     ("frame", b""),
     ("frame", jpeg(fmt="GIF")),
     ("crop", b"garbage"),  # a good frame does not excuse a bad optional part
