@@ -63,20 +63,14 @@ def ingest_event(session: Session, store: EvidenceStore, settings: Settings, eve
     Posting an event_id again returns the first answer with replay=True and stores nothing.
     """
     checked = check_images(images, settings.max_upload_bytes)
-    replay = find_replay(session, event.event_id)
-    if replay or is_sqlite(session):
-        # SQLite: end the read, the write transaction must begin as BEGIN IMMEDIATE. On
-        # PostgreSQL the write goes on in the same transaction (one connection checkout
-        # fewer): under READ COMMITTED each statement after the lock sees fresh data.
-        session.rollback()
-    if replay:
-        return replay
-
+    # No replay check up front: the unique event_id refuses a replay's INSERT, and only then
+    # is the first answer looked up. A replay (the edge retrying after a lost answer) is rare
+    # and costs an S3 put and delete; a check on every event cost a statement on every event.
     keys = _put_objects(store, f"events/{event.event_id}", checked)
     try:
         result = _write_rows(session, settings, event, checked, keys)
     except IntegrityError as exc:
-        # Another process stored the same event_id between our check and our insert.
+        # This event_id is stored already: sent before, or by a twin racing this one.
         session.rollback()
         _delete_quietly(store, keys)
         replay = find_replay(session, event.event_id)
@@ -119,9 +113,9 @@ def _put_objects(store: EvidenceStore, prefix: str, images: list[CheckedImage]) 
 
 def _write_rows(session: Session, settings: Settings, event: EventIn, images: list[CheckedImage],
                 keys: list[str]) -> EventAccepted:
-    # No replay check under the locks: a twin that committed while we waited makes our
-    # INSERT hit the unique event_id, which the caller turns into the replay answer. Every
-    # statement here runs while other sightings nearby wait, so there are few of them.
+    # A replay, or a twin that committed while we waited, makes our INSERT hit the unique
+    # event_id, which the caller turns into the replay answer. Every statement here runs
+    # while other sightings nearby wait, so there are few of them.
     begin_write(session)
     camera = _upsert_camera(session, event.camera)
     lat, lon = locate(camera, event.bbox)

@@ -22,8 +22,9 @@ import api.events
 from api.db import get_engine
 from api.evidence_store import StoreUnavailable
 from api.main import create_app
-from api.models import Order
-from tests.api.factories import auth, make_key, counts, event_json, jpeg, nothing_stored, post, stored_objects
+from api.models import Order, OrderState, utcnow
+from tests.api.factories import (audit_count, auth, counts, event_json, jpeg, make_key, nothing_stored, order_row,
+                                 post, set_order, stored_objects)
 
 
 def _unused_port() -> int:
@@ -79,22 +80,20 @@ def test_concurrent_replays_of_one_event_store_it_once(client, backend):
     assert len(stored_objects(backend)) == 2  # the losers' objects were removed again
 
 
-def test_unique_violation_on_event_id_becomes_a_replay(client, backend, monkeypatch):
-    """The twin commits between our replay check and our insert (there is no second check
-    under the lock): the unique index catches it and the answer is the first one's."""
+def test_replay_runs_into_the_unique_event_id_and_undoes_everything(client, backend):
+    """There is no replay check up front: a replay goes through dedup and the writes, the
+    unique event_id refuses its INSERT, and all of it is undone. Here the first order was
+    closed since, so the replay's dedup opens a recurrence (with its dispatch and audit
+    rows) before the refusal: none of that may remain, nor the replay's objects."""
     ev = event_json()
     first = post(client, ev).json()
-    real = api.events.find_replay
-    calls = {"n": 0}
-
-    def blind_once(session, event_id):
-        calls["n"] += 1
-        return None if calls["n"] == 1 else real(session, event_id)  # miss the pre-check
-
-    monkeypatch.setattr(api.events, "find_replay", blind_once)
+    set_order(backend, first["order_id"], state=OrderState.closed, closed_at=utcnow())
+    before = {**counts(backend), "audit": audit_count(backend)}
     resp = post(client, ev)
     assert resp.status_code == 200 and resp.json() == {**first, "replay": True}
-    assert counts(backend)["event"] == 1 and len(stored_objects(backend)) == 1
+    assert {**counts(backend), "audit": audit_count(backend)} == before
+    assert order_row(backend, first["order_id"]).event_count == 1
+    assert len(stored_objects(backend)) == 1
 
 
 def test_s3_down_answers_503_and_stores_nothing(backend):
