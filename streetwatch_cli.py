@@ -206,6 +206,16 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number or a list such as 4,8,16") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: client counts must be at least 1")
+    return counts
+
+
 def _bench_api(args: argparse.Namespace) -> int:
     from benchmarks.api_bench import run
 
@@ -316,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     s = bench.add_parser("api", help="events/s and latency of POST /api/v1/events (SQLite and PostgreSQL, S3 on loopback)")
     s.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    s.add_argument("--clients", type=int, default=16, help="concurrent posting clients")
+    s.add_argument("--clients", type=_client_counts, default=[16],
+                   help="concurrent posting clients; a list such as 4,8,16 runs each in turn")
     s.add_argument("--workers", type=int, default=2, help="API server processes")
     s.add_argument("--seconds", type=float, default=20.0, help="measured time per backend")
     s.add_argument("--warmup", type=float, default=3.0)

@@ -229,23 +229,25 @@ def run_backend(backend: str, database_url: str, s3, workers: int, clients: int,
     return result
 
 
-def run(backends: list[str], workers: int = 2, clients: int = 16, seconds: float = 20.0, warmup: float = 3.0,
-        json_out: Path | None = None) -> list[Result]:
+def run(backends: list[str], workers: int = 2, clients: int | list[int] = 16, seconds: float = 20.0,
+        warmup: float = 3.0, json_out: Path | None = None) -> list[Result]:
+    """One result per backend and client count; the counts run in turn against the same
+    database (later ones find the orders earlier ones opened, as a city's would)."""
     from api.local_postgres import ThrowawayPostgres
     from api.local_s3 import LocalS3Server
 
+    counts = [clients] if isinstance(clients, int) else list(clients)
     frame = street_jpeg()
-    print(f"frame: {len(frame) / 1000:.0f} KB JPEG, 1280×720; {clients} clients, {workers} API worker(s), "
-          f"{seconds:.0f} s after {warmup:.0f} s warm-up; {os.cpu_count()} CPU(s)")
+    print(f"frame: {len(frame) / 1000:.0f} KB JPEG, 1280×720; {', '.join(map(str, counts))} clients, "
+          f"{workers} API worker(s), {seconds:.0f} s after {warmup:.0f} s warm-up; {os.cpu_count()} CPU(s)")
     results = []
     with LocalS3Server() as s3, tempfile.TemporaryDirectory(prefix="streetwatch-bench-") as tmp:
         for backend in backends:
-            if backend == "sqlite":
-                results.append(run_backend("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", s3, workers, clients,
-                                           seconds, warmup, frame))
-            else:
-                with ThrowawayPostgres() as url:
-                    results.append(run_backend("postgres", url, s3, workers, clients, seconds, warmup, frame))
+            with contextlib.ExitStack() as stack:
+                url = (f"sqlite:///{Path(tmp) / 'bench.db'}" if backend == "sqlite"
+                       else stack.enter_context(ThrowawayPostgres()))
+                for n in counts:
+                    results.append(run_backend(backend, url, s3, workers, n, seconds, warmup, frame))
     print(_table(results))
     if json_out is not None:
         json_out.write_text(json.dumps([asdict(r) for r in results], indent=1))
@@ -253,18 +255,19 @@ def run(backends: list[str], workers: int = 2, clients: int = 16, seconds: float
 
 
 def _table(results: list[Result]) -> str:
-    lines = ["", "| backend | events/s | p50 ms | p95 ms | p99 ms | errors | orders |", "|---|---|---|---|---|---|---|"]
+    lines = ["", "| backend | clients | events/s | p50 ms | p95 ms | p99 ms | errors | orders |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
-        lines.append(f"| {r.backend} | {r.events_per_s:.0f} | {r.p50_ms:.0f} | {r.p95_ms:.0f} | {r.p99_ms:.0f} | "
-                     f"{r.errors} | {r.orders} |")
+        lines.append(f"| {r.backend} | {r.clients} | {r.events_per_s:.0f} | {r.p50_ms:.0f} | {r.p95_ms:.0f} | "
+                     f"{r.p99_ms:.0f} | {r.errors} | {r.orders} |")
     for r in results:
         for sample in r.error_samples:
             lines.append(f"error ({r.backend}): {sample}")
         ok = r.events_per_s >= TARGET_EVENTS_PER_S and r.p95_ms < TARGET_P95_MS
         if r.cpu_s and r.events:
             per_event = ", ".join(f"{kind} {1000 * sec / r.events:.1f}" for kind, sec in r.cpu_s.items())
-            lines.append(f"{r.backend}: CPU ms per event: {per_event} (machine: {os.cpu_count()} cores, "
+            lines.append(f"{r.backend}, {r.clients} clients: CPU ms per event: {per_event} (machine: {os.cpu_count()} cores, "
                          f"{100 * sum(r.cpu_s.values()) / r.seconds / (os.cpu_count() or 1):.0f} % busy)")
-        lines.append(f"{r.backend}: target ≥ {TARGET_EVENTS_PER_S:.0f} events/s with p95 < {TARGET_P95_MS:.0f} ms: "
+        lines.append(f"{r.backend}, {r.clients} clients: target ≥ {TARGET_EVENTS_PER_S:.0f} events/s with p95 < {TARGET_P95_MS:.0f} ms: "
                      f"{'met' if ok else 'not met'} ({r.events_per_s:.0f} events/s, p95 {r.p95_ms:.0f} ms)")
     return "\n".join(lines)
