@@ -68,7 +68,7 @@ def check_image(kind: EvidenceKind, data: bytes, max_bytes: int | None = None, f
                     raise BadImage(part, f"{width}x{height} pixels is more than any camera sends")
                 if fmt == "JPEG":
                     # Luminance at 1/8 scale: libjpeg still entropy-decodes every component
-                    # of every scan (a truncated or corrupt file is still refused) but skips
+                    # of every scan (a truncated file is still refused, as in colour) but skips
                     # most IDCT work and all colour conversion: 1.2 against 5.0 ms for a
                     # full decode of a 1280x720 frame (1.6 ms in colour at 1/8).
                     img.draft("L", (max(1, width // 8), max(1, height // 8)))
