@@ -50,7 +50,8 @@ class CameraHealth:
     frames_sampled: int = 0
     reconnects: int = 0  # connection attempts after the first
     last_error: str | None = None
-    corrupt_packets: int = 0
+    corrupt_packets: int = 0  # damaged data skipped (a frame lost, not the camera)
+    packets_lost: int = 0  # RTP sequence gaps seen by the native client
     handler_errors: int = 0  # exceptions raised by on_frame
 
 
@@ -238,7 +239,7 @@ class CameraWorker:
         return random.uniform(min(0.1, self.backoff_initial_s), cap)
 
     def _read(self, reader: RtspReader | NativeRtspReader, gen: int) -> None:
-        counted_corrupt = counted_decoded = 0
+        counted_corrupt = counted_decoded = counted_lost = 0
         self.sampler.reset()  # the first frame after a (re)connect is always analysed
         frames = reader.planned_frames(self.plan) if self.plan is not None else reader.frames()
         for frame in frames:
@@ -250,12 +251,14 @@ class CameraWorker:
             take = True if self.plan is not None else self.sampler.should_take(now)
             corrupt, counted_corrupt = reader.corrupt_packets - counted_corrupt, reader.corrupt_packets
             decoded, counted_decoded = reader.frames_decoded - counted_decoded, reader.frames_decoded
+            lost, counted_lost = reader.packets_lost - counted_lost, reader.packets_lost
             with self._lock:
                 h = self._health
                 self._health = replace(h, state="streaming", last_frame_at=frame.captured_at,
                                        frames_decoded=h.frames_decoded + decoded,
                                        frames_sampled=h.frames_sampled + take,
-                                       corrupt_packets=h.corrupt_packets + corrupt)
+                                       corrupt_packets=h.corrupt_packets + corrupt,
+                                       packets_lost=h.packets_lost + lost)
             if self._delivered == 1:
                 log.info("camera %s: streaming", self.name)
             if take:

@@ -61,6 +61,10 @@ class _Collector:
                                                  labels=["camera"]),
             "frames_replaced": CounterMetricFamily("streetwatch_frames_dropped", "Frames replaced by a newer one "
                                                    "before inference", labels=["camera"]),
+            "corrupt_packets": CounterMetricFamily("streetwatch_corrupt_packets", "Damaged packets skipped "
+                                                   "(each spoils a frame, not the camera)", labels=["camera"]),
+            "packets_lost": CounterMetricFamily("streetwatch_rtp_packets_lost", "RTP packets missing from the "
+                                                "sequence (own RTSP client only)", labels=["camera"]),
             "reconnects": CounterMetricFamily("streetwatch_camera_reconnects", "Connection attempts after the first",
                                               labels=["camera"]),
             "events": CounterMetricFamily("streetwatch_events_confirmed", "Events confirmed", labels=["camera"]),

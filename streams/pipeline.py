@@ -359,6 +359,8 @@ class EdgePipeline:
                 "last_error": h.last_error if h else None,
                 "reconnects": h.reconnects if h else 0,
                 "frames_decoded": h.frames_decoded if h else 0,
+                "corrupt_packets": h.corrupt_packets if h else 0,
+                "packets_lost": h.packets_lost if h else 0,
                 "frames_sampled": h.frames_sampled if h else 0,
                 "frames_analysed": state.frames_analysed,
                 "frames_reused": self.scheduler.reused[name] if self.scheduler else 0,

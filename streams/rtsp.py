@@ -115,6 +115,7 @@ class RtspReader:
         self.extra_options = dict(options or {})
         self.frame_timeout_s = frame_timeout_s
         self.corrupt_packets = 0
+        self.packets_lost = 0  # FFmpeg's demuxer does not tell; the native client counts them
         self._cancelled = False
         self.frames_decoded = 0
         self.packets = 0

@@ -38,6 +38,7 @@ class NativeRtspReader:
         self.batch_s = batch_s
         self.transport = "tcp"
         self.corrupt_packets = 0
+        self.packets_lost = 0  # RTP sequence gaps: the camera or the network dropped video
         self.frames_decoded = 0
         self.packets = 0  # access units received (FFmpeg's packets are access units too)
         self._cancelled = False
@@ -84,6 +85,7 @@ class NativeRtspReader:
             for rtp in packets:
                 for unit in depacketizer.push(rtp):
                     self.packets += 1
+                    self.packets_lost = depacketizer.lost_packets
                     frame = decoder.offer(now, unit.keyframe, unit.timestamp * time_base,
                                           lambda: None if unit.damaged else _packet(unit, depacketizer))
                     if frame is not None:

@@ -14,10 +14,11 @@ import streams.camera as camera_mod
 from streams.camera import CameraWorker
 from streams.camera_server import RtspCameraServer
 from streams.decode_plan import DecodePlan
+from streams.metrics import EdgeMetrics
 from streams.h264_rtp import START_CODE, H264Depacketizer
 from streams.rtsp import StreamOpenError, StreamStalledError
 from streams.rtsp_native import NativeRtspReader
-from streams.rtsp_session import UnsupportedStream, digest_response, parse_sdp_video
+from streams.rtsp_session import RtspSession, UnsupportedStream, digest_response, parse_sdp_video
 from tests.streams.helpers import CLIP_H, CLIP_W, wait_for
 
 SPS, PPS = b"\x67\x42\x00\x1f\xaa", b"\x68\xce\x3c\x80"
@@ -200,6 +201,47 @@ def test_a_camera_the_native_client_cannot_read_falls_back_to_ffmpeg(cams, monke
         assert not worker.native and worker.health.reconnects == 0 and worker.health.state == "streaming"
     finally:
         worker.stop(timeout=5)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(60)
+def test_a_lossy_camera_keeps_streaming_and_its_losses_reach_health_and_metrics(cams, monkeypatch):
+    """Every 40th RTP packet goes missing (a camera's send buffer overflowing does that over
+    TCP): damaged frames are skipped, the camera stays up, and the gaps are counted."""
+    real_read = RtspSession.read_packets
+    seen = {"n": 0}
+
+    def lossy_read(self):
+        kept = []
+        for packet in real_read(self):
+            seen["n"] += 1
+            if seen["n"] % 40:
+                kept.append(packet)
+        return kept or lossy_read(self)
+
+    monkeypatch.setattr(RtspSession, "read_packets", lossy_read)
+    got = []
+    worker = CameraWorker("cam", cams.url("cam"), 0.5, lambda n, f: got.append(f), decode_mode="auto",
+                          rtsp_client="native")
+    worker.start()
+    try:
+        # (the test server may turn the first DESCRIBE away while it tears down the previous test's
+        # session: the losses must cause no reconnect once video flows, not none at all)
+        assert wait_for(lambda: len(got) >= 1, 15), worker.health
+        connects = worker.health.reconnects
+        assert wait_for(lambda: len(got) >= 5 and worker.health.packets_lost >= 3, 20), worker.health
+        h = worker.health
+        assert worker.native and h.state == "streaming" and h.reconnects == connects
+        assert h.packets_lost <= seen["n"] // 40 + 1  # gaps counted once each, not per damaged unit
+        assert all(f.image.shape == (CLIP_H, CLIP_W, 3) for f in got)
+    finally:
+        worker.stop(timeout=5)
+    metrics = EdgeMetrics(lambda: {"cameras": {"cam": {"state": h.state, "corrupt_packets": h.corrupt_packets,
+                                                       "packets_lost": h.packets_lost}},
+                                   "queue_depth": 0, "outbox": {"events": 0, "bytes": 0, "dropped_images": 0},
+                                   "events_sent": 0, "events_rejected": 0}).exposition().decode()
+    assert f'streetwatch_rtp_packets_lost_total{{camera="cam"}} {float(h.packets_lost)}' in metrics
+    assert f'streetwatch_corrupt_packets_total{{camera="cam"}} {float(h.corrupt_packets)}' in metrics
 
 
 def test_open_errors_are_clear_and_bounded_by_one_deadline():
