@@ -12,7 +12,7 @@ Rules, in order, for the sighting's issue type:
    linked to it as a recurrence;
 otherwise a new order.
 
-Callers hold the per-issue-type lock (see api/events.py) while deciding and writing.
+Callers hold the sighting's dedup locks (api/dedup_locks.py) while deciding and writing.
 """
 
 from __future__ import annotations
