@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.body_limit import BodySizeLimit
+from api.keepalive import RotateKeepAlive
 from api.db import check_migrated, get_engine
 from api.errors import install_error_handlers
 from api.evidence_store import make_store
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.report_limiter = RateLimiter(settings.report_rate_per_minute)
     app.state.export_jobs = {}
     app.add_middleware(BodySizeLimit, max_bytes=3 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    if settings.keepalive_requests:
+        app.add_middleware(RotateKeepAlive, mean_requests=settings.keepalive_requests)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # S3 refuses presigned URLs valid for more than 7 days.
     presign_expiry_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    keepalive_requests: int = Field(100, ge=0, description="a keep-alive connection is closed after this many "
+                                                           "requests on average, so connections spread over the "
+                                                           "worker processes; 0 never closes them")
     policies: dict[IssueType, IssuePolicy] = Field(default_factory=lambda: _merged_policies({}))
     report_rate_per_minute: float = Field(6.0, gt=0, description="citizen reports per client address per minute "
                                                                    "(burst of the same size), per API process")
