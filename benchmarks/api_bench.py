@@ -164,6 +164,21 @@ def _cpu_by_kind(api_pid: int) -> dict[str, float]:
     return totals
 
 
+def _wait_until_idle(pid: int, deadline: float, busy_below: float = 0.05) -> None:
+    """Until the process and its children use less than `busy_below` of a core for 0.5 s."""
+    def cpu() -> float:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        return sum(sum(p.cpu_times()[:2]) for p in procs if p.is_running())
+
+    before = cpu()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu()
+        if now - before < busy_below * 0.5:
+            return
+        before = now
+
+
 @contextlib.contextmanager
 def _api_server(env: dict[str, str], workers: int):
     cli = [sys.executable, "-m", "streetwatch_cli"]
@@ -191,6 +206,10 @@ def _api_server(env: dict[str, str], workers: int):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"API did not start within 60 s: {log_tail()}")
             time.sleep(0.3)
+        # The first worker up answers /healthz while the others may still be importing: clients
+        # connecting then would all keep their connections on that one worker (it happened: 16
+        # of 16, 79 events/s). Wait until every worker has started, i.e. the server idles.
+        _wait_until_idle(proc.pid, deadline)
         yield base, proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
