@@ -164,16 +164,12 @@ def _cpu_by_kind(api_pid: int) -> dict[str, float]:
     return totals
 
 
-def _wait_until_idle(pid: int, deadline: float, busy_below: float = 0.05) -> None:
-    """Until the process and its children use less than `busy_below` of a core for 0.5 s."""
-    def cpu() -> float:
-        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-        return sum(sum(p.cpu_times()[:2]) for p in procs if p.is_running())
-
-    before = cpu()
+def _wait_until_idle(api_pid: int, deadline: float, busy_below: float = 0.05) -> None:
+    """Until the API (server and workers) uses less than `busy_below` of a core for 0.5 s."""
+    before = _cpu_by_kind(api_pid)["api"]
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        now = cpu()
+        now = _cpu_by_kind(api_pid)["api"]
         if now - before < busy_below * 0.5:
             return
         before = now
