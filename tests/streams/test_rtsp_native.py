@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import struct
 import threading
@@ -30,6 +31,19 @@ def cams(clip):
     """A camera to read and one per test that freezes its own."""
     with RtspCameraServer({"cam": clip, "frz2": clip}) as srv:
         yield srv
+
+
+@contextlib.contextmanager
+def native_worker(cams, interval_s: float):
+    """A camera worker on the test camera `cam` with the own client; yields it and its frames."""
+    got = []
+    worker = CameraWorker("cam", cams.url("cam"), interval_s, lambda n, f: got.append(f), decode_mode="auto",
+                          rtsp_client="native")
+    worker.start()
+    try:
+        yield worker, got
+    finally:
+        worker.stop(timeout=5)
 
 
 def rtp(seq: int, ts: int, payload: bytes, marker: bool = False) -> bytes:
@@ -192,15 +206,9 @@ def test_a_camera_the_native_client_cannot_read_falls_back_to_ffmpeg(cams, monke
         raise UnsupportedStream(f"{self.safe_url}: video is H265, not H.264")
 
     monkeypatch.setattr(camera_mod.NativeRtspReader, "open", unsupported)
-    got = []
-    worker = CameraWorker("cam", cams.url("cam"), 1.0, lambda n, f: got.append(f), decode_mode="auto",
-                          rtsp_client="native")
-    worker.start()
-    try:
+    with native_worker(cams, 1.0) as (worker, got):
         assert wait_for(lambda: len(got) >= 2, 15), worker.health
         assert not worker.native and worker.health.reconnects == 0 and worker.health.state == "streaming"
-    finally:
-        worker.stop(timeout=5)
 
 
 @pytest.mark.integration
@@ -220,11 +228,7 @@ def test_a_lossy_camera_keeps_streaming_and_its_losses_reach_health_and_metrics(
         return kept or lossy_read(self)
 
     monkeypatch.setattr(RtspSession, "read_packets", lossy_read)
-    got = []
-    worker = CameraWorker("cam", cams.url("cam"), 0.5, lambda n, f: got.append(f), decode_mode="auto",
-                          rtsp_client="native")
-    worker.start()
-    try:
+    with native_worker(cams, 0.5) as (worker, got):
         # (the test server may turn the first DESCRIBE away while it tears down the previous test's
         # session: the losses must cause no reconnect once video flows, not none at all)
         assert wait_for(lambda: len(got) >= 1, 15), worker.health
@@ -234,8 +238,6 @@ def test_a_lossy_camera_keeps_streaming_and_its_losses_reach_health_and_metrics(
         assert worker.native and h.state == "streaming" and h.reconnects == connects
         assert h.packets_lost <= seen["n"] // 40 + 1  # gaps counted once each, not per damaged unit
         assert all(f.image.shape == (CLIP_H, CLIP_W, 3) for f in got)
-    finally:
-        worker.stop(timeout=5)
     metrics = EdgeMetrics(lambda: {"cameras": {"cam": {"state": h.state, "corrupt_packets": h.corrupt_packets,
                                                        "packets_lost": h.packets_lost}},
                                    "queue_depth": 0, "outbox": {"events": 0, "bytes": 0, "dropped_images": 0},
