@@ -82,9 +82,12 @@ class Candidate:
 
 def locate(camera: CameraInfo, box: Box) -> tuple[float | None, float | None]:
     """Where a camera's box is on the ground: mapped through the camera's ground points if it
-    has them, else the camera's own position (coarse: a camera sees a stretch of street)."""
+    has them, else (or if the box stands at the road's horizon, where the mapping ends) the
+    camera's own position (coarse: a camera sees a stretch of street)."""
     if camera.ground_points:
-        return pixel_to_latlon(camera.ground_points, *box_ground_point(box))
+        mapped = pixel_to_latlon(camera.ground_points, *box_ground_point(box))
+        if mapped is not None:
+            return mapped
     return camera.lat, camera.lon
 
 

@@ -55,15 +55,25 @@ def _design(points: Sequence[Sequence[float]]) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
-def pixel_to_latlon(points: Sequence[Sequence[float]], x: float, y: float) -> tuple[float, float]:
-    """Map a pixel on the road plane to lat/lon with the homography through the ground points.
+def pixel_to_latlon(points: Sequence[Sequence[float]], x: float, y: float) -> tuple[float, float] | None:
+    """Map a pixel on the road plane to lat/lon with the homography through the ground points;
+    None for a pixel at or beyond the road's horizon, which no point of the road maps to.
 
     Over a camera's field of view (a few hundred metres) lat/lon is a plane to well under a
     metre, so a projective map fitted by least squares (DLT) is all a street needs."""
     _, _, vt = np.linalg.svd(_design(points))
     h = vt[-1].reshape(3, 3)
+    # The homogeneous scale w has one sign over the whole road (the ground points show which)
+    # and passes through 0 at the horizon: there lat/lon run off to infinity, and beyond it
+    # they come back mirrored, plausible-looking but behind the camera.
+    road_w = np.array([h[2] @ (px, py, 1.0) for px, py, _, _ in points])
     lon, lat, w = h @ np.array([x, y, 1.0])
-    return float(lat / w), float(lon / w)
+    if w * np.sign(road_w.mean()) <= 1e-6 * np.abs(road_w).max():
+        return None
+    lat, lon = float(lat / w), float(lon / w)
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return lat, lon
 
 
 def box_ground_point(box: Box) -> tuple[float, float]:

@@ -81,6 +81,29 @@ def test_ground_points_place_the_issue_not_the_camera(client, backend):
     assert distance_m(order.lat, order.lon, *corner) < 5
 
 
+def perspective_points(near_lat: float, lon: float) -> list[list[float]]:
+    """A 320 × 240 camera looking down a 10 m-wide road: near corners at the bottom of the frame,
+    corners 40 m further up at y = 140; the road's edges meet at the horizon, y = 40."""
+    far, width = near_lat + 40 / 111_195, 10 / 96_000
+    return [[20, 240, near_lat, lon], [300, 240, near_lat, lon + width],
+            [110, 140, far, lon], [210, 140, far, lon + width]]
+
+
+def test_a_pixel_at_or_beyond_the_horizon_maps_to_no_place():
+    points = perspective_points(*BASE)
+    below = pixel_to_latlon(points, 160, 120)  # between the far corners and the horizon: further up the road
+    assert below is not None and below[0] > points[2][2]
+    # at the horizon the map runs off to infinity; above it, it comes back mirrored behind the camera
+    assert pixel_to_latlon(points, 160, 40) is None
+    assert pixel_to_latlon(points, 160, 20) is None
+
+
+def test_a_box_standing_at_the_horizon_is_placed_at_the_camera(client, backend):
+    place_camera(client, "cam-1", *BASE, ground_points=perspective_points(*metres_north(30)))
+    order = order_row(backend, post(client, seen_by("cam-1", bbox=(150, 10, 170, 40))).json()["order_id"])
+    assert (order.lat, order.lon) == pytest.approx(BASE)
+
+
 def test_bad_ground_points_are_refused(client):
     resp = client.put("/api/v1/cameras/cam-1", json={"ground_points": [[0, 0, 1, 1], [1, 1, 2, 2]]})
     assert resp.status_code == 422 and "ground_points" in str(resp.json()["detail"])
