@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -30,6 +31,27 @@ async def get_app_engine(request: Request) -> Engine:
 
 async def get_store(request: Request) -> EvidenceStore:
     return request.app.state.store
+
+
+async def declared_parts_only(request: Request) -> None:
+    """A form post may carry only the fields its route declares, each once: a misspelled part
+    (`annotate`) or a second `frame` would otherwise be dropped without a word. (FastAPI has
+    parsed the form already; `request.form()` hands back that parse.)"""
+    route = request.scope.get("route")
+    content_type = request.headers.get("content-type", "")
+    if route is None or not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        return
+    declared = {field.alias for field in route.dependant.body_params}
+    seen: set[str] = set()
+    for name, _ in (await request.form()).multi_items():
+        if name not in declared:
+            msg = f"unknown part; this call takes {', '.join(sorted(declared))}"
+        elif name in seen:
+            msg = "sent more than once; send each part once"
+        else:
+            seen.add(name)
+            continue
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", name), "msg": msg}])
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from api.evidence_store import StoreUnavailable
 from api.images import BadImage, TooLarge
@@ -41,6 +45,32 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
                         headers=RETRY_AFTER)
 
 
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or Infinity: a refused NaN is echoed back as the string "nan"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own handler, except that a refused NaN in `input` cannot turn the 422 into a
+    # 500 while the answer is written (Python's json parses NaN; strict JSON cannot write it).
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+async def _data_refused(_: Request, exc: Exception) -> JSONResponse:
+    # A value the schema let through but the column cannot hold: the transaction is rolled
+    # back (nothing stored), and it is the client's value, not a server fault.
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    log.warning("database refused a value: %s", reason)
+    return JSONResponse({"detail": f"a value the database cannot store: {reason}"}, status_code=422)
+
+
 async def _problem(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     return JSONResponse(exc.body(), status_code=exc.status)
@@ -52,3 +82,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TooLarge, _too_large)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(DataError, _data_refused)
+    app.add_exception_handler(RequestValidationError, _invalid_request)

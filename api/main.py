@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.body_limit import BodySizeLimit
 from api.keepalive import RotateKeepAlive
+from api.nul_guard import RefuseNul
 from api.db import check_migrated, get_engine
 from api.errors import install_error_handlers
 from api.evidence_store import make_store
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = make_store(settings)
     app.state.report_limiter = RateLimiter(settings.report_rate_per_minute)
     app.state.export_jobs = {}
+    app.add_middleware(RefuseNul)  # inside the body cap, which counts what it reads
     app.add_middleware(BodySizeLimit, max_bytes=3 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     if settings.keepalive_requests:
         app.add_middleware(RotateKeepAlive, mean_requests=settings.keepalive_requests)

@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 from enum import StrEnum
 
 import sqlalchemy as sa
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
-from api.schemas import EvidenceKind, IssueType
+from api.schemas import EvidenceKind, IssueType, both_or_neither
 
 Box = tuple[float, float, float, float]
 
@@ -278,7 +278,10 @@ class WorkerBase(SQLModel):
 
 
 class WorkerCreate(WorkerBase):
-    pass
+    @model_validator(mode="after")
+    def _whole_position(self) -> "WorkerCreate":
+        both_or_neither(self)
+        return self
 
 
 class WorkerUpdate(SQLModel):
@@ -288,6 +291,11 @@ class WorkerUpdate(SQLModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     on_duty: bool | None = None
+
+    @model_validator(mode="after")
+    def _whole_position(self) -> "WorkerUpdate":
+        both_or_neither(self)
+        return self
 
 
 class Worker(WorkerBase, table=True):

@@ -25,7 +25,7 @@ from api.models import (AuditEntry, AuditEntryPublic, Camera, Comment, CommentPu
                         EvidencePublic, Order, OrderPublic, OrderSource, OrderState, OrdersPublic, RejectReason, Report,
                         Role, Worker, as_utc, utcnow)
 from api.problems import Conflict, InvalidField, NotFound, Problem
-from api.schemas import MAX_ID, EvidenceKind, IssueType
+from api.schemas import MAX_ID, EvidenceKind, IssueType, to_utc
 
 
 class ReportSummary(BaseModel):
@@ -82,16 +82,20 @@ def _encode_cursor(value: Any, order_id: int) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _is_id(value: Any) -> bool:
+    # bool is an int to Python (and to isinstance), not to the database
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
+
+
 def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, int]:
     """Raises InvalidField for anything that is not a cursor this API handed out."""
     try:
         value, order_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if sort in (Sort.updated, Sort.due):
-            value = as_utc(datetime.fromisoformat(value))
-        elif not isinstance(value, int):
+            value = to_utc(datetime.fromisoformat(value))  # ValueError past year 1 or 9999 in UTC
+        elif not _is_id(value):
             raise ValueError
-        if not isinstance(order_id, int) or not 0 <= order_id <= MAX_ID or (isinstance(value, int)
-                                                                           and not 0 <= value <= MAX_ID):
+        if not _is_id(order_id):
             raise ValueError
         return value, order_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):

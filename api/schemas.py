@@ -31,6 +31,25 @@ def to_utc(ts: datetime) -> datetime:
 UtcDateTime = Annotated[datetime, AfterValidator(to_utc)]
 
 
+def no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000 (SQLite can): refused here, where the error names the
+    # field, rather than by the database in the middle of an ingest.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (U+0000) characters")
+    return value
+
+
+# Free text from a client: any characters but NUL.
+Text = Annotated[str, AfterValidator(no_nul)]
+
+
+def both_or_neither(model: BaseModel, a: str = "lat", b: str = "lon") -> None:
+    """Half a position (a lat without its lon) is refused rather than stored beside another's half."""
+    fields = model.model_fields_set
+    if (a in fields) != (b in fields) or (getattr(model, a) is None) != (getattr(model, b) is None):
+        raise ValueError(f"{a} and {b} go together: give both or neither")
+
+
 class IssueType(StrEnum):
     street_vending = "street_vending"
     clutter = "clutter"
@@ -57,14 +76,19 @@ class CameraRef(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
-    grid_id: str | None = Field(default=None, max_length=100)
+    grid_id: Text | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _whole_position(self) -> "CameraRef":
+        both_or_neither(self)
+        return self
 
 
 class ModelRef(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    name: str = Field(min_length=1, max_length=100)
-    version: str = Field(min_length=1, max_length=50)
+    name: Text = Field(min_length=1, max_length=100)
+    version: Text = Field(min_length=1, max_length=50)
 
 
 class EventIn(BaseModel):
@@ -78,7 +102,7 @@ class EventIn(BaseModel):
     event_id: uuid.UUID
     camera: CameraRef
     issue_type: IssueType
-    class_name: str = Field(min_length=1, max_length=100)
+    class_name: Text = Field(min_length=1, max_length=100)
     confidence: float = Field(ge=0.0, le=1.0)
     # Pixel box in the full frame: x1, y1, x2, y2.
     bbox: tuple[float, float, float, float]
@@ -86,7 +110,7 @@ class EventIn(BaseModel):
     frame_height: int = Field(gt=0, le=16384)
     first_seen: datetime
     confirmed_at: datetime
-    track_id: int | None = None
+    track_id: int | None = Field(default=None, ge=0, le=MAX_ID)
     model: ModelRef
 
     @field_validator("first_seen", "confirmed_at")
@@ -94,7 +118,7 @@ class EventIn(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("must carry a timezone (e.g. 2026-01-01T12:00:00Z)")
-        return value
+        return to_utc(value)
 
     @model_validator(mode="after")
     def _box_inside_frame(self) -> "EventIn":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
 
 from api.location import check_ground_points
+from api.schemas import both_or_neither
 from api.models import (Camera, CameraBase, Grid, GridCreate, GridPublic, GridUpdate, Notification, Worker, WorkerCreate,
                         WorkerPublic, WorkerUpdate, utcnow)
 from api.problems import Conflict, InvalidField, NotFound
@@ -25,6 +26,11 @@ class CameraUpdate(BaseModel):
         if value is not None:
             check_ground_points(value)
         return value
+
+    @model_validator(mode="after")
+    def _whole_position(self) -> "CameraUpdate":
+        both_or_neither(self)
+        return self
 
 
 class CameraPublic(CameraBase):

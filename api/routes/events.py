@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
@@ -9,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.auth import require
-from api.deps import SessionDep, SettingsDep, StoreDep
+from api.deps import SessionDep, SettingsDep, StoreDep, declared_parts_only
 from api.models import Role
 from api.events import ingest_event
 from api.images import TooLarge
@@ -38,6 +39,23 @@ def _parse_event(raw: str) -> EventIn:
         raise RequestValidationError([{**e, "loc": ("body", "event", *e["loc"])} for e in errors]) from None
 
 
+# Event times outside this window come from a box whose clock is wrong (no NTP yet after a
+# power cut, a dead RTC battery); stored, they would keep an order "seen" for years or make
+# the dedup windows reach back to year 1.
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+MAX_CLOCK_AHEAD = timedelta(hours=1)
+
+
+def _check_clock(event: EventIn) -> None:
+    latest = datetime.now(timezone.utc) + MAX_CLOCK_AHEAD
+    for field in ("first_seen", "confirmed_at"):
+        value: datetime = getattr(event, field)
+        if not EARLIEST <= value <= latest:
+            where = "before 2000" if value < EARLIEST else "more than 1 h ahead of the server's clock"
+            raise RequestValidationError([{"type": "value_error", "loc": ("body", "event", field),
+                                           "msg": f"{value.isoformat()} is {where}: check the edge box's clock (NTP)"}])
+
+
 async def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
     # One byte past the limit is enough to know it is too big, without reading it all.
     data = await part.read(limit + 1)  # (in memory below 1 MB; from a temporary file in a thread above)
@@ -49,7 +67,7 @@ async def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
 @router.post(
     "",
     status_code=201,
-    dependencies=[Depends(require(Role.edge))],
+    dependencies=[Depends(require(Role.edge)), Depends(declared_parts_only)],
     responses={
         200: {"model": EventAccepted, "description": "Replay: this event_id was received before; nothing stored"},
         401: {"description": "Missing or unknown API key"},
@@ -79,6 +97,7 @@ async def post_event(
     `replay: true`, and stores nothing.
     """
     parsed = _parse_event(event)
+    _check_clock(parsed)
     if idempotency_key is not None and idempotency_key.strip().lower() != str(parsed.event_id):
         raise RequestValidationError([{"type": "value_error", "loc": ("header", "Idempotency-Key"),
                                        "msg": f"must equal event.event_id ({parsed.event_id})"}])

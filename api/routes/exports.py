@@ -23,7 +23,8 @@ Admin = Annotated[Principal, Depends(require())]
 
 
 class ExportIn(BaseModel):
-    name: str = Field("reviews", pattern=r"^[A-Za-z0-9_.\-]+$", max_length=100,
+    # A letter or digit first: "." and ".." would name the export root or its parent.
+    name: str = Field("reviews", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=100,
                       description="folder under STREETWATCH_EXPORT_DIR; exporting to it again adds what is new")
     since: UtcDateTime | None = Field(None, description="orders changed at or after (ISO 8601)")
 

@@ -60,7 +60,8 @@ def get_requests(
 def get_request(service_request_id: Annotated[str, Path(max_length=20)], session: SessionDep, store: StoreDep,
                 settings: SettingsDep) -> list[ServiceRequest]:
     """One service request (a list of one, as the spec has it)."""
-    if not service_request_id.isdigit() or not 1 <= int(service_request_id) <= MAX_ID:
+    # ASCII digits only: str.isdigit() also takes "²", which int() does not.
+    if not (service_request_id.isascii() and service_request_id.isdigit()) or not 1 <= int(service_request_id) <= MAX_ID:
         return _error(400, "service_request_id must be an integer")  # type: ignore[return-value]
     found = requests(session, store, settings.presign_expiry_seconds, [int(service_request_id)])
     if not found:

@@ -6,14 +6,14 @@ from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 from pydantic import BaseModel, Field, model_validator
 
 from api.auth import Principal, require
-from api.deps import SessionDep, SettingsDep, StoreDep
+from api.deps import SessionDep, SettingsDep, StoreDep, declared_parts_only
 from api.images import TooLarge
 from api.lifecycle import TransitionInput
 from api.models import OrderSource, OrderState, OrdersPublic, RejectReason, Role
 from api.models import CommentBase, CommentPublic
 from api.orders import (BulkResult, EvidenceVerification, OrderDetail, OrderFilters, Sort, add_comment, bulk_reject,
                         change_state, get_order, list_orders, verify_evidence)
-from api.schemas import MAX_ID, EvidenceKind, IssueType, UtcDateTime
+from api.schemas import MAX_ID, EvidenceKind, IssueType, Text, UtcDateTime
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -153,10 +153,11 @@ def start_order(order_id: OrderId, body: NoteIn, session: SessionDep, store: Sto
     return _move(session, store, settings, order_id, OrderState.in_progress, who, TransitionInput(note=body.note))
 
 
-@router.post("/{order_id}/resolve", responses={**MOVE_RESPONSES, 413: {"description": "Photo too large"},
-                                               422: {"description": "Missing note, or a photo that is not JPEG/PNG"}})
+@router.post("/{order_id}/resolve", dependencies=[Depends(declared_parts_only)],
+             responses={**MOVE_RESPONSES, 413: {"description": "Photo too large"},
+                        422: {"description": "Missing note, or a photo that is not JPEG/PNG"}})
 def resolve_order(order_id: OrderId, session: SessionDep, store: StoreDep, settings: SettingsDep, who: Actor,
-                  note: Annotated[str, Form(min_length=1, max_length=2000, description="what was done")],
+                  note: Annotated[Text, Form(min_length=1, max_length=2000, description="what was done")],
                   photo: Annotated[UploadFile | None, File(description="a photo of the fixed street")] = None,
                   ) -> OrderDetail:
     """in_progress → resolved, with the worker's note and optionally a photo (multipart)."""

@@ -4,16 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, UploadFile
 
-from api.deps import SessionDep, SettingsDep, StoreDep
+from api.deps import SessionDep, SettingsDep, StoreDep, declared_parts_only
 from api.images import TooLarge
 from api.rate_limit import limit_reports
 from api.reports import TRACKING_PATTERN, ReportAccepted, ReportIn, ReportProgress, create_report, report_progress
-from api.schemas import EvidenceKind, IssueType
+from api.schemas import EvidenceKind, IssueType, Text
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
-@router.post("", status_code=201, dependencies=[Depends(limit_reports)],
+@router.post("", status_code=201, dependencies=[Depends(limit_reports), Depends(declared_parts_only)],
              responses={413: {"description": "Photo too large"},
                         422: {"description": "A field is missing or invalid (`loc` names it)"},
                         429: {"description": "Too many reports from this address; see Retry-After"}})
@@ -23,8 +23,8 @@ def post_report(
     issue_type: Annotated[IssueType, Form()],
     lat: Annotated[float, Form(ge=-90, le=90)],
     lon: Annotated[float, Form(ge=-180, le=180)],
-    text: Annotated[str | None, Form(max_length=2000, description="what the resident saw")] = None,
-    contact: Annotated[str | None, Form(max_length=200, description="optional phone or e-mail")] = None,
+    text: Annotated[Text | None, Form(max_length=2000, description="what the resident saw")] = None,
+    contact: Annotated[Text | None, Form(max_length=200, description="optional phone or e-mail")] = None,
 ) -> ReportAccepted:
     """A resident's report (multipart; no key needed). It joins an open order of the same
     issue type nearby or opens a new one; keep the `tracking_id` to follow it."""

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from api.auth import Principal, require
-from api.deps import SessionDep, SettingsDep, StoreDep
+from api.deps import SessionDep, SettingsDep, StoreDep, declared_parts_only
 from api.images import TooLarge
 from api.schemas import MAX_ID
 from api.models import Role
@@ -22,7 +22,7 @@ def get_pending(session: SessionDep, settings: SettingsDep, _: Edge,
     return pending_checks(session, settings, camera)
 
 
-@router.post("/{order_id}", responses={404: {"description": "No such order"},
+@router.post("/{order_id}", dependencies=[Depends(declared_parts_only)], responses={404: {"description": "No such order"},
                                        409: {"description": "The order is not waiting for a camera check"}})
 def post_check(order_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, store: StoreDep, settings: SettingsDep,
                who: Edge, result: Annotated[CheckResult, Form()],
