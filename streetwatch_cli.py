@@ -362,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("httpx", "urllib3", "alembic"):  # one line per request/plugin drowns the useful lines
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from datasets.output import OutputInUse
     from datasets.recipe import RecipeError
     from datasets.yolo_labels import LabelError
     from streams.config import ConfigError
@@ -370,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ConfigError, ManifestError, RecipeError, LabelError, ExportError, FileNotFoundError) as exc:
+    except (ConfigError, ManifestError, RecipeError, LabelError, ExportError, OutputInUse, FileNotFoundError) as exc:
         print(f"streetwatch: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ import cv2
 import yaml
 from tqdm import tqdm
 
+from datasets.output import check_replaceable, swap_in
 from datasets.recipe import SPLITS, Recipe, SyntheticSource, YoloSource
 from datasets.synth.crops import CropBank
 from datasets.synth.generate import yolo_line
@@ -134,6 +135,7 @@ def _yolo(src: YoloSource, recipe: Recipe, root: Path, summary: Summary, tags: l
 
 def build_dataset(recipe: Recipe, out: Path) -> tuple[Path, Summary]:
     out = Path(out).resolve()
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -151,9 +153,7 @@ def build_dataset(recipe: Recipe, out: Path) -> tuple[Path, Summary]:
                 "names": dict(enumerate(recipe.classes))}
         (tmp / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        swap_in(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -60,7 +60,8 @@ Source = Annotated[Union[SyntheticSource, YoloSource], Field(discriminator="kind
 
 
 class Recipe(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    # A letter or digit first: "." or ".." would make the output folder the datasets folder or its parent.
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     seed: int = 0
     classes: list[str] = Field(min_length=1)
     splits: dict[Literal["train", "val", "test"], float] = Field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,6 +10,7 @@ import cv2
 import yaml
 from tqdm import tqdm
 
+from datasets.output import check_replaceable, swap_in
 from datasets.synth.scene import CLASSES, Label, random_scene, render_scene
 
 
@@ -39,6 +39,7 @@ def write_split(root: Path, split: str, seeds: range, width: int, height: int, d
 def build_synthetic_dataset(out: Path, n_train: int, n_val: int, seed: int = 0, width: int = 640, height: int = 360) -> Path:
     """Render train/val splits with disjoint seed ranges; written to a temp dir, then renamed."""
     out = Path(out)
+    check_replaceable(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent if out.parent.exists() else None))
     try:
         base = seed * 1_000_000
@@ -46,9 +47,7 @@ def build_synthetic_dataset(out: Path, n_train: int, n_val: int, seed: int = 0, 
         write_split(tmp, "val", range(base + 500_000, base + 500_000 + n_val), width, height, "val")
         data = {"path": str(out.resolve()), "train": "images/train", "val": "images/val", "names": dict(enumerate(CLASSES))}
         (tmp / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        swap_in(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
