@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from api.schemas import IssueType
+from api.schemas import IssueType, Text, both_or_neither
 from vision.zones import parse_hours
 
 Point = tuple[float, float]
@@ -26,26 +27,53 @@ class ConfigError(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # inf and nan pass `gt=0`; as a timeout they overflow the clock in a camera thread later.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# Durations in seconds: above a day none of them means anything, and 1e300 overflows the clock.
+DAY = 86_400.0
 
 
 class ApiTarget(Strict):
     url: str = "http://127.0.0.1:8000"
     key: str | None = None
-    timeout_s: float = Field(default=10.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0, le=DAY)
 
     @field_validator("url")
     @classmethod
     def _http(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        _host_and_port(v)
         return v.rstrip("/")
+
+    @field_validator("key")
+    @classmethod
+    def _header_safe(cls, v: str | None) -> str | None:
+        # It travels in an HTTP header: anything else fails on every upload, not at startup.
+        if v is not None and not (v.isascii() and v.isprintable() and v.strip() == v and v):
+            raise ValueError("must be printable ASCII without surrounding spaces (the key the API printed)")
+        return v
+
+
+def _host_and_port(url: str) -> None:
+    """ValueError unless the URL names a host and, if it gives one, a port number in range."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for "host:abc" or a port past 65535
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if not parts.hostname:
+        raise ValueError("names no host")
+    if port == 0:
+        raise ValueError("port 0 is not a port to connect to")
 
 
 class IssueSettings(Strict):
-    confirm_seconds: float = Field(default=10.0, ge=0)
+    confirm_seconds: float = Field(default=10.0, ge=0, le=DAY)
     min_hits: int = Field(default=3, ge=1)
-    clear_seconds: float = Field(default=120.0, gt=0)
+    clear_seconds: float = Field(default=120.0, gt=0, le=DAY)
     threshold: float | None = Field(default=None, ge=0, le=1)  # overrides the model manifest's
     # Hysteresis: a track counts while the median of its last `score_window` scores is over
     # the threshold, so a one-frame spike never confirms anything.
@@ -100,9 +128,9 @@ class CameraConfig(Strict):
     url: str
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
-    grid_id: str | None = None
+    grid_id: Text | None = Field(default=None, max_length=100)  # the wire contract's limits (CameraRef)
     enabled: bool = True
-    sample_interval_s: float | None = Field(default=None, gt=0)
+    sample_interval_s: float | None = Field(default=None, gt=0, le=DAY)
     zones: dict[str, Zone] = Field(default_factory=dict)
     masks: list[list[Point] | Mask] = Field(default_factory=list)
     decode: DecodeMode | None = None  # overrides the global value
@@ -115,7 +143,14 @@ class CameraConfig(Strict):
     def _rtsp(cls, v: str) -> str:
         if not v.startswith(("rtsp://", "rtsps://", "file://", "/")):
             raise ValueError("must be an rtsp:// URL (or a file path for testing)")
+        if v.startswith(("rtsp://", "rtsps://")):
+            _host_and_port(v)
         return v
+
+    @model_validator(mode="after")
+    def _whole_position(self) -> "CameraConfig":
+        both_or_neither(self)
+        return self
 
     @field_validator("masks")
     @classmethod
@@ -145,7 +180,7 @@ class EdgeConfig(Strict):
     # single calls on 2026-11-24 (within the noise on 2026-12-01), and 50 ms is nothing next
     # to a 2 s sampling interval.
     batch_wait_ms: float = Field(default=50, ge=0, le=1000)
-    sample_interval_s: float = Field(default=1.0, gt=0)
+    sample_interval_s: float = Field(default=1.0, gt=0, le=DAY)
     decode: DecodeMode = "auto"  # what to decode: see streams/decode_plan.py
     # Who receives RTSP: Streetwatch's own client (H.264 over TCP; ~0.6 of FFmpeg's CPU to
     # receive a camera, streams/rtsp_session.py) or FFmpeg. Cameras the own client cannot
@@ -154,18 +189,18 @@ class EdgeConfig(Strict):
     # Reuse a camera's last detections when its frame barely changed (mean absolute difference
     # of small grey thumbnails, 0-255); None: always run the model.
     change_threshold: float | None = Field(default=None, ge=0)
-    open_timeout_s: float = Field(default=5.0, gt=0)
-    read_timeout_s: float = Field(default=5.0, gt=0)
-    stall_timeout_s: float = Field(default=10.0, gt=0)
-    backoff_initial_s: float = Field(default=1.0, gt=0)
-    backoff_max_s: float = Field(default=6.0, gt=0)  # small: a camera that returns is read again within seconds
+    open_timeout_s: float = Field(default=5.0, gt=0, le=DAY)
+    read_timeout_s: float = Field(default=5.0, gt=0, le=DAY)
+    stall_timeout_s: float = Field(default=10.0, gt=0, le=DAY)
+    backoff_initial_s: float = Field(default=1.0, gt=0, le=DAY)
+    backoff_max_s: float = Field(default=6.0, gt=0, le=DAY)  # small: a camera that returns is read again within seconds
     privacy_blur: bool = True  # blur faces and plates in evidence before it leaves the box
     timezone: str | None = None  # IANA name for zone hours; None: the box's local time
     http: HttpSettings | None = Field(default_factory=HttpSettings)  # /healthz and /metrics; null: off
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     # Watch resolved orders' regions and tell the API whether the fix held (streams/verifier.py).
     verify_fixes: bool = True
-    verify_poll_s: float = Field(default=30.0, gt=0)
+    verify_poll_s: float = Field(default=30.0, gt=0, le=DAY)
     issues: dict[IssueType, IssueSettings] = Field(default_factory=dict)
     cameras: list[CameraConfig] = Field(min_length=1)
 
@@ -205,12 +240,37 @@ def first_error(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}{more}"
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word: a camera block pasted twice
+    with one edit would quietly run with only one of them."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                continue  # a list as a key: SafeLoader's own error says so below
+            if key in first_line:
+                raise _RepeatedKey(f"line {line}: {key!r} is given twice (first on line {first_line[key]})")
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: Path | str) -> EdgeConfig:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    except _RepeatedKey as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""

@@ -45,6 +45,17 @@ def test_valid_config_loads_with_defaults_and_relative_model(tmp_path):
         ("url: rtsp://127.0.0.1:8554/gate", "url: http://cam/gate", "cameras.0.url"),
         ("flooding: {confirm_seconds: 30}", "floods: {confirm_seconds: 30}", "issues.floods"),
         ('url: "http://127.0.0.1:8000"', 'url: "ftp://x"', "api.url"),
+        # half a position: the API refuses such events, so the box must not start with it
+        ("    lon: 121.4\n", "", "cameras.0"),
+        ("grid_id: g-12", "grid_id: " + "g" * 101, "cameras.0.grid_id"),
+        # URLs that passed and then failed at runtime: retried forever, or killing the edge
+        ("url: rtsp://127.0.0.1:8554/gate", "url: 'rtsp://'", "cameras.0.url"),
+        ("url: rtsp://127.0.0.1:8554/gate", "url: rtsp://cam:notaport/x", "cameras.0.url"),
+        ("url: rtsp://127.0.0.1:8554/gate", "url: rtsp://127.0.0.1:99999/x", "cameras.0.url"),
+        ("url: rtsp://127.0.0.1:8554/gate", "url: 'rtsp://[::1/x'", "cameras.0.url"),
+        ('url: "http://127.0.0.1:8000"', 'url: "http://host:abc"', "api.url"),
+        ('url: "http://127.0.0.1:8000"', 'url: "http://"', "api.url"),
+        ("key: secret", "key: kéy", "api.key"),  # cannot travel in an HTTP header
     ],
 )
 def test_bad_field_gives_one_line_error_naming_it(tmp_path, old, new, field):
@@ -78,12 +89,25 @@ def test_broken_yaml_and_missing_file(tmp_path):
         ("http: {port: 99999}\n", "http.port"),
         ("max_batch: 0\n", "max_batch"),
         ("backoff_initial_s: 10\nbackoff_max_s: 5\n", "backoff_initial_s"),
+        # inf and 1e300 passed `gt=0` and overflowed the clock in a camera thread at runtime
+        ("open_timeout_s: .inf\n", "open_timeout_s"),
+        ("backoff_max_s: 1e300\n", "backoff_max_s"),
+        ("stall_timeout_s: .nan\n", "stall_timeout_s"),
     ],
 )
 def test_edge_box_settings_errors_name_the_field(tmp_path, extra, field):
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, extra + GOOD))
     assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_repeated_key_or_a_file_that_is_not_text_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"line 5: 'sample_interval_s' is given twice \(first on line 1\)"):
+        load_config(write(tmp_path, "sample_interval_s: 5\n" + GOOD))  # GOOD says 2: which one?
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        path = write(tmp_path, "")
+        path.write_bytes(b"cameras: \xfa\xfb\n")
+        load_config(path)
 
 
 def test_example_config_validates_and_relative_outbox_follows_the_file():
