@@ -103,8 +103,9 @@ class EventUploader:
                     self.rejected += 1
                     log.error("event %s rejected by the API, dropped: %s", item.event.event_id, exc)
                     break
-                except (httpx.HTTPError, json.JSONDecodeError) as exc:
-                    log.warning("API unreachable (%s); retrying event %s in %.1fs", exc, item.event.event_id, delay)
+                except Exception as exc:  # noqa: BLE001 (the uploader must live on and retry)
+                    log.warning("sending failed (%s: %s); retrying event %s in %.1fs", type(exc).__name__, exc,
+                                item.event.event_id, delay)
                     self._stop.wait(random.uniform(0, delay) + delay / 2)
                     delay = min(cap, delay * 2)
 
@@ -160,7 +161,7 @@ class OutboxSender:
                 log.error("event %s rejected by the API, dropped: %s", item.event_id, exc)
                 self.outbox.ack(item.seq)
                 continue
-            except (httpx.HTTPError, json.JSONDecodeError) as exc:
+            except Exception as exc:  # noqa: BLE001 (whatever it is, the sender must live on and retry)
                 self.failures += 1
                 self.outbox.attempted(item.seq)
                 if self.api_up is not False:
@@ -168,9 +169,12 @@ class OutboxSender:
                     if status in MISCONFIGURED:
                         log.error("API answers %d to this edge box (check api.url and api.key); %d event(s) "
                                   "kept in the outbox, retrying", status, self.pending())
-                    else:
+                    elif isinstance(exc, (httpx.HTTPError, json.JSONDecodeError)):
                         log.warning("API unreachable (%s); %d event(s) wait in the outbox, retrying", exc,
                                     self.pending())
+                    else:  # not the network: a bug or a setting no config check caught; say which
+                        log.exception("sending event %s failed; %d event(s) kept in the outbox, retrying",
+                                      item.event_id, self.pending())
                 self.api_up = False
                 self._stop.wait(random.uniform(0, delay) + delay / 2)
                 delay = min(self._backoff[1], delay * 2)

@@ -166,6 +166,34 @@ def test_a_misconfigured_key_or_url_keeps_the_events(tmp_path, status):
     assert received == ids
 
 
+def test_an_unexpected_error_keeps_the_sender_alive_and_the_events(tmp_path, caplog):
+    """Not the network: e.g. a key httpx cannot put in a header (UnicodeEncodeError). The
+    sender once died of it silently, and the box went on confirming events nobody sent."""
+    broken = {"on": True}
+    received: list[str] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if broken["on"]:
+            raise UnicodeEncodeError("ascii", "kéy", 1, 2, "ordinal not in range(128)")
+        received.append(request.headers["Idempotency-Key"])
+        return httpx.Response(201, json={"order_id": 1, "replay": False})
+
+    box = Outbox(tmp_path / "ob")
+    ids = put(box, 2)
+    sender = OutboxSender(box, "http://api", transport=httpx.MockTransport(api), backoff_initial_s=0.01,
+                          backoff_max_s=0.05)
+    sender.start()
+    try:
+        assert wait(lambda: sender.failures >= 3)
+        assert len(box) == 2 and sender.rejected == 0
+        assert "UnicodeEncodeError" in caplog.text  # said once, with its traceback
+        broken["on"] = False
+        assert wait(lambda: len(box) == 0)
+    finally:
+        sender.stop()
+    assert received == ids
+
+
 @pytest.mark.parametrize("cap_mb", [0.0001])
 def test_single_event_over_the_cap_is_still_kept(tmp_path, cap_mb):
     box = Outbox(tmp_path / "ob", max_bytes=int(cap_mb * 2**20))
