@@ -24,8 +24,15 @@ def _edge(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     from streams.config import load_config
 
+    from vision.manifest import load_manifest
+
     config = load_config(args.config)
-    print(f"{args.config}: ok ({len(config.cameras)} camera(s), model {config.model})")
+    manifest = load_manifest(config.model)  # what `edge` loads first (no torch needed)
+    enabled = sum(c.enabled for c in config.cameras)
+    if not enabled:
+        print(f"streetwatch: {args.config}: every camera is disabled (enabled: false)", file=sys.stderr)
+        return 2
+    print(f"{args.config}: ok ({enabled} camera(s), model {manifest.name} v{manifest.version} at {config.model})")
     return 0
 
 
@@ -126,7 +133,12 @@ def _train(args: argparse.Namespace) -> int:
     from vision.train import train
 
     data = Path(args.data)
-    if data.suffix in (".yaml", ".yml") and "sources" in (yaml.safe_load(data.read_text()) or {}):
+    raw = yaml.safe_load(data.read_text(encoding="utf-8")) if data.suffix in (".yaml", ".yml") else None
+    if not isinstance(raw, dict) or not ("sources" in raw or {"train", "names"} <= raw.keys()):
+        print(f"streetwatch: {data}: neither a dataset's data.yaml (train:, names:) nor a recipe (sources:)",
+              file=sys.stderr)
+        return 2
+    if "sources" in raw:
         # a recipe: build its dataset first, unless the same recipe was built already
         from datasets.build import build_dataset
         from datasets.recipe import load_recipe
@@ -206,6 +218,24 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_name(text: str) -> str:
+    if not text.strip() or "\x00" in text or len(text) > 100:
+        raise argparse.ArgumentTypeError("give the key a name of 1 to 100 characters: who or what holds it")
+    return text
+
+
+def _port(text: str) -> int:
+    if not text.isdecimal() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a TCP port is a number from 1 to 65535")
+    return int(text)
+
+
+def _at_least_one(text: str) -> int:
+    if not text.isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1")
+    return int(text)
+
+
 def _client_counts(text: str) -> list[int]:
     try:
         counts = [int(part) for part in text.split(",")]
@@ -250,20 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
     s = api.add_parser("migrate", help="create or upgrade the database (Alembic upgrade head)")
     s.set_defaults(func=_api_migrate)
     s = api.add_parser("create-key", help="create an API key with a role and print it (shown once)")
-    s.add_argument("--name", required=True, help="who or what holds the key, e.g. 'edge-box-3' or 'li.wei'")
+    s.add_argument("--name", required=True, type=_key_name, help="who or what holds the key, e.g. 'edge-box-3' or 'li.wei'")
     s.add_argument("--role", required=True, choices=["edge", "reviewer", "worker", "admin"])
     s.add_argument("--worker-id", type=int, help="the worker a worker key belongs to")
     s.set_defaults(func=_api_create_key)
     s = api.add_parser("serve", help="serve the API with uvicorn")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--port", type=_port, default=8000)
+    s.add_argument("--workers", type=_at_least_one, default=1)
     s.add_argument("--migrate", action="store_true", help="upgrade the database first")
     s.add_argument("--no-access-log", action="store_true", help="do not log every request")
     s.set_defaults(func=_api_serve)
 
     s = sub.add_parser("demo", help="synthetic camera + edge + API + S3 on this machine")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=_port, default=8000)
     s.add_argument("--seconds", type=float, default=0, help="stop after this long (0: until Ctrl-C)")
     s.set_defaults(func=_demo)
 
@@ -347,9 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("data", help="data.yaml of a YOLO dataset, or a dataset recipe (built first)")
     s.add_argument("--model", default="yolo11n.yaml",
                    help="architecture YAML (from scratch) or our own .pt to fine-tune from")
-    s.add_argument("--epochs", type=int, default=30)
-    s.add_argument("--imgsz", type=int, default=320)
-    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--epochs", type=_at_least_one, default=30)
+    s.add_argument("--imgsz", type=_at_least_one, default=320)
+    s.add_argument("--batch", type=_at_least_one, default=16)
     s.add_argument("--name", default="streetwatch")
     s.add_argument("--device", default="cpu")
     s.set_defaults(func=_train)
@@ -369,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     from vision.manifest import ManifestError
     from vision.export import ExportError
 
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         return args.func(args)
     except (ConfigError, ManifestError, RecipeError, LabelError, ExportError, OutputInUse, FileNotFoundError) as exc:
@@ -376,6 +409,32 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except (OSError, UnicodeDecodeError, ValidationError, SQLAlchemyError) as exc:
+        # The environment, not the code: a folder that is a file, a port in use, a file that
+        # is not text, a STREETWATCH_* setting, a database that is not there. One line, as
+        # for the errors above; the traceback with -v.
+        if args.verbose:
+            raise
+        print(f"streetwatch: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: Exception) -> str:
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        if exc.title == "Settings":
+            return f"setting STREETWATCH_{field.upper()}: {err['msg']}"
+        return f"{exc.title}: {field}: {err['msg']}"
+    if isinstance(exc, SQLAlchemyError):
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return f"database: {reason[0] if reason else type(exc).__name__}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a file is not UTF-8 text ({exc})"
+    return str(exc) or type(exc).__name__
 
 
 if __name__ == "__main__":

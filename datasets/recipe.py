@@ -85,9 +85,11 @@ class Recipe(Strict):
 def load_recipe(path: Path | str) -> Recipe:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML") from exc
     try:

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,6 +63,13 @@ def run_demo(port: int = 8000, seconds: float = 0) -> int:
 
     def _interrupt(signum, frame):
         raise KeyboardInterrupt
+
+    # Before minutes of setup: the API would exit at once on a taken port (code 3, no reason).
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise OSError(exc.errno, f"port {port} is in use ({exc.strerror}); pick another with --port") from None
 
     # Ctrl-C, and `kill`, both end in the same orderly shutdown of everything started below.
     for sig in (signal.SIGINT, signal.SIGTERM):

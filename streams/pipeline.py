@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -31,7 +32,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from api.schemas import CameraRef, EventIn, ModelRef
-from streams.config import CameraConfig, EdgeConfig
+from streams.config import CameraConfig, ConfigError, EdgeConfig
 from streams.uplink import EventUploader, OutgoingEvent
 from vision.confirm import ConfirmedIssue, ConfirmRule, EventConfirmer
 from vision.detections import Detections
@@ -262,7 +263,10 @@ class EdgePipeline:
             from streams.outbox import Outbox
             from streams.uplink import OutboxSender
 
-            self.outbox = Outbox(cfg.outbox.path, int(cfg.outbox.max_mb * 2**20))
+            try:
+                self.outbox = Outbox(cfg.outbox.path, int(cfg.outbox.max_mb * 2**20))
+            except (OSError, sqlite3.DatabaseError) as exc:
+                raise ConfigError(f"outbox.path {cfg.outbox.path}: cannot keep the outbox there: {exc}") from exc
             self.sender = OutboxSender(self.outbox, cfg.api.url, cfg.api.key, cfg.api.timeout_s)
             self.sender.start()
             if len(self.outbox):

@@ -84,10 +84,13 @@ def load_manifest(path: Path | str) -> ModelManifest:
     if not path.is_file():
         raise ManifestError(f"model manifest not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         manifest = ModelManifest.model_validate(raw)
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        raise ManifestError(f"{path}:{f' line {mark.line + 1}' if mark else ''} not valid YAML") from exc
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])

@@ -56,6 +56,10 @@ class _GraphDetector:
         return out
 
 
+def _first_line(exc: Exception) -> str:
+    return ((str(exc).strip().splitlines() or [type(exc).__name__])[0])[:200]
+
+
 class OnnxRuntimeDetector(_GraphDetector):
     def __init__(self, manifest: ModelManifest, floor: float, threads: int | None = None):
         import onnxruntime as ort
@@ -71,7 +75,11 @@ class OnnxRuntimeDetector(_GraphDetector):
         # the cores the camera threads need. Frames come every few ms at most; sleep instead.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = _exported(manifest, "onnx")
-        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own classes (InvalidProtobuf, Fail, ...)
+            raise ManifestError(f"{self.path}: not a usable ONNX model ({_first_line(exc)}); "
+                                f"export it again (streetwatch model export {manifest.weights_path})") from exc
         self._input = self.session.get_inputs()[0].name
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
@@ -96,7 +104,11 @@ class OpenVinoDetector(_GraphDetector):
         # scores (and so thresholds) the same as ONNX Runtime's.
         config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_NUM_THREADS": _threads(threads)}
-        self.model = core.compile_model(core.read_model(str(xml)), "CPU", config)
+        try:
+            self.model = core.compile_model(core.read_model(str(xml)), "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError with a page of text
+            raise ManifestError(f"{xml}: not a usable OpenVINO model ({_first_line(exc)}); "
+                                f"export it again (streetwatch model export {manifest.weights_path})") from exc
         self._request = self.model.create_infer_request()
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
