@@ -253,6 +253,9 @@ def run(backends: list[str], workers: int = 2, clients: int | list[int] = 16, se
     from api.local_s3 import LocalS3Server
 
     counts = [clients] if isinstance(clients, int) else list(clients)
+    if json_out is not None:  # now, not after minutes of measuring
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.touch()
     frame = street_jpeg()
     print(f"frame: {len(frame) / 1000:.0f} KB JPEG, 1280×720; {', '.join(map(str, counts))} clients, "
           f"{workers} API worker(s), {seconds:.0f} s after {warmup:.0f} s warm-up; {os.cpu_count()} CPU(s)")
