@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from api.schemas import IssueType, Text, both_or_neither
 from vision.zones import parse_hours
@@ -123,6 +123,12 @@ class OutboxSettings(Strict):
     max_mb: float = Field(default=500, gt=0)  # evidence beyond this: oldest images dropped first
 
 
+# A mask is a bare polygon or a mapping with one: told apart by shape, so an error in a
+# mapping is reported as that (a bad issue type), not as "should be a valid list".
+MaskEntry = Annotated[Union[Annotated[list[Point], Tag("polygon")], Annotated[Mask, Tag("mask")]],
+                      Discriminator(lambda v: "mask" if isinstance(v, (dict, Mask)) else "polygon")]
+
+
 class CameraConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", max_length=100)
     url: str
@@ -132,7 +138,7 @@ class CameraConfig(Strict):
     enabled: bool = True
     sample_interval_s: float | None = Field(default=None, gt=0, le=DAY)
     zones: dict[str, Zone] = Field(default_factory=dict)
-    masks: list[list[Point] | Mask] = Field(default_factory=list)
+    masks: list[MaskEntry] = Field(default_factory=list)
     decode: DecodeMode | None = None  # overrides the global value
     rtsp_client: RtspClient | None = None  # overrides the global value
     privacy_blur: bool | None = None  # overrides the global value

@@ -56,6 +56,9 @@ def test_valid_config_loads_with_defaults_and_relative_model(tmp_path):
         ('url: "http://127.0.0.1:8000"', 'url: "http://host:abc"', "api.url"),
         ('url: "http://127.0.0.1:8000"', 'url: "http://"', "api.url"),
         ("key: secret", "key: kéy", "api.key"),  # cannot travel in an HTTP header
+        # an error inside a mask written as a mapping names it (was "should be a valid list")
+        ("masks: [[[0, 0], [100, 0], [100, 100]]]",
+         "masks: [{polygon: [[0, 0], [100, 0], [100, 100]], issue_types: [potholes]}]", "masks.0.mask.issue_types.0"),
     ],
 )
 def test_bad_field_gives_one_line_error_naming_it(tmp_path, old, new, field):
