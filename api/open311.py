@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from api.evidence_store import EvidenceStore
-from api.models import DONE_STATES, AuditEntry, Camera, Evidence, Order, as_utc, utcnow
+from api.models import DONE_STATES, Camera, Evidence, Order, OrderState, as_utc, utcnow
 from api.schemas import EvidenceKind, IssueType
 
 SERVICES = {
@@ -19,6 +19,17 @@ SERVICES = {
     IssueType.flooding: ("Flooding", "Water pooling on a road", "Drainage"),
 }
 # GeoReport has two statuses; `closed` means nobody needs to act any more.
+# Open311 is public: status notes are fixed texts per state, never the audit log's notes,
+# which name workers and supervisors and carry reviewers' free text.
+STATUS_NOTES = {
+    OrderState.reported: "reported; waiting to be dispatched",
+    OrderState.dispatched: "dispatched to the grid's worker",
+    OrderState.in_progress: "a worker is on it",
+    OrderState.resolved: "resolved; waiting for review",
+    OrderState.closed: "closed",
+    OrderState.rejected: "rejected",
+    OrderState.reopened: "reopened: seen again after it was resolved",
+}
 MAX_REQUESTS = 1000  # the spec's upper bound per response
 DEFAULT_WINDOW = timedelta(days=90)  # the spec's default when no dates are given
 
@@ -81,33 +92,29 @@ def requests(session: Session, store: EvidenceStore, expires: int, ids: list[int
         query = query.where(col(Order.state).in_(DONE_STATES))
     rows = session.exec(query.order_by(col(Order.id).desc()).limit(MAX_REQUESTS)).all()
     order_ids = [o.id for o, _ in rows]
-    notes = _latest_notes(session, order_ids)
     media = _media(session, order_ids)
-    return [_request(o, cam, notes.get(o.id), store.presigned_url(media[o.id], expires) if o.id in media else None)
-            for o, cam in rows]
+    return [_request(o, cam, store.presigned_url(media[o.id], expires) if o.id in media else None) for o, cam in rows]
 
 
-def _request(order: Order, camera: str | None, note: str | None, media_url: str | None) -> ServiceRequest:
+def _status_note(order: Order) -> str:
+    note = STATUS_NOTES[order.state]
+    if order.state == OrderState.rejected and order.reject_reason is not None:
+        note += f" ({order.reject_reason.value.replace('_', ' ')})"  # a code from a fixed list, not free text
+    return note
+
+
+def _request(order: Order, camera: str | None, media_url: str | None) -> ServiceRequest:
     name, _, _ = SERVICES[order.issue_type]
     closed = order.state in DONE_STATES
     return ServiceRequest(
         service_request_id=str(order.id), status="closed" if closed else "open",
-        status_notes=f"{order.state.value}: {note}" if note else order.state.value, service_name=name,
+        status_notes=_status_note(order), service_name=name,
         service_code=order.issue_type.value,
         description=f"seen by camera {camera}" if camera else "reported by a resident",
         agency_responsible=f"grid {order.grid_id}" if order.grid_id else None,
         requested_datetime=_iso(order.created_at) or "", updated_datetime=_iso(order.updated_at) or "",
         expected_datetime=None if closed else _iso(order.sla_due_at),
         address=f"camera {camera}" if camera else None, lat=order.lat, long=order.lon, media_url=media_url)
-
-
-def _latest_notes(session: Session, order_ids: list) -> dict[int, str]:
-    if not order_ids:
-        return {}
-    rows = session.exec(select(AuditEntry.order_id, AuditEntry.note).where(col(AuditEntry.order_id).in_(order_ids),
-                                                                           col(AuditEntry.note).is_not(None))
-                        .order_by(col(AuditEntry.id))).all()
-    return {order_id: note for order_id, note in rows}  # the last one wins
 
 
 def _media(session: Session, order_ids: list) -> dict[int, str]:

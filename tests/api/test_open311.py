@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.models import OrderState
-from tests.api.factories import event_json, jpeg, post, set_order
+from tests.api.factories import add_grid, event_json, jpeg, post, set_order
 
 REQUEST_FIELDS = {"service_request_id", "status", "status_notes", "service_name", "service_code", "description",
                   "agency_responsible", "service_notice", "requested_datetime", "updated_datetime",
@@ -41,3 +41,20 @@ def test_services_and_requests(client, backend):
         bad = client.get("/open311/v2/requests.json", params=params)
         assert bad.status_code == 400 and bad.json()[0]["description"], params
     assert client.get("/open311/v2/requests/abc.json").status_code == 400
+
+
+def test_public_status_notes_name_no_one_and_carry_no_free_text(client, backend):
+    """The audit log's notes name the worker ("dispatched: to Alice Wang") and carry reviewers'
+    free text; Open311 needs no key, so it says only what state an order is in."""
+    add_grid(client, "g-1", supervisor="Supervisor Zhang")
+    worker = client.post("/api/v1/workers", json={"name": "Alice Wang", "grid_ids": ["g-1"], "on_duty": True})
+    assert worker.status_code == 201, worker.text
+    sent = post(client, event_json(issue_type="flooding")).json()["order_id"]
+    wrong = post(client, event_json(issue_type="clutter", camera="cam-2")).json()["order_id"]
+    assert client.post(f"/api/v1/orders/{wrong}/reject",
+                       json={"reason": "other", "note": "call the resident at 13800138000"}).status_code == 200
+    text = client.get("/open311/v2/requests.json", headers={"Authorization": ""}).text
+    assert "Alice" not in text and "13800138000" not in text
+    notes = {r["service_request_id"]: r["status_notes"]
+             for r in client.get("/open311/v2/requests.json", headers={"Authorization": ""}).json()}
+    assert notes == {str(sent): "dispatched to the grid's worker", str(wrong): "rejected (other)"}
