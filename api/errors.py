@@ -32,17 +32,18 @@ async def _too_large(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # The reason goes to the log only: it names the store's host or folder, and citizens'
+    # reports reach this answer without a key.
     log.warning("evidence store unavailable: %s", exc)
-    return JSONResponse({"detail": f"evidence store unavailable, nothing was stored; retry later ({exc})"},
+    return JSONResponse({"detail": "evidence store unavailable, nothing was stored; retry later"},
                         status_code=503, headers=RETRY_AFTER)
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     # Lock timeouts and lost connections are passing troubles: 503 tells the edge to retry.
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    log.warning("database unavailable: %s", reason)
-    return JSONResponse({"detail": f"database unavailable, retry later ({reason})"}, status_code=503,
-                        headers=RETRY_AFTER)
+    log.warning("database unavailable: %s", reason)  # (it names the host: the log only, as above)
+    return JSONResponse({"detail": "database unavailable, retry later"}, status_code=503, headers=RETRY_AFTER)
 
 
 def _finite(value: Any) -> Any:

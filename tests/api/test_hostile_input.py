@@ -30,6 +30,10 @@ def test_nul_characters_are_refused_wherever_a_string_comes_in(client, backend):
     assert resp.status_code == 422 and locs(resp) == [["query", "camera"]]
     resp = client.post("/api/v1/workers", json={"name": "Li", "grid_ids": ["g-1", "g\x002"]})
     assert resp.status_code == 422 and locs(resp) == [["body", "grid_ids", 1]]
+    for content_type in ("application/merge-patch+json", "application/json; charset=utf-8", None):
+        resp = client.post("/api/v1/workers", content=b'{"name": "a\\u0000b"}',
+                           headers={"Content-Type": content_type} if content_type else {})
+        assert resp.status_code == 422 and locs(resp) == [["body", "name"]], (content_type, resp.text)
     resp = client.patch("/api/v1/grids/a%00b", json={"supervisor": "Wang"})
     assert resp.status_code == 422 and locs(resp) == [["path"]]
     resp = client.post("/api/v1/reports", data={"issue_type": "flooding", "lat": 31.2, "lon": 121.4, "text": "wet\x00"},

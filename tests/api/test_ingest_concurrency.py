@@ -104,6 +104,8 @@ def test_s3_down_answers_503_and_stores_nothing(backend):
         assert resp.status_code == 503 and "retry" in resp.json()["detail"] and resp.headers["Retry-After"]
         health = c.get("/healthz")
         assert health.status_code == 503 and health.json()["evidence_store"].startswith("error")
+        # where the store lives is for the log: these answers reach callers without a key
+        assert down.s3_endpoint not in resp.text and down.s3_endpoint not in health.text
     assert counts(backend) == {"camera": 0, "order": 0, "event": 0, "evidence": 0}
 
 
