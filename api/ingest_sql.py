@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import Insert, Select, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import Insert, Select, Update, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from api.models import DONE_STATES, OPEN_STATES, Camera, Event, Evidence, Order
@@ -49,17 +49,21 @@ def candidate_query(has_place: bool, has_camera: bool) -> Select:
 
 @cache
 def camera_upsert(dialect: str) -> Insert:
-    """Insert a camera or move its last_seen; coordinates the edge left out keep their value.
-    Returns what dedup needs. Parameters: name, lat, lon, grid_id, now."""
+    """Insert a camera or move its last_seen, and its position and grid to what the edge says;
+    once an admin has placed the camera (`placed_at`), the edge only fills in what the
+    placement left empty. Returns what dedup needs. Parameters: name, lat, lon, grid_id, now."""
     insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = bindparam("now", type_=CAMERAS.c.last_seen.type)
     stmt = insert_for(CAMERAS).values(name=bindparam("name"), lat=bindparam("lat"), lon=bindparam("lon"),
                                       grid_id=bindparam("grid_id"), first_seen=now, last_seen=now)
+
+    def edge_says(column: str):
+        edge, stored = stmt.excluded[column], CAMERAS.c[column]
+        return case((CAMERAS.c.placed_at.is_(None), func.coalesce(edge, stored)), else_=func.coalesce(stored, edge))
+
     stmt = stmt.on_conflict_do_update(
         index_elements=["name"],
-        set_={"last_seen": now, "lat": func.coalesce(stmt.excluded.lat, CAMERAS.c.lat),
-              "lon": func.coalesce(stmt.excluded.lon, CAMERAS.c.lon),
-              "grid_id": func.coalesce(stmt.excluded.grid_id, CAMERAS.c.grid_id)})
+        set_={"last_seen": now, "lat": edge_says("lat"), "lon": edge_says("lon"), "grid_id": edge_says("grid_id")})
     return stmt.returning(CAMERAS.c.id, CAMERAS.c.lat, CAMERAS.c.lon, CAMERAS.c.grid_id, CAMERAS.c.ground_points)
 
 

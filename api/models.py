@@ -91,6 +91,9 @@ class Camera(CameraBase, table=True):
     last_seen: datetime = Field(default_factory=utcnow)
     # [[px, py, lat, lon], ...] (at least 4 points on the road): pixel → ground mapping.
     ground_points: list[list[float]] | None = Field(default=None, sa_type=sa.JSON)
+    # When an admin last placed the camera (PUT /api/v1/cameras/{name}): from then on the
+    # placement is the API's, and events no longer move the camera's position or grid.
+    placed_at: datetime | None = None
 
 
 class BoxFields(SQLModel):

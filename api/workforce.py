@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
 
@@ -36,6 +38,7 @@ class CameraUpdate(BaseModel):
 class CameraPublic(CameraBase):
     id: int
     ground_points: list[list[float]] | None
+    placed_at: datetime | None  # set by PUT: since then events no longer move the camera
 
 
 class NotificationPublic(BaseModel):
@@ -132,6 +135,7 @@ def update_camera(session: Session, name: str, data: CameraUpdate) -> CameraPubl
     camera = session.exec(select(Camera).where(Camera.name == name)).first() or Camera(name=name)
     for field, value in data.model_dump(exclude_unset=True).items():
         setattr(camera, field, value)
+    camera.placed_at = utcnow()  # from now on events do not move it (api/ingest_sql.py: camera_upsert)
     session.add(camera)
     session.commit()
     session.refresh(camera)

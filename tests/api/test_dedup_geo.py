@@ -10,8 +10,11 @@ import pytest
 import math
 import random
 
+from sqlmodel import Session, select
+
+from api.db import get_engine
 from api.location import bounding_box, distance_m, pixel_to_latlon, point_in_polygon
-from api.models import OrderState, utcnow
+from api.models import Camera, OrderState, utcnow
 from tests.api.factories import BASE, event_json, jpeg, metres_north, order_row, place_camera, post, seen_by, set_order
 
 def _report(client, lat: float, lon: float, issue_type: str = "flooding"):
@@ -102,6 +105,32 @@ def test_a_box_standing_at_the_horizon_is_placed_at_the_camera(client, backend):
     place_camera(client, "cam-1", *BASE, ground_points=perspective_points(*metres_north(30)))
     order = order_row(backend, post(client, seen_by("cam-1", bbox=(150, 10, 170, 40))).json()["order_id"])
     assert (order.lat, order.lon) == pytest.approx(BASE)
+
+
+def camera_row(settings, name: str) -> Camera:
+    with Session(get_engine(settings.database_url)) as s:
+        return s.exec(select(Camera).where(Camera.name == name)).one()
+
+
+def test_an_admin_placement_is_not_moved_by_events_but_an_edge_position_is(client, backend):
+    """Events carry the edge config's position and grid: they keep an unplaced camera current,
+    and after PUT /api/v1/cameras the API's placement wins (it also holds the ground points)."""
+    first = post(client, event_json(camera="cam-1")).json()  # cam-1 at the edge config's place, grid g-1
+    moved = event_json(camera="cam-1", bbox=(10, 10, 40, 40))
+    moved["camera"].update(lat=BASE[0] + 0.01, lon=BASE[1] + 0.01, grid_id="g-7")
+    post(client, moved)
+    camera = camera_row(backend, "cam-1")
+    assert (camera.lat, camera.lon, camera.grid_id) == (BASE[0] + 0.01, BASE[1] + 0.01, "g-7")
+    assert camera.placed_at is None
+
+    place_camera(client, "cam-1", *BASE, grid_id="g-2")
+    again = event_json(camera="cam-1", bbox=(200, 150, 260, 200))
+    again["camera"].update(lat=BASE[0] + 0.02, lon=BASE[1] + 0.02, grid_id="g-9")
+    order = order_row(backend, post(client, again).json()["order_id"])
+    camera = camera_row(backend, "cam-1")
+    assert (camera.lat, camera.lon, camera.grid_id) == (*BASE, "g-2") and camera.placed_at is not None
+    assert (order.lat, order.lon) == pytest.approx(BASE) and order.grid_id == "g-2"
+    assert first["order_id"] != order.id
 
 
 def test_bad_ground_points_are_refused(client):
