@@ -138,16 +138,16 @@ def test_rejected_event_is_dropped_and_the_rest_go_on(tmp_path):
     assert sender.rejected == 1 and api.received == good
 
 
-@pytest.mark.parametrize("status", [401, 403, 404])
-def test_a_misconfigured_key_or_url_keeps_the_events(tmp_path, status):
-    """401/403/404 say the box is set up wrong, not that the event is: nothing is dropped,
-    and once the key is fixed every event goes, in order."""
-    answers = {"status": status}
+def kept_until_fixed(tmp_path, failure) -> tuple[list[str], list[str], OutboxSender]:
+    """Two events in the outbox, an API whose answer is `failure(request)` until it is fixed
+    (then 201): the events must stay while it fails and all go, in order, once it is fixed.
+    Returns (ids put, ids received, the sender)."""
+    fixed = {"now": False}
     received: list[str] = []
 
     def api(request: httpx.Request) -> httpx.Response:
-        if answers["status"] != 201:
-            return httpx.Response(answers["status"], json={"detail": "invalid API key"})
+        if not fixed["now"]:
+            return failure(request)
         received.append(request.headers["Idempotency-Key"])
         return httpx.Response(201, json={"order_id": 1, "replay": False})
 
@@ -159,39 +159,31 @@ def test_a_misconfigured_key_or_url_keeps_the_events(tmp_path, status):
     try:
         assert wait(lambda: sender.failures >= 3)
         assert len(box) == 2 and sender.rejected == 0
-        answers["status"] = 201
+        fixed["now"] = True
         assert wait(lambda: len(box) == 0)
     finally:
         sender.stop()
+    return ids, received, sender
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_misconfigured_key_or_url_keeps_the_events(tmp_path, status):
+    """401/403/404 say the box is set up wrong, not that the event is: nothing is dropped,
+    and once the key is fixed every event goes, in order."""
+    refused = lambda request: httpx.Response(status, json={"detail": "invalid API key"})  # noqa: E731
+    ids, received, _ = kept_until_fixed(tmp_path, refused)
     assert received == ids
 
 
 def test_an_unexpected_error_keeps_the_sender_alive_and_the_events(tmp_path, caplog):
     """Not the network: e.g. a key httpx cannot put in a header (UnicodeEncodeError). The
     sender once died of it silently, and the box went on confirming events nobody sent."""
-    broken = {"on": True}
-    received: list[str] = []
+    def failure(request: httpx.Request) -> httpx.Response:
+        raise UnicodeEncodeError("ascii", "kéy", 1, 2, "ordinal not in range(128)")
 
-    def api(request: httpx.Request) -> httpx.Response:
-        if broken["on"]:
-            raise UnicodeEncodeError("ascii", "kéy", 1, 2, "ordinal not in range(128)")
-        received.append(request.headers["Idempotency-Key"])
-        return httpx.Response(201, json={"order_id": 1, "replay": False})
-
-    box = Outbox(tmp_path / "ob")
-    ids = put(box, 2)
-    sender = OutboxSender(box, "http://api", transport=httpx.MockTransport(api), backoff_initial_s=0.01,
-                          backoff_max_s=0.05)
-    sender.start()
-    try:
-        assert wait(lambda: sender.failures >= 3)
-        assert len(box) == 2 and sender.rejected == 0
-        assert "UnicodeEncodeError" in caplog.text  # said once, with its traceback
-        broken["on"] = False
-        assert wait(lambda: len(box) == 0)
-    finally:
-        sender.stop()
+    ids, received, _ = kept_until_fixed(tmp_path, failure)
     assert received == ids
+    assert "UnicodeEncodeError" in caplog.text and "Traceback" in caplog.text  # said, with where it came from
 
 
 @pytest.mark.parametrize("cap_mb", [0.0001])
