@@ -54,6 +54,7 @@ class Job:
 class _Gate:
     thumb: np.ndarray
     detections: Detections
+    size: tuple[int, int]  # (h, w) of the frame the detections are in: thumbnails all share one size
     reused: int = 0
 
 
@@ -165,6 +166,25 @@ class InferenceScheduler:
                 self._in_flight.difference_update(job.camera for job in jobs)
                 self._cond.notify_all()
 
+    def _detect(self, detector: Detector, frames: list[tuple[str, np.ndarray]]) -> list[Detections | None]:
+        """The batch in one call; if that fails, each frame alone, so one camera's odd frame
+        costs that frame only, not every camera in the batch."""
+        try:
+            return detector.detect_batch([image for _, image in frames])
+        except Exception:
+            if len(frames) == 1:
+                raise
+        found: list[Detections | None] = []
+        for camera, image in frames:
+            try:
+                found.append(detector.detect_batch([image])[0])
+            except Exception:
+                with self._cond:
+                    self.errors += 1
+                log.exception("camera %s: inference failed on its %s frame", camera, "x".join(map(str, image.shape)))
+                found.append(None)
+        return found
+
     def _run(self, jobs: list[Job], detector: Detector) -> None:
         results: dict[int, tuple[Detections, bool]] = {}
         infer: list[tuple[int, np.ndarray, np.ndarray | None]] = []
@@ -174,7 +194,7 @@ class InferenceScheduler:
             thumb = thumbnail(image) if threshold is not None else None
             gate = self._gates.get(job.camera)
             if (thumb is not None and gate is not None and gate.reused < self.max_reuse
-                    and thumb.shape == gate.thumb.shape and float(np.abs(thumb - gate.thumb).mean()) < threshold):
+                    and gate.size == image.shape[:2] and float(np.abs(thumb - gate.thumb).mean()) < threshold):
                 gate.reused += 1
                 self.reused[job.camera] += 1
                 results[i] = (gate.detections, True)
@@ -182,14 +202,18 @@ class InferenceScheduler:
                 infer.append((i, image, thumb))
         if infer:
             started = time.perf_counter()
-            found = detector.detect_batch([image for _, image, _ in infer])
+            found = self._detect(detector, [(jobs[i].camera, image) for i, image, _ in infer])
             if self.on_batch is not None:
                 self.on_batch(len(infer), time.perf_counter() - started)
-            for (i, _, thumb), detections in zip(infer, found):
+            for (i, image, thumb), detections in zip(infer, found):
+                if detections is None:
+                    continue  # that frame could not be analysed (logged); the others go on
                 results[i] = (detections, False)
                 if thumb is not None:
-                    self._gates[jobs[i].camera] = _Gate(thumb, detections)
+                    self._gates[jobs[i].camera] = _Gate(thumb, detections, image.shape[:2])
         for i, job in enumerate(jobs):
+            if i not in results:
+                continue
             detections, reused = results[i]
             try:
                 self.on_result(job.camera, job.frame, detections, reused)

@@ -38,7 +38,7 @@ def input_shape(height: int, width: int, imgsz: int, stride: int = STRIDE) -> tu
     """(h, w) of the network input for a frame of this size: long side imgsz, short side
     rounded up to the stride."""
     r = min(imgsz / height, imgsz / width)
-    h, w = round(height * r), round(width * r)
+    h, w = max(1, round(height * r)), max(1, round(width * r))  # a 1×700 frame is still a frame
     return int(np.ceil(h / stride) * stride), int(np.ceil(w / stride) * stride)
 
 
@@ -47,7 +47,7 @@ def letterbox(image: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, Le
     h0, w0 = image.shape[:2]
     th, tw = shape
     r = min(th / h0, tw / w0)
-    nh, nw = round(h0 * r), round(w0 * r)
+    nh, nw = max(1, round(h0 * r)), max(1, round(w0 * r))
     resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h0, w0) else image
     top, left = (th - nh) // 2, (tw - nw) // 2
     canvas = np.full((th, tw, 3), PAD_VALUE, dtype=np.uint8)

@@ -145,6 +145,46 @@ def test_change_gate_reuses_detections_but_still_reports_the_frame():
     assert sched.reused["cam"] == 2 and det.batches == [1, 1, 1]
 
 
+def test_change_gate_does_not_reuse_detections_across_a_resolution_change():
+    """Thumbnails all have one size, so a camera switching 1080p → 360p looked unchanged, and
+    the 1080p boxes were handed on for the 360p frame (boxes off the frame, events lost)."""
+    det = _CountingDetector()
+    seen: list[bool] = []
+    sched = InferenceScheduler(det, lambda cam, fr, d, reused: seen.append(reused), change_threshold=lambda cam: 5.0)
+    big, small = _Frame(100), _Frame(100)
+    big.image = np.full((1080, 1920, 3), 100, np.uint8)
+    small.image = np.full((360, 640, 3), 100, np.uint8)
+    for frame in (big, big, small):
+        sched.run([Job("cam", frame, 0.0)])
+    assert seen == [False, True, False]
+
+
+class _PickyDetector(_CountingDetector):
+    """Fails any batch that holds a 4-channel frame, as the letterbox does."""
+
+    def detect_batch(self, frames):
+        if any(f.shape[2] != 3 for f in frames):
+            raise ValueError("expected BGR frames")
+        return super().detect_batch(frames)
+
+
+def test_one_cameras_bad_frame_costs_that_frame_only():
+    det = _PickyDetector()
+    seen: list[str] = []
+    sched = InferenceScheduler(det, lambda cam, fr, d, reused: seen.append(cam), max_batch=8)
+    bad = _Frame(7)
+    bad.image = np.zeros((36, 64, 4), np.uint8)
+    sched.run([Job("good-1", _Frame(1), 0.0), Job("bad", bad, 0.0), Job("good-2", _Frame(2), 0.0)])
+    assert seen == ["good-1", "good-2"] and sched.errors == 1
+    assert not sched._in_flight  # every camera may be taken again
+
+
+def test_input_shape_of_a_sliver_frame_is_never_zero():
+    assert min(input_shape(1, 700, 320)) >= 1 and min(input_shape(2000, 2, 320)) >= 1
+    tensor, _ = letterbox(np.zeros((1, 700, 3), np.uint8), input_shape(1, 700, 320))
+    assert tensor.shape[1:] == input_shape(1, 700, 320)
+
+
 class _SlowDetector(_CountingDetector):
     """Records which thread ran each batch; slow enough that two batches overlap."""
 
