@@ -37,7 +37,7 @@ from streams.uplink import EventUploader, OutgoingEvent
 from vision.confirm import ConfirmedIssue, ConfirmRule, EventConfirmer
 from vision.detections import Detections
 from vision.detector import Detector, load_detector
-from vision.evidence import render_evidence
+from vision.evidence import clip_box, render_evidence
 from vision.manifest import ModelManifest, load_manifest
 from vision.tracker import IssueTracker
 from vision.zones import Area, filter_zones
@@ -152,8 +152,11 @@ class EdgePipeline:
         h, w = image.shape[:2]
         class_name = self.manifest.classes[issue.class_id].name
         label = f"{issue.issue_type.value} {issue.confidence:.2f}"
-        x1, y1, x2, y2 = issue.box
-        box = (max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2))
+        box = clip_box(issue.box, w, h)
+        if box is None:  # confirmed on a frame of another size (an event recovered after a restart)
+            log.warning("camera %s: event %s's box %s lies outside this %dx%d frame; the whole frame stands for it",
+                        cam.name, issue.event_id, tuple(round(v) for v in issue.box), w, h)
+            box = (0.0, 0.0, float(w), float(h))
         event = EventIn(
             event_id=issue.event_id,
             camera=CameraRef(name=cam.name, lat=cam.lat, lon=cam.lon, grid_id=cam.grid_id),
@@ -201,7 +204,10 @@ class EdgePipeline:
         from vision.evidence import encode_jpeg
 
         while not self._stop.is_set():
-            self.verifier.maybe_poll()
+            try:
+                self.verifier.maybe_poll()
+            except Exception:  # the thread must outlive whatever the API answers
+                log.exception("fix verification: polling the API failed")
             try:
                 state, image, detections, now = self._verify.get(timeout=1.0)
             except queue.Empty:

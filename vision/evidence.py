@@ -29,14 +29,20 @@ def annotate(frame: np.ndarray, box: tuple[float, float, float, float], label: s
     return out
 
 
+def clip_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float, float] | None:
+    """The part of the box inside a width × height frame; None if no part is."""
+    x1, y1, x2, y2 = max(0.0, box[0]), max(0.0, box[1]), min(float(width), box[2]), min(float(height), box[3])
+    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
+
+
 def crop(frame: np.ndarray, box: tuple[float, float, float, float], pad: float = 0.25, min_side: int = 64) -> np.ndarray:
     """The box with some context around it, so a reviewer sees where the issue sits."""
     h, w = frame.shape[:2]
     x1, y1, x2, y2 = box
     px, py = max((x2 - x1) * pad, min_side / 2), max((y2 - y1) * pad, min_side / 2)
-    xa, ya = int(max(0, x1 - px)), int(max(0, y1 - py))
-    xb, yb = int(min(w, x2 + px)), int(min(h, y2 + py))
-    return frame[ya:yb, xa:xb]
+    xa, ya = int(max(0, min(w - 1, x1 - px))), int(max(0, min(h - 1, y1 - py)))
+    xb, yb = int(min(w, max(xa + 1, x2 + px))), int(min(h, max(ya + 1, y2 + py)))
+    return frame[ya:yb, xa:xb]  # never empty: a box off the frame still gives its nearest corner
 
 
 def render_evidence(frame: np.ndarray, box: tuple[float, float, float, float], label: str, issue_type: str) -> dict[str, bytes]:
