@@ -63,16 +63,23 @@ class FixVerifier:
             try:
                 resp = self.client.get("/api/v1/verifications", params={"camera": camera})
                 resp.raise_for_status()
-            except httpx.HTTPError as exc:  # the uplink is flaky: keep the old list, try again later
+                items = resp.json()
+            except (httpx.HTTPError, ValueError) as exc:  # flaky uplink, or not JSON: keep the old list
                 log.warning("camera %s: cannot fetch orders to verify: %s", camera, exc)
                 continue
             current = self.watches.get(camera, {})
             fresh: dict[int, Watch] = {}
-            for item in resp.json():
-                order_id = item["order_id"]
-                fresh[order_id] = current.get(order_id) or Watch(
-                    order_id, IssueType(item["issue_type"]), tuple(item["bbox"]),
-                    (item["frame_width"], item["frame_height"]), float(item["clear_seconds"]), now)
+            for item in items if isinstance(items, list) else []:
+                try:
+                    order_id, box = int(item["order_id"]), tuple(float(v) for v in item["bbox"])
+                    if len(box) != 4:
+                        raise ValueError(f"bbox {list(box)} is not x1, y1, x2, y2")
+                    fresh[order_id] = current.get(order_id) or Watch(
+                        order_id, IssueType(item["issue_type"]), box,  # type: ignore[arg-type]
+                        (int(item["frame_width"]), int(item["frame_height"])), float(item["clear_seconds"]), now)
+                except (KeyError, TypeError, ValueError) as exc:  # e.g. an issue type from a newer API
+                    log.warning("camera %s: skipping an order to verify that this box cannot read (%s: %s)",
+                                camera, type(exc).__name__, exc)
             with self._lock:
                 self.watches[camera] = fresh
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -81,3 +83,24 @@ def test_api_down_keeps_the_watch_and_a_closed_order_drops_it(api):
     assert verifier.observe("cam-1", (320, 240), [(CLUTTER, (100, 100, 200, 200))], jpeg, now=3) == \
         [(order_id, "present")]
     assert order_row(settings, order_id).state == OrderState.closed and verifier.watches["cam-1"] == {}
+
+
+def test_replies_the_box_cannot_read_keep_the_watch_list_and_the_thread():
+    """A 200 that is not JSON (a captive portal, a proxy's error page) and an issue type this
+    box does not know (a newer API) once ended the verifier's thread, silently."""
+    replies = {"body": b"<html>login</html>"}
+    good = {"order_id": 7, "issue_type": "clutter", "bbox": [1, 2, 30, 40], "frame_width": 320,
+            "frame_height": 240, "clear_seconds": 60}
+
+    def api(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=replies["body"], headers={"Content-Type": "application/json"})
+
+    verifier = FixVerifier(httpx.Client(base_url="http://api", transport=httpx.MockTransport(api)), ["cam-1"])
+    verifier.poll(now=0)
+    assert verifier.watches == {}
+    replies["body"] = json.dumps([good, {**good, "order_id": 8, "issue_type": "graffiti"}, {"order_id": 9}]).encode()
+    verifier.poll(now=1)
+    assert list(verifier.watches["cam-1"]) == [7]
+    replies["body"] = b"not json"
+    verifier.poll(now=2)
+    assert list(verifier.watches["cam-1"]) == [7]  # kept, as when the API is down
