@@ -52,6 +52,23 @@ def test_blur_removes_the_face(photo):
     assert pf.find(photo)  # the input itself was not modified
 
 
+@pytest.mark.parametrize("height,width", [(720, 1280), (1080, 1920), (2160, 3840)])
+def test_a_face_found_at_720p_is_found_at_1080p_and_4k(photo, height, width):
+    """Large frames were searched at 960 px wide, where a 90 px face fell under the cascade's
+    window: found at 720p, it went out unblurred at 1080p and 4K."""
+    face = cv2.resize(photo[100:270, 905:1075], (90, 90), interpolation=cv2.INTER_AREA)  # Zidane's face
+    frame = np.full((height, width, 3), 90, np.uint8)
+    y, x = height // 2, width // 2
+    frame[y:y + 90, x:x + 90] = face
+    assert any(_overlaps(b, (x, y, 90, 90)) for b in PrivacyFilter().find(frame))
+
+
+def test_grey_and_four_channel_and_sliver_frames_do_not_crash():
+    pf = PrivacyFilter()
+    for frame in (np.zeros((360, 640), np.uint8), np.zeros((360, 640, 4), np.uint8), np.zeros((1, 3000, 3), np.uint8)):
+        assert pf.find(frame) == []
+
+
 def test_frame_without_faces_is_returned_unchanged():
     flat = np.full((360, 640, 3), 90, np.uint8)
     out, boxes = PrivacyFilter().blur(flat)
