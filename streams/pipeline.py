@@ -60,6 +60,7 @@ class CameraState:
     events: int = 0
     analysed_at: deque = field(default_factory=lambda: deque(maxlen=120))  # monotonic, for intervals
     latencies: deque = field(default_factory=lambda: deque(maxlen=120))  # capture → detections, seconds
+    frame_size: tuple[int, int] | None = None  # (w, h) of the last analysed frame
 
 
 def _quantiles(values) -> dict[str, float | None]:
@@ -118,9 +119,16 @@ class EdgePipeline:
         local = datetime.fromtimestamp(captured_at, tz=self._tz) if self._tz else datetime.fromtimestamp(captured_at)
         return local.hour * 60 + local.minute
 
-    def analyse(self, camera: str, detections: Detections, captured_at: float) -> list[ConfirmedIssue]:
-        """Zones and masks, tracking, hysteresis and confirmation for one analysed frame."""
+    def analyse(self, camera: str, detections: Detections, captured_at: float,
+                frame_size: tuple[int, int] | None = None) -> list[ConfirmedIssue]:
+        """Zones and masks, tracking, hysteresis and confirmation for one analysed frame
+        (`frame_size`, (w, h), lets a change of the camera's resolution be followed)."""
         state = self.cameras[camera]
+        if frame_size is not None:
+            if state.frame_size is not None and frame_size != state.frame_size:
+                log.info("camera %s: frames are now %dx%d (were %dx%d)", camera, *frame_size, *state.frame_size)
+                state.confirmer.rescale(frame_size[0] / state.frame_size[0], frame_size[1] / state.frame_size[1])
+            state.frame_size = frame_size
         if state.zones or state.masks:
             kinds = [t.value if (t := self.manifest.issue_type_of(c)) else None for c in detections.class_id]
             detections = filter_zones(detections, kinds, state.zones, state.masks, self._minute_of_day(captured_at))
@@ -132,7 +140,7 @@ class EdgePipeline:
 
     def process_frame(self, camera: str, image: np.ndarray, captured_at: float) -> list[OutgoingEvent]:
         """Detect, analyse and render the events of one frame, synchronously."""
-        issues = self.analyse(camera, self.detector.detect(image), captured_at)
+        issues = self.analyse(camera, self.detector.detect(image), captured_at, (image.shape[1], image.shape[0]))
         return [self._make_event(self.cameras[camera], image, issue) for issue in issues]
 
     def _privacy_filter(self):
@@ -180,7 +188,7 @@ class EdgePipeline:
         state = self.cameras.get(camera)
         if state is None:
             return  # removed while its last frame was waiting for inference
-        issues = self.analyse(camera, detections, frame.captured_at)
+        issues = self.analyse(camera, detections, frame.captured_at, (frame.image.shape[1], frame.image.shape[0]))
         state.analysed_at.append(time.monotonic())
         latency = max(0.0, time.time() - frame.captured_at)
         state.latencies.append(latency)

@@ -89,12 +89,18 @@ class EventConfirmer:
     region_iou: float = 0.3
     _tracks: dict[int, _Track] = field(default_factory=dict)
     _regions: list[_Region] = field(default_factory=list)
+    _last_now: float | None = None
 
     def rule(self, issue_type: IssueType) -> ConfirmRule:
         return self.rules.get(issue_type, ConfirmRule())
 
     def update(self, detections: Detections, now: float) -> list[ConfirmedIssue]:
         """Feed one analysed frame's tracked detections; returns the issues confirmed now."""
+        if self._last_now is not None and now < self._last_now:
+            # Frame times are wall-clock: when NTP steps the clock back, every remembered time
+            # moves with it, or confirmation would wait out the whole step (an hour, once).
+            self._shift(now - self._last_now)
+        self._last_now = now
         for det in (detections[i] for i in range(len(detections))):
             tid, cls, conf = int(det.tracker_id[0]), int(det.class_id[0]), float(det.confidence[0])
             issue = self.issue_type_of(cls)
@@ -105,7 +111,7 @@ class EventConfirmer:
                 track = self._tracks[tid] = _Track(cls, issue, deque(maxlen=self.rule(issue).score_window), now)
             track.observed = now
             track.scores.append(conf)
-            if float(np.median(track.scores)) < self.threshold_of(cls):
+            if not float(np.median(track.scores)) >= self.threshold_of(cls):  # (a NaN score counts as below)
                 continue
             box = det.xyxy[0].astype(float)
             if track.first_seen is None:
@@ -115,6 +121,24 @@ class EventConfirmer:
             self._touch_regions(issue, box, now)
         self._forget(now)
         return [c for tid, t in list(self._tracks.items()) if (c := self._maybe_confirm(tid, t, now))]
+
+    def rescale(self, sx: float, sy: float) -> None:
+        """The camera's frames changed size: remembered boxes move into the new frame's pixels,
+        so an issue reported before the change is still recognised after it."""
+        factor = np.array([sx, sy, sx, sy])
+        for track in self._tracks.values():
+            if track.box is not None:
+                track.box = track.box * factor
+        for region in self._regions:
+            region.box = region.box * factor
+
+    def _shift(self, delta: float) -> None:
+        for track in self._tracks.values():
+            track.observed += delta
+            track.first_seen = None if track.first_seen is None else track.first_seen + delta
+            track.last_seen = None if track.last_seen is None else track.last_seen + delta
+        for region in self._regions:
+            region.last_seen += delta
 
     def _maybe_confirm(self, tid: int, track: _Track, now: float) -> ConfirmedIssue | None:
         rule = self.rule(track.issue_type)

@@ -127,3 +127,33 @@ def test_median_over_threshold_confirms_despite_dips():
 def test_window_of_one_is_a_plain_threshold():
     c = confirmer(score_window=1, min_hits=1, confirm_seconds=0)
     assert len(c.update(dets((1, 0, 0.95, BOX)), 0.0)) == 1
+
+
+def test_the_clock_stepping_back_does_not_delay_confirmation():
+    """Frame times are wall-clock; an NTP step back of an hour made an issue wait an hour."""
+    c = confirmer()
+    events = c.update(dets((1, 0, 0.8, BOX)), 10_000.0) + c.update(dets((1, 0, 0.8, BOX)), 10_001.0)
+    for t in range(2, 8):  # the clock now reads an hour earlier; the stall stays
+        events += c.update(dets((1, 0, 0.8, BOX)), 10_000.0 - 3600 + t)
+    assert len(events) == 1
+    assert events[0].confirmed_at - events[0].first_seen == 5.0  # 5 s of presence, as the rule says
+
+
+def test_nan_scores_never_confirm():
+    c = confirmer()
+    events = []
+    for t in range(10):
+        events += c.update(dets((1, 0, float("nan"), BOX)), float(t))
+    assert events == []
+
+
+def test_a_reported_issue_is_recognised_after_the_camera_changes_resolution():
+    """Remembered boxes were in the old frame's pixels: 1080p → 720p reported the stall again."""
+    c = confirmer()
+    events = []
+    for t in range(8):
+        events += c.update(dets((1, 0, 0.8, (1152, 648, 1536, 972))), float(t))
+    c.rescale(1280 / 1920, 720 / 1080)
+    for t in range(8, 20):  # the tracker starts over at the new size: a new id
+        events += c.update(dets((2, 0, 0.8, (768, 432, 1024, 648))), float(t))
+    assert len(events) == 1
