@@ -23,9 +23,13 @@ def annotate(frame: np.ndarray, box: tuple[float, float, float, float], label: s
     cv2.rectangle(out, (x1, y1), (x2, y2), color, thick)
     scale = max(0.5, frame.shape[1] / 1280)
     (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    ty = y1 - 4 if y1 - th - base - 4 > 0 else y2 + th + 4
-    cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 4, ty + base), color, -1)
-    cv2.putText(out, label, (x1 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    h, w = frame.shape[:2]
+    # Above the box, else below it, else (a box as tall as the frame, common for flooding)
+    # inside its top; and never past the right edge.
+    ty = y1 - 4 if y1 - th - base - 4 > 0 else y2 + th + 4 if y2 + th + base + 4 < h else max(y1, 0) + th + 4
+    lx = max(0, min(x1, w - tw - 4))
+    cv2.rectangle(out, (lx, ty - th - base), (lx + tw + 4, ty + base), color, -1)
+    cv2.putText(out, label, (lx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 

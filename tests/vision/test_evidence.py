@@ -10,7 +10,7 @@ import numpy as np
 
 from api.schemas import IssueType
 from vision.confirm import ConfirmedIssue
-from vision.evidence import clip_box, crop, render_evidence
+from vision.evidence import annotate, clip_box, crop, render_evidence
 
 
 def test_clip_box_keeps_the_part_inside_and_says_when_there_is_none():
@@ -47,3 +47,12 @@ def test_an_event_whose_box_is_off_this_frame_is_sent_with_the_whole_frame():
     issue = ConfirmedIssue(uuid.uuid4(), IssueType.clutter, 0, 1, (1536.0, 756.0, 1824.0, 1026.0), 0.8, now - 10, now)
     event = edge._make_event(edge.cameras["gate"], np.zeros((720, 1280, 3), np.uint8), issue)
     assert event.event.bbox == (0.0, 0.0, 1280.0, 720.0) and set(event.images) == {"frame", "annotated", "crop"}
+
+
+def test_the_label_is_drawn_for_a_box_as_tall_as_the_frame_and_at_the_right_edge():
+    frame = np.full((360, 640, 3), 90, np.uint8)
+    white = lambda img: int((img > 200).all(axis=2).sum())  # noqa: E731 (the label's text, anti-aliased)
+    normal = white(annotate(frame, (100, 100, 300, 200), "flooding 0.90", "flooding"))
+    assert normal > 50
+    assert white(annotate(frame, (0, 0, 640, 360), "flooding 0.90", "flooding")) >= 0.9 * normal
+    assert white(annotate(frame, (600, 100, 640, 200), "flooding 0.90", "flooding")) >= 0.9 * normal
