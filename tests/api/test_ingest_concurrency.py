@@ -121,7 +121,7 @@ def test_database_failure_after_upload_removes_the_objects(client, backend, monk
     assert post(client, event_json()).status_code == 201  # and the next one goes through
 
 
-def test_s3_failing_midway_leaves_no_objects(client, backend, monkeypatch):
+def test_s3_failing_midway_leaves_no_objects(client, backend, monkeypatch, caplog):
     store = client.app.state.store
     real_put, puts = store.put, []
 
@@ -133,7 +133,8 @@ def test_s3_failing_midway_leaves_no_objects(client, backend, monkeypatch):
 
     monkeypatch.setattr(store, "put", put_then_fail)
     resp = post(client, event_json(), annotated=jpeg())
-    assert resp.status_code == 503 and "disk full" in resp.text
+    assert resp.status_code == 503 and "retry" in resp.text
+    assert "disk full" in caplog.text and "disk full" not in resp.text  # the reason is for the log
     assert puts and nothing_stored(backend)
 
 
