@@ -9,7 +9,12 @@ verdict per image) and `negatives.csv` (why each hard negative was rejected).
 * rejected orders that were false alarms (not an issue, other): their frames as hard
   negatives, with no box; orders rejected as a duplicate, permitted or outside the
   jurisdiction showed a real issue, so they are labelled like confirmed ones (reason kept);
-* reclassified orders (rejected as `wrong_type` with a corrected type): boxes of the corrected type.
+* reclassified orders (rejected as `wrong_type` with a corrected type): boxes of the corrected type;
+  without one they are left out (the issue was there, of a type nobody named).
+
+An order with no verdict (not judged yet, or a rejection reopened) exports nothing, and what
+an earlier run exported for it is withdrawn. Each frame names its own camera: one order can
+hold several cameras' events and a citizen's report.
 
 Near-identical frames of one order (a stall seen 200 times) are kept once: a 64-bit
 difference hash, within `MAX_HAMMING` bits of one already exported for that order, is a
@@ -23,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -39,6 +45,7 @@ from api.evidence_store import EvidenceStore
 from api.models import AuditEntry, Camera, Event, Evidence, Order, OrderState, RejectReason, Role, is_false_alarm
 from api.schemas import EvidenceKind, IssueType
 
+log = logging.getLogger("streetwatch.export")
 CLASSES = [t.value for t in IssueType]  # label ids: 0 street_vending, 1 clutter, 2 flooding
 MAX_HAMMING = 6
 HUMAN_ROLES = {Role.reviewer.value, Role.worker.value, Role.admin.value}
@@ -63,15 +70,19 @@ class ExportSummary:
     new_images: int = 0
     relabelled: int = 0
     duplicates_skipped: int = 0
-    unreviewed_orders: int = 0
+    unreviewed_orders: int = 0  # no verdict (yet, or any more: reopened); their frames are not exported
+    withdrawn: int = 0  # images exported before whose order has no verdict now: removed
+    missing_objects: int = 0  # frames whose evidence object could not be read: skipped, retried next run
     total_images: int = 0
 
 
 def verdict_of(session: Session, order: Order) -> str | None:
     """confirmed / rejected / reclassified, or None while no person has judged the order."""
     if order.state == OrderState.rejected:
-        if order.reject_reason == RejectReason.wrong_type and order.corrected_type is not None:
-            return "reclassified"
+        if order.reject_reason == RejectReason.wrong_type:
+            # Another type was there: its frames are labelled with it, or, when the reviewer
+            # did not say which, left out (as background they would teach the model to miss it).
+            return "reclassified" if order.corrected_type is not None else None
         if is_false_alarm(order.state, order.reject_reason):
             return "rejected"
         return "confirmed"  # a duplicate, permitted or someone else's: the issue was really there
@@ -105,22 +116,27 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
     for rec in records.values():
         hashes.setdefault(rec.order_id, []).append(int(rec.dhash, 16))
 
-    query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id))
+    # Every order, not only camera ones: a citizen's order that cameras joined has their frames.
+    query = select(Order)
     if since is not None:
         query = query.where(col(Order.updated_at) >= since)
     summary = ExportSummary()
-    for order, camera in tqdm(session.exec(query.order_by(col(Order.id))).all(), desc="orders", unit="order",
-                              disable=not progress):
+    for order in tqdm(session.exec(query.order_by(col(Order.id))).all(), desc="orders", unit="order",
+                      disable=not progress):
         verdict = verdict_of(session, order)
         if verdict is None:
             summary.unreviewed_orders += 1
+            summary.withdrawn += _withdraw(out, records, hashes, order.id or 0)
             continue
         label_type = (order.corrected_type if verdict == "reclassified" else order.issue_type).value
-        reason = order.reject_reason.value if order.reject_reason else ""
-        frames = session.exec(select(Event, Evidence.object_key).join(Evidence, col(Evidence.event_id) == col(Event.id))
+        # (a reopened order keeps the reason of its old rejection: only a rejected one has one now)
+        reason = order.reject_reason.value if order.state == OrderState.rejected and order.reject_reason else ""
+        frames = session.exec(select(Event, Evidence.object_key, Camera.name)
+                              .join(Evidence, col(Evidence.event_id) == col(Event.id))
+                              .join(Camera, col(Camera.id) == col(Event.camera_id))  # each frame's own camera
                               .where(Event.order_id == order.id, Evidence.kind == EvidenceKind.frame)
                               .order_by(col(Event.id))).all()
-        for event, key in frames:
+        for event, key, camera in frames:
             name = str(event.event_id)
             if name in records:
                 old = records[name]
@@ -129,8 +145,13 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
                     _write_label(out, old, event)
                     summary.relabelled += 1
                 continue
-            data = store.get(key)
-            h = dhash(data)
+            try:
+                data = store.get(key)
+                h = dhash(data)
+            except (FileNotFoundError, OSError, ValueError) as exc:  # gone, or not an image any more
+                log.warning("export: event %s: frame %s cannot be read (%s); skipped", name, key, exc)
+                summary.missing_objects += 1
+                continue
             if any(bin(h ^ other).count("1") <= MAX_HAMMING for other in hashes.get(order.id or 0, [])):
                 summary.duplicates_skipped += 1
                 continue
@@ -146,6 +167,18 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
     _write_index(out, records)
     summary.total_images = len(records)
     return summary
+
+
+def _withdraw(out: Path, records: dict[str, Record], hashes: dict[int, list[int]], order_id: int) -> int:
+    """Remove what an earlier run exported for an order that has no verdict now (a rejection
+    reopened): a false alarm's frame must not stay a hard negative while the case is open."""
+    gone = [name for name, rec in records.items() if rec.order_id == order_id]
+    for name in gone:
+        rec = records.pop(name)
+        (out / "images" / rec.image).unlink(missing_ok=True)
+        (out / "labels" / f"{Path(rec.image).stem}.txt").unlink(missing_ok=True)
+    hashes.pop(order_id, None)
+    return len(gone)
 
 
 def _write_label(out: Path, rec: Record, event: Event) -> None:

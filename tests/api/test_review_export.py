@@ -142,3 +142,66 @@ def test_two_issues_on_one_fixed_camera_keep_their_frames(client, backend, tmp_p
     with Session(get_engine(backend.database_url)) as session:
         summary = export_reviews(session, make_store(backend), tmp_path / "out", progress=False)
     assert (summary.new_images, summary.duplicates_skipped) == (2, 0)
+
+
+def _export(backend, out):
+    with Session(get_engine(backend.database_url)) as session:
+        return export_reviews(session, make_store(backend), out, progress=False)
+
+
+def test_a_reopened_rejection_is_withdrawn_until_judged_again(client, backend, tmp_path):
+    """A false alarm's frame stayed a hard negative (and kept its reason) after the rejection
+    was reopened; and 'wrong type' without the right type made a real issue background."""
+    reviewer = auth(make_key(backend, "reviewer"))
+    add_worker(client, "W", on_duty=False)
+    order = post(client, event_json(camera="cam-1"), frame=scene(21)).json()["order_id"]
+    unnamed = post(client, event_json(camera="cam-2"), frame=scene(22)).json()["order_id"]
+    assert client.post(f"/api/v1/orders/{order}/reject", json={"reason": "not_an_issue"}, headers=reviewer).is_success
+    assert client.post(f"/api/v1/orders/{unnamed}/reject", json={"reason": "wrong_type"}, headers=reviewer).is_success
+    out = tmp_path / "reviews"
+    first = _export(backend, out)
+    assert (first.new_images, first.unreviewed_orders) == (1, 1)  # the unnamed type is left out
+    assert [r["order_id"] for r in _rows(out / "negatives.csv")] == [str(order)]
+
+    assert client.post(f"/api/v1/orders/{order}/reopen", json={"note": "look again"}).is_success
+    reopened = _export(backend, out)
+    assert (reopened.withdrawn, reopened.total_images) == (1, 0)
+    assert _rows(out / "negatives.csv") == [] and list((out / "images").iterdir()) == []
+
+    assert client.post(f"/api/v1/orders/{order}/dispatch", json={"worker_id": 1}, headers=reviewer).is_success
+    judged = _export(backend, out)
+    (row,) = _rows(out / "provenance.csv")
+    assert judged.new_images == 1 and (row["verdict"], row["reason"]) == ("confirmed", "")
+
+
+def test_every_frame_names_its_own_camera_and_citizen_orders_are_exported(client, backend, tmp_path):
+    """Frames were taken from orders with a camera of their own only, each under the order's
+    camera: a citizen's order that cameras joined was lost, a second camera's frame misnamed."""
+    from tests.api.factories import BASE, metres_north, place_camera, seen_by
+
+    reviewer = auth(make_key(backend, "reviewer"))
+    add_worker(client, "W", on_duty=False)
+    report = client.post("/api/v1/reports", data={"issue_type": "flooding", "lat": BASE[0], "lon": BASE[1]},
+                         files={"photo": ("p.jpg", scene(30), "image/jpeg")})
+    assert report.status_code == 201, report.text
+    place_camera(client, "cam-1", *BASE)
+    place_camera(client, "cam-2", *metres_north(10))
+    joined = {post(client, seen_by(cam, issue_type="flooding"), frame=scene(31 + i)).json()["order_id"]
+              for i, cam in enumerate(("cam-1", "cam-2"))}
+    assert len(joined) == 1 and client.get(f"/api/v1/orders/{min(joined)}").json()["source"] == "citizen"
+    assert client.post(f"/api/v1/orders/{joined.pop()}/dispatch", json={"worker_id": 1}, headers=reviewer).is_success
+    summary = _export(backend, tmp_path / "reviews")
+    assert summary.new_images == 2
+    assert sorted(r["camera"] for r in _rows(tmp_path / "reviews" / "provenance.csv")) == ["cam-1", "cam-2"]
+
+
+def test_a_frame_whose_object_is_gone_is_skipped_not_the_export(client, backend, tmp_path):
+    orders = [post(client, event_json(camera=f"cam-{i}"), frame=scene(40 + i)).json()["order_id"] for i in (1, 2)]
+    for order in orders:
+        assert client.post(f"/api/v1/orders/{order}/reject", json={"reason": "not_an_issue"}).is_success
+    store = make_store(backend)
+    gone = client.get(f"/api/v1/orders/{orders[0]}").json()["evidence"][0]["object_key"]
+    store.delete(gone)
+    summary = _export(backend, tmp_path / "reviews")
+    assert (summary.new_images, summary.missing_objects) == (1, 1)
+    assert [r["order_id"] for r in _rows(tmp_path / "reviews" / "negatives.csv")] == [str(orders[1])]
