@@ -92,13 +92,17 @@ def _fmt(v: float | None) -> str:
 
 
 def decide(current: Scores, new: Scores, tolerance: float = 0.02) -> Decision:
-    """Worse anywhere (beyond the tolerance), or missing a score the deployed model has → no."""
+    """Worse anywhere (beyond the tolerance), or missing a score the deployed model has → no.
+    Nothing measured (an empty test split) is no as well: "not worse anywhere" must not mean
+    "not compared anywhere"."""
     decision = Decision(current, new, tolerance)
+    if not any(current.values()):
+        decision.worse.append("(nothing measured: no test images)")
     for set_name, scores in current.items():
         for issue_type, old in scores.items():
             value = new.get(set_name, {}).get(issue_type)
             label = f"{set_name}/{issue_type}"
-            if value is None or value < old - tolerance:
+            if value is None or not value >= old - tolerance:  # (NaN is worse)
                 decision.worse.append(label)
             elif value > old + tolerance:
                 decision.better.append(label)

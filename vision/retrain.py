@@ -49,7 +49,17 @@ def write_recipe(path: Path, name: str, classes: list[str], export_dir: Path, sy
     else:
         sources = [{"kind": "synthetic", "name": "synth", "images": synthetic_images, "seed": seed,
                     "width": width, "height": height}]
-    sources += extra_sources or []
+    taken = {src["name"] for src in sources}
+    for extra in extra_sources or []:
+        if extra.get("name") in taken:
+            raise ValueError(f"extra source {extra['name']!r} is in the current training data already "
+                             f"({base_recipe or 'synthetic scenes'}); give only sources it lacks")
+        extra = dict(extra)
+        if extra.get("path") is not None:
+            # Given relative to where the caller runs (the notebooks run from the repository
+            # root); the recipe file, which would resolve it against its own folder, is elsewhere.
+            extra["path"] = str(Path(extra["path"]).resolve())
+        sources.append(extra)
     sources.append({"kind": "yolo", "name": "reviews", "path": str(Path(export_dir).resolve()),
                     "class_map": {k: v for k, v in REVIEW_CLASS_MAP.items() if v in classes}})
     recipe = {"name": name, "seed": seed, "classes": classes,

@@ -25,6 +25,13 @@ def test_decide_needs_every_score_kept_within_tolerance():
     assert "keep the deployed model" in worse.table() and "| reviews | clutter | 0.400 | 0.300 | -0.100 |" in worse.table()
 
 
+def test_decide_refuses_when_nothing_was_measured_or_a_score_is_nan():
+    assert not decide({}, {}).promote  # an empty test split compares nothing
+    assert not decide({"synthetic": {}}, {"synthetic": {}}).promote
+    nan = decide({"synthetic": {"clutter": 0.5}}, {"synthetic": {"clutter": float("nan")}})
+    assert not nan.promote and nan.worse == ["synthetic/clutter"]
+
+
 def test_issue_type_scores_average_the_classes_of_a_type():
     manifest = load_manifest(DEMO)
     per_class = {"vending": {"ap50": 0.9}, "clutter": {"ap50": 0.4}, "garbage_bin": {"ap50": 0.1}}
@@ -86,3 +93,27 @@ def test_retrain_recipe_starts_from_the_deployed_models_recipe(tmp_path):
     assert names == ["synth", "real", "reviews"]
     assert recipe.sources[0].images == 2 and recipe.sources[1].limit == 8
     assert recipe.sources[1].path == (tmp_path / "src").resolve()
+
+
+def test_extra_sources_resolve_from_where_the_notebook_runs_and_may_not_repeat_one(tmp_path, monkeypatch):
+    """The notebook's example (a path from the repository root) was resolved against the work
+    folder the recipe is written to, and a source the deployed recipe has already was taken twice."""
+    import pytest
+    import yaml
+
+    from datasets.recipe import load_recipe
+    from tests.datasets.test_recipe import GOOD_LABELS, make_yolo_source, write_recipe as write_base
+    from vision.retrain import write_recipe
+
+    make_yolo_source(tmp_path / "data" / "extra", GOOD_LABELS)
+    (tmp_path / "reviews" / "images").mkdir(parents=True)
+    (tmp_path / "reviews" / "data.yaml").write_text(yaml.safe_dump({"names": {0: "street_vending"}}))
+    monkeypatch.chdir(tmp_path)  # as the notebook does: relative paths are from here
+    extra = {"kind": "yolo", "name": "extra", "path": "data/extra", "class_map": {"garbage": "clutter"}}
+    classes = ["vending", "clutter", "flooding", "garbage_bin"]
+    out = write_recipe(tmp_path / "work" / "recipe.yaml", "r", classes, tmp_path / "reviews", 2, extra_sources=[extra])
+    assert load_recipe(out).sources[1].path == (tmp_path / "data" / "extra").resolve()
+    make_yolo_source(tmp_path / "src", GOOD_LABELS)
+    with pytest.raises(ValueError, match="'real' is in the current training data already"):
+        write_recipe(tmp_path / "work" / "r2.yaml", "r", classes, tmp_path / "reviews", 2, base_recipe=write_base(tmp_path),
+                     extra_sources=[{**extra, "name": "real"}])
