@@ -121,3 +121,11 @@ def test_crafted_cursors_and_ids_are_refused(client):
     assert client.get("/open311/v2/requests/².json").status_code == 400  # "²".isdigit() is True
     for name in ("..", ".", ".hidden"):
         assert client.post("/api/v1/exports", json={"name": name}).status_code == 422, name
+
+
+def test_a_frame_of_another_size_than_the_event_says_is_refused(client, backend):
+    """The box is in the frame's pixels; the export normalises it by the declared size."""
+    resp = post(client, event_json(frame_width=1280, frame_height=720, bbox=(100, 100, 400, 300)),
+                frame=jpeg(size=(320, 240)))
+    assert resp.status_code == 422 and ["body", "frame"] in locs(resp) and "320x240" in resp.text
+    assert nothing_stored(backend)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from api.models import OrderState, RejectReason
-from tests.api.factories import auth, event_json, make_key, post, set_order
+from tests.api.factories import auth, event_json, jpeg, make_key, post, set_order
 
 
 def test_stats_count_states_times_sla_and_false_alarms(client, backend):
@@ -45,8 +45,8 @@ def test_duplicates_permitted_and_elsewhere_are_rejected_but_not_false_alarms(cl
     """Only 'not an issue', 'wrong type' and 'other' say the model was wrong."""
     reasons = ["not_an_issue", "duplicate", "permitted", "outside_jurisdiction"]
     for i, reason in enumerate(reasons):
-        order = post(client, event_json(camera="cam-x", bbox=(10 + 300 * i, 10, 60 + 300 * i, 60),
-                                        frame_width=1280)).json()["order_id"]
+        order = post(client, event_json(camera="cam-x", bbox=(10 + 300 * i, 10, 60 + 300 * i, 60), frame_width=1280),
+                     frame=jpeg(size=(1280, 240))).json()["order_id"]
         set_order(backend, order, state=OrderState.rejected, reject_reason=RejectReason(reason))
     row = {r["key"]: r for r in client.get("/api/v1/stats").json()["per_camera"]}["cam-x"]
     assert (row["orders"], row["rejected"], row["false_alarms"]) == (4, 4, 1)
