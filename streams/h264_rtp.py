@@ -31,6 +31,10 @@ class AccessUnit:
         return START_CODE + START_CODE.join(extra + self.nals)
 
 
+# Bytes of one access unit: a 4K I-frame at high quality is 1-2 MB.
+MAX_UNIT_BYTES = 8 * 2**20
+
+
 class H264Depacketizer:
     def __init__(self, parameter_sets: list[bytes] = ()) -> None:
         self._sets = {p[0] & 0x1F: p for p in parameter_sets if p and p[0] & 0x1F in (NAL_SPS, NAL_PPS)}
@@ -39,10 +43,13 @@ class H264Depacketizer:
         self._keyframe = self._damaged = False
         self._timestamp: int | None = None  # RTP timestamp of the unit being built
         self._last_seq: int | None = None
-        self._wraps = 0
         self._last_raw_ts: int | None = None
+        self._last_ts = 0  # the last timestamp, unwrapped
+        self._unit_bytes = 0
         self.lost_packets = 0
         self.unsupported_packets = 0
+        self.late_packets = 0  # reordered or repeated: dropped, their unit has moved on
+        self.oversized_units = 0  # dropped past MAX_UNIT_BYTES: a unit that never ended
 
     def push(self, packet: bytes) -> list[AccessUnit]:
         """One RTP packet in; the access units it completes out (usually none or one)."""
@@ -58,11 +65,15 @@ class H264Depacketizer:
         if header >= end:
             self.unsupported_packets += 1
             return []
+        missing = 0 if self._last_seq is None else (seq - self._last_seq - 1) & 0xFFFF
+        if missing >= 0x8000:  # at or before the last one (a 16-bit difference below zero): late
+            self.late_packets += 1
+            return []
         timestamp = self._unwrap(raw_ts)
 
-        gap = self._last_seq is not None and seq != (self._last_seq + 1) & 0xFFFF
+        gap = missing > 0
         if gap:  # the lost packets belonged to the unit being built, the next one, or both
-            self.lost_packets += (seq - self._last_seq - 1) & 0xFFFF
+            self.lost_packets += missing
             self._damaged, self._fragment = True, None
         done: list[AccessUnit] = []
         if self._timestamp is not None and timestamp != self._timestamp and (self._nals or self._fragment is not None):
@@ -76,10 +87,15 @@ class H264Depacketizer:
         return done
 
     def _unwrap(self, raw: int) -> int:
-        if self._last_raw_ts is not None and raw < self._last_raw_ts and self._last_raw_ts - raw > 1 << 31:
-            self._wraps += 1
+        # Relative to the last timestamp, by the signed 32-bit difference: a wrap moves on by
+        # less than half the range, and a stamp a little before the last one is not a wrap.
+        if self._last_raw_ts is None:
+            self._last_ts = raw
+        else:
+            delta = (raw - self._last_raw_ts) & 0xFFFFFFFF
+            self._last_ts += delta - (1 << 32) if delta >= 1 << 31 else delta
         self._last_raw_ts = raw
-        return raw + (self._wraps << 32)
+        return self._last_ts
 
     def _payload(self, p: bytes) -> None:
         kind = p[0] & 0x1F
@@ -97,14 +113,18 @@ class H264Depacketizer:
         elif kind == _FU_A and len(p) > 2:
             fu = p[1]
             if fu & 0x80:  # start: rebuild the NAL header from the indicator and the FU header
+                if self._over_cap(len(p) - 1):
+                    return
                 self._fragment = bytearray(((p[0] & 0xE0) | (fu & 0x1F),)) + p[2:]
             elif self._fragment is not None:
+                if self._over_cap(len(p) - 2):
+                    return
                 self._fragment += p[2:]
             else:  # a middle or end without its start (lost): the unit is damaged
                 self._damaged = True
                 return
             if fu & 0x40:  # end
-                self._add(bytes(self._fragment))
+                self._add(bytes(self._fragment), counted=True)
                 self._fragment = None
         else:  # STAP-B, MTAP, FU-B: interleaved mode, which cameras do not use
             self.unsupported_packets += 1
@@ -114,7 +134,18 @@ class H264Depacketizer:
         """The latest SPS and PPS seen (in the SDP or the stream)."""
         return [self._sets[k] for k in (NAL_SPS, NAL_PPS) if k in self._sets]
 
-    def _add(self, nal: bytes) -> None:
+    def _over_cap(self, more: int) -> bool:
+        """A unit past MAX_UNIT_BYTES never ends (a broken camera): drop it, so memory stays bounded."""
+        self._unit_bytes += more
+        if self._unit_bytes <= MAX_UNIT_BYTES:
+            return False
+        self.oversized_units += 1
+        self._nals, self._fragment, self._damaged, self._unit_bytes = [], None, True, 0
+        return True
+
+    def _add(self, nal: bytes, counted: bool = False) -> None:
+        if not counted and self._over_cap(len(nal)):
+            return
         kind = nal[0] & 0x1F
         if kind == NAL_IDR:
             self._keyframe = True
@@ -125,6 +156,6 @@ class H264Depacketizer:
     def _finish(self) -> list[AccessUnit]:
         damaged = self._damaged or self._fragment is not None
         units = [AccessUnit(self._nals, self._timestamp or 0, self._keyframe, damaged)] if self._nals else []
-        self._nals, self._fragment = [], None
+        self._nals, self._fragment, self._unit_bytes = [], None, 0
         self._keyframe = self._damaged = False
         return units

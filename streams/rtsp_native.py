@@ -17,7 +17,7 @@ import av
 
 from streams.decode_plan import DecodePlan
 from streams.h264_rtp import AccessUnit, H264Depacketizer
-from streams.rtsp import Frame, PlannedDecoder, StreamReadError, mask_url
+from streams.rtsp import Frame, PlannedDecoder, StreamReadError, StreamStalledError, mask_url
 from streams.rtsp_session import RtspSession, UnsupportedStream
 
 __all__ = ["NativeRtspReader", "UnsupportedStream"]
@@ -77,6 +77,7 @@ class NativeRtspReader:
         depacketizer = H264Depacketizer(session.track.parameter_sets)
         time_base = 1.0 / session.track.clock_rate
         decoder = PlannedDecoder(self, plan, codec, time_base)
+        unit_at = time.monotonic()  # when the depacketizer last gave a whole access unit
         while True:
             if self._cancelled:
                 raise StreamReadError(f"{self.safe_url}: reading cancelled")
@@ -84,12 +85,17 @@ class NativeRtspReader:
             now = time.monotonic()
             for rtp in packets:
                 for unit in depacketizer.push(rtp):
+                    unit_at = now
                     self.packets += 1
                     self.packets_lost = depacketizer.lost_packets
                     frame = decoder.offer(now, unit.keyframe, unit.timestamp * time_base,
                                           lambda: None if unit.damaged else _packet(unit, depacketizer))
                     if frame is not None:
                         yield frame
+            if now - unit_at > self.read_timeout_s:
+                # Packets keep coming but none completes a unit (a broken camera: wrong RTP
+                # version, fragments without a start, a unit that never ends): a stall too.
+                raise StreamStalledError(f"{self.safe_url}: packets but no whole video frame for {now - unit_at:.1f}s")
 
     def close(self) -> None:
         session, self._session, self._codec = self._session, None, None

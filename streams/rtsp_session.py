@@ -16,6 +16,7 @@ UDP, TLS) is left to FFmpeg (`UnsupportedStream`).
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
 import re
@@ -73,14 +74,28 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), {k.lower(): v for k, v in re.findall(r'(\w+)="?([^",]*)"?', rest)}
 
 
+MAX_BODY = 64 * 1024  # bytes of an RTSP message body (an SDP is a few KB)
+
+
 def parse_sdp_video(sdp: str, base: str) -> VideoTrack:
-    """The first video track of an SDP, if it is H.264; UnsupportedStream otherwise."""
+    """The first video track of an SDP, if it is H.264; UnsupportedStream otherwise (also for an
+    SDP this parser cannot read: the camera worker then lets FFmpeg try it)."""
     media = re.split(r"\r?\nm=", "\n" + sdp)
     video = next((m for m in media[1:] if m.startswith("video")), None)
     if video is None:
         raise StreamOpenError(f"{mask_url(base)} has no video stream")
-    payload_type = int(video.split()[3])
-    rtpmap = re.search(rf"a=rtpmap:{payload_type} ([\w.-]+)/(\d+)", video)
+    try:
+        return _video_track(video, base)
+    except (ValueError, IndexError) as exc:  # a field missing or not a number
+        raise UnsupportedStream(f"{mask_url(base)}: cannot read the SDP's video track ({exc})") from None
+
+
+def _video_track(video: str, base: str) -> VideoTrack:
+    fields = video.split()
+    if len(fields) < 4 or not re.fullmatch(r"[0-9]{1,3}", fields[3]):
+        raise ValueError(f"m= line {video.splitlines()[0][:60]!r} names no payload type")
+    payload_type = int(fields[3])
+    rtpmap = re.search(rf"a=rtpmap:{payload_type} ([\w.-]+)/([0-9]{{1,9}})", video)
     codec = rtpmap.group(1).upper() if rtpmap else "?"
     if codec != "H264":
         raise UnsupportedStream(f"{mask_url(base)}: video is {codec}, not H.264")
@@ -88,11 +103,22 @@ def parse_sdp_video(sdp: str, base: str) -> VideoTrack:
     params = dict(p.strip().partition("=")[::2] for p in fmtp.group(1).split(";")) if fmtp else {}
     if params.get("packetization-mode", "0").strip() not in ("0", "1"):
         raise UnsupportedStream(f"{mask_url(base)}: H.264 interleaved packetization is not supported")
-    sets = [base64.b64decode(s + "=" * (-len(s) % 4)) for s in params.get("sprop-parameter-sets", "").split(",") if s]
+    sets = [nal for s in params.get("sprop-parameter-sets", "").split(",") if s and (nal := _b64(s))]
     control = re.search(r"a=control:(\S+)", video)
     target = control.group(1) if control else "*"
     url = base if target == "*" else target if "://" in target else urljoin(base if base.endswith("/") else base + "/", target)
-    return VideoTrack(url, payload_type, int(rtpmap.group(2)), [s for s in sets if s])
+    clock_rate = int(rtpmap.group(2)) if rtpmap else 0
+    if clock_rate <= 0:
+        raise ValueError(f"clock rate {clock_rate} in a=rtpmap")
+    return VideoTrack(url, payload_type, clock_rate, sets)
+
+
+def _b64(text: str) -> bytes | None:
+    """A parameter set from the SDP; None for one that does not decode (the stream repeats them)."""
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, binascii.Error):
+        return None
 
 
 class RtspSession:
@@ -145,10 +171,12 @@ class RtspSession:
         setup = self._request("SETUP", self.track.control, {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"})
         session = setup.headers.get("session", "")
         self._session = session.split(";")[0].strip() or None
-        timeout = re.search(r"timeout=(\d+)", session)
-        self._keepalive_s = max(2.0, int(timeout.group(1)) / 2) if timeout else 30.0
-        channels = re.search(r"interleaved=(\d+)", setup.headers.get("transport", ""))
-        self._channel = int(channels.group(1)) if channels else 0
+        # Bounded numbers only: a camera's 400-digit timeout overflowed, a 5000-digit one hit
+        # Python's int() limit; a keep-alive at least every 30 s suits every camera anyway.
+        timeout = re.search(r"timeout=([0-9]{1,6})\b", session)
+        self._keepalive_s = min(30.0, max(2.0, int(timeout.group(1)) / 2)) if timeout else 30.0
+        channels = re.search(r"interleaved=([0-9]{1,3})\b", setup.headers.get("transport", ""))
+        self._channel = int(channels.group(1)) if channels and int(channels.group(1)) <= 255 else 0
         self._request("PLAY", base, {"Range": "npt=0.000-"})  # the whole presentation
         self.sock.settimeout(self.read_timeout_s)
         self._keepalive_at = self.last_video_at = time.monotonic()
@@ -202,7 +230,7 @@ class RtspSession:
                     status_line, headers, body, stop = message
                     self._start = stop
                     parts = status_line.split(" ", 2)
-                    if len(parts) < 2 or not parts[0].startswith("RTSP/") or not parts[1].isdigit():
+                    if len(parts) < 2 or not parts[0].startswith("RTSP/") or not re.fullmatch(r"[0-9]{3}", parts[1]):
                         raise StreamOpenError(f"{self.safe_url}: not an RTSP answer: {status_line[:60]!r}")
                     return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", headers, body)
                 stop = None
@@ -223,7 +251,11 @@ class RtspSession:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         length = headers.get("content-length", "").strip()
-        stop = head_end + 4 + (int(length) if length.isdigit() else 0)
+        if length and not re.fullmatch(r"[0-9]{1,9}", length) or length and int(length) > MAX_BODY:
+            # An SDP or a keep-alive answer is a few KB; a larger body would never fit the
+            # buffer and would swallow the video behind it.
+            raise StreamOpenError(f"{self.safe_url}: an RTSP message with Content-Length {length[:20]!r}")
+        stop = head_end + 4 + (int(length) if length else 0)
         if stop > self._end:
             return None
         return first, headers, bytes(self._buf[head_end + 4:stop]), stop
