@@ -73,8 +73,8 @@ class RefuseNul:
             if b"\\u0000" in body:
                 try:
                     loc = _nul_in_json(json.loads(body), ("body",))
-                except ValueError:
-                    pass  # not JSON: the route says so
+                except (ValueError, RecursionError):
+                    pass  # not JSON (or nested past any real body): the route says so
             receive = _replay(body, receive)
         if loc is not None:
             detail = [{"type": "value_error", "loc": list(loc), "msg": MESSAGE}]
