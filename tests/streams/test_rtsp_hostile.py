@@ -17,6 +17,7 @@ from streams.h264_rtp import H264Depacketizer
 from streams.rtsp import StreamOpenError, StreamStalledError
 from streams.rtsp_native import NativeRtspReader
 from streams.rtsp_session import UnsupportedStream, parse_sdp_video
+from tests.streams.helpers import rtsp_requests
 from tests.streams.test_rtsp_native import SLICE, fu_a, rtp
 
 SDP = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:*\r\n"
@@ -35,17 +36,7 @@ class BrokenCamera:
     def _serve(self) -> None:
         conn, _ = self.sock.accept()
         with conn:
-            data = b""
-            while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                lines = head.decode().split("\r\n")
-                method = lines[0].split()[0]
-                cseq = next(line for line in lines if line.lower().startswith("cseq")).split(":")[1].strip()
+            for method, cseq, _ in rtsp_requests(conn):
                 body = self.sdp if method == "DESCRIBE" else ""
                 length = self.content_length if method == "DESCRIBE" and self.content_length else len(body)
                 extra = "Session: 1234;timeout=60\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n" \

@@ -19,7 +19,7 @@ from streams.h264_rtp import START_CODE, H264Depacketizer
 from streams.rtsp import StreamOpenError, StreamStalledError
 from streams.rtsp_native import NativeRtspReader
 from streams.rtsp_session import RtspSession, UnsupportedStream, digest_response, parse_sdp_video
-from tests.streams.helpers import CLIP_H, CLIP_W, wait_for
+from tests.streams.helpers import CLIP_H, CLIP_W, rtsp_requests, wait_for
 
 SPS, PPS = b"\x67\x42\x00\x1f\xaa", b"\x68\xce\x3c\x80"
 IDR, SLICE = b"\x65" + b"\x11" * 3000, b"\x41" + b"\x22" * 50
@@ -129,16 +129,7 @@ class DigestCamera:
     def _serve(self):
         conn, _ = self.sock.accept()
         with conn:
-            data = b""
-            while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                lines = head.decode().split("\r\n")
-                method, cseq = lines[0].split()[0], next(l for l in lines if l.startswith("CSeq")).split(":")[1].strip()
+            for method, cseq, lines in rtsp_requests(conn):
                 auth = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("Authorization")), None)
                 if auth is None:
                     reply = (f'RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: Digest realm="cam", '
