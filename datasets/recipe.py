@@ -20,8 +20,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vision.yaml_file import read_yaml
 
 SPLITS = ("train", "val", "test")
 
@@ -84,14 +85,7 @@ class Recipe(Strict):
 
 def load_recipe(path: Path | str) -> Recipe:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RecipeError(f"{path}: cannot read: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML") from exc
+    raw = read_yaml(path, RecipeError)
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:

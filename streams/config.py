@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from api.schemas import IssueType, Text, both_or_neither
+from vision.yaml_file import read_yaml
 from vision.zones import parse_hours
 
 Point = tuple[float, float]
@@ -270,17 +271,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_config(path: Path | str) -> EdgeConfig:
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+        raw = read_yaml(path, ConfigError, _UniqueKeyLoader)
     except _RepeatedKey as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{line} not valid YAML") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from api.schemas import IssueType
+from vision.yaml_file import read_yaml
 
 
 class ManifestError(ValueError):
@@ -83,14 +83,9 @@ def load_manifest(path: Path | str) -> ModelManifest:
         path = path / "manifest.yaml"
     if not path.is_file():
         raise ManifestError(f"model manifest not found: {path}")
+    raw = read_yaml(path, ManifestError)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         manifest = ModelManifest.model_validate(raw)
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ManifestError(f"{path}:{f' line {mark.line + 1}' if mark else ''} not valid YAML") from exc
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
