@@ -39,9 +39,15 @@ async def _store_unavailable(_: Request, exc: Exception) -> JSONResponse:
                         status_code=503, headers=RETRY_AFTER)
 
 
+def _db_reason(exc: Exception) -> str:
+    """The driver's own message (SQLAlchemy wraps it in `orig`), first line."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     # Lock timeouts and lost connections are passing troubles: 503 tells the edge to retry.
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    reason = _db_reason(exc)
     log.warning("database unavailable: %s", reason)  # (it names the host: the log only, as above)
     return JSONResponse({"detail": "database unavailable, retry later"}, status_code=503, headers=RETRY_AFTER)
 
@@ -67,7 +73,7 @@ async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
 async def _data_refused(_: Request, exc: Exception) -> JSONResponse:
     # A value the schema let through but the column cannot hold: the transaction is rolled
     # back (nothing stored), and it is the client's value, not a server fault.
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    reason = _db_reason(exc)
     log.warning("database refused a value: %s", reason)
     return JSONResponse({"detail": f"a value the database cannot store: {reason}"}, status_code=422)
 

@@ -16,8 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MESSAGE = "must not contain NUL (U+0000) characters"
-
+from api.schemas import NUL_REFUSED
 
 def _nul_in_json(value: Any, loc: tuple) -> tuple | None:
     """Where the first NUL in a parsed JSON value is, as a `loc`; None if there is none."""
@@ -77,7 +76,7 @@ class RefuseNul:
                     pass  # not JSON (or nested past any real body): the route says so
             receive = _replay(body, receive)
         if loc is not None:
-            detail = [{"type": "value_error", "loc": list(loc), "msg": MESSAGE}]
+            detail = [{"type": "value_error", "loc": list(loc), "msg": NUL_REFUSED}]
             await JSONResponse({"detail": detail}, status_code=422)(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -148,7 +148,7 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
             try:
                 data = store.get(key)
                 h = dhash(data)
-            except (FileNotFoundError, OSError, ValueError) as exc:  # gone, or not an image any more
+            except (OSError, ValueError) as exc:  # gone (FileNotFoundError), or not an image any more
                 log.warning("export: event %s: frame %s cannot be read (%s); skipped", name, key, exc)
                 summary.missing_objects += 1
                 continue

@@ -31,11 +31,14 @@ def to_utc(ts: datetime) -> datetime:
 UtcDateTime = Annotated[datetime, AfterValidator(to_utc)]
 
 
+NUL_REFUSED = "must not contain NUL (U+0000) characters"
+
+
 def no_nul(value: str) -> str:
     # PostgreSQL text cannot hold U+0000 (SQLite can): refused here, where the error names the
     # field, rather than by the database in the middle of an ingest.
     if "\x00" in value:
-        raise ValueError("must not contain NUL (U+0000) characters")
+        raise ValueError(NUL_REFUSED)
     return value
 
 

@@ -16,7 +16,6 @@ UDP, TLS) is left to FFmpeg (`UnsupportedStream`).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import os
 import re
@@ -117,7 +116,7 @@ def _b64(text: str) -> bytes | None:
     """A parameter set from the SDP; None for one that does not decode (the stream repeats them)."""
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, binascii.Error):
+    except ValueError:  # (binascii.Error is one)
         return None
 
 
@@ -251,7 +250,7 @@ class RtspSession:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         length = headers.get("content-length", "").strip()
-        if length and not re.fullmatch(r"[0-9]{1,9}", length) or length and int(length) > MAX_BODY:
+        if length and (not re.fullmatch(r"[0-9]{1,9}", length) or int(length) > MAX_BODY):
             # An SDP or a keep-alive answer is a few KB; a larger body would never fit the
             # buffer and would swallow the video behind it.
             raise StreamOpenError(f"{self.safe_url}: an RTSP message with Content-Length {length[:20]!r}")
