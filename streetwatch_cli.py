@@ -224,16 +224,17 @@ def _key_name(text: str) -> str:
     return text
 
 
-def _port(text: str) -> int:
-    if not text.isdecimal() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r}: a TCP port is a number from 1 to 65535")
-    return int(text)
+def _whole_number(low: int, high: int | None, what: str):
+    """An argparse type: a whole number from `low` to `high` (no upper bound if None)."""
+    def parse(text: str) -> int:
+        if not text.isdecimal() or int(text) < low or high is not None and int(text) > high:
+            raise argparse.ArgumentTypeError(f"{text!r}: {what}")
+        return int(text)
+    return parse
 
 
-def _at_least_one(text: str) -> int:
-    if not text.isdecimal() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1")
-    return int(text)
+_port = _whole_number(1, 65535, "a TCP port is a number from 1 to 65535")
+_at_least_one = _whole_number(1, None, "expected a whole number of at least 1")
 
 
 def _client_counts(text: str) -> list[int]:
@@ -424,11 +425,12 @@ def _one_line(exc: Exception) -> str:
     from sqlalchemy.exc import SQLAlchemyError
 
     if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
         if exc.title == "Settings":
-            return f"setting STREETWATCH_{field.upper()}: {err['msg']}"
-        return f"{exc.title}: {field}: {err['msg']}"
+            err = exc.errors()[0]
+            return f"setting STREETWATCH_{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+        from streams.config import first_error
+
+        return f"{exc.title}: {first_error(exc)}"
     if isinstance(exc, SQLAlchemyError):
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         return f"database: {reason[0] if reason else type(exc).__name__}"
