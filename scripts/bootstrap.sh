@@ -36,6 +36,18 @@ fi
 stamp="$VENV/.streetwatch-installed"
 want="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16) $EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  # pip halfway through a 7 GB install on a full disk leaves a broken venv and an OSError
+  # many lines up; say it first, in one line. torch 2.14.1 is a CUDA build: with its nvidia
+  # libraries and triton it is 5.5 GB of the ~7 GB the edge extras take.
+  need_gib=1
+  if [[ ",$EXTRAS," == *",edge,"* ]] && ! compgen -G "$VENV/lib/python*/site-packages/torch" >/dev/null; then
+    need_gib=8
+  fi
+  free_gib=$(( $(df -Pk "$VENV" | awk 'NR==2 {print $4}') / 1048576 ))
+  if [ "$free_gib" -lt "$need_gib" ]; then
+    echo "bootstrap: only ${free_gib} GiB free where $VENV lives; installing streetwatch[$EXTRAS] needs about ${need_gib} GiB" >&2
+    exit 1
+  fi
   if [[ ",$EXTRAS," == *",edge,"* ]]; then
     # torch first, pinned: an unpinned 'torch' from another package's requirements
     # would pull a different build. torchvision 0.29.1 only imports beside torch 2.14.1.
