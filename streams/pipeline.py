@@ -33,6 +33,7 @@ import numpy as np
 
 from api.schemas import CameraRef, EventIn, ModelRef
 from streams.config import CameraConfig, ConfigError, EdgeConfig
+from streams.health import camera_report, edge_report
 from streams.uplink import EventUploader, OutgoingEvent
 from vision.confirm import ConfirmedIssue, ConfirmRule, EventConfirmer
 from vision.detections import Detections
@@ -61,13 +62,6 @@ class CameraState:
     analysed_at: deque = field(default_factory=lambda: deque(maxlen=120))  # monotonic, for intervals
     latencies: deque = field(default_factory=lambda: deque(maxlen=120))  # capture → detections, seconds
     frame_size: tuple[int, int] | None = None  # (w, h) of the last analysed frame
-
-
-def _quantiles(values) -> dict[str, float | None]:
-    if len(values) == 0:
-        return {"median": None, "p95": None}
-    arr = np.asarray(values, dtype=float)
-    return {"median": round(float(np.median(arr)), 3), "p95": round(float(np.percentile(arr, 95)), 3)}
 
 
 class EdgePipeline:
@@ -99,20 +93,20 @@ class EdgePipeline:
         interval = cam.sample_interval_s or self.config.sample_interval_s
         rules = {t: ConfirmRule(s.confirm_seconds, s.min_hits, s.clear_seconds, s.score_window)
                  for t, s in self.config.issues.items()}
-
-        def threshold_of(class_id: int) -> float:
-            issue = self.manifest.issue_type_of(class_id)
-            override = self.config.issue(issue).threshold if issue else None
-            return override if override is not None else self.manifest.threshold_of(class_id)
-
-        confirmer = EventConfirmer(self.manifest.issue_type_of, threshold_of, rules)
+        confirmer = EventConfirmer(self.manifest.issue_type_of, self._threshold_of, rules)
         # Tracks must be able to start at the lowest class threshold, or a class with a low
         # threshold would never get a track to confirm.
-        lowest = min(threshold_of(c) for c in self.manifest.classes)
+        lowest = min(self._threshold_of(c) for c in self.manifest.classes)
         tracker = IssueTracker(interval, lost_seconds=30.0, high_thresh=min(0.25, lowest), low_thresh=min(0.1, lowest / 2))
         zones = [Area.make(z.polygon, [t.value for t in z.issue_types], z.anchor, z.hours) for z in cam.zones.values()]
         masks = [Area.make(m.polygon, [t.value for t in m.issue_types], m.anchor, m.hours) for m in cam.masks]
         return CameraState(cam, tracker, confirmer, zones, masks)
+
+    def _threshold_of(self, class_id: int) -> float:
+        """The config's threshold for the class's issue type, else the model's own for the class."""
+        issue = self.manifest.issue_type_of(class_id)
+        override = self.config.issue(issue).threshold if issue else None
+        return override if override is not None else self.manifest.threshold_of(class_id)
 
     # -- frame analysis (also called directly by tests and clip evaluation) ------------------
     def _minute_of_day(self, captured_at: float) -> int:
@@ -220,12 +214,9 @@ class EdgePipeline:
                 state, image, detections, now = self._verify.get(timeout=1.0)
             except queue.Empty:
                 continue
-            seen = []
-            for box, cls, conf in zip(detections.xyxy, detections.class_id, detections.confidence):
-                issue = self.manifest.issue_type_of(int(cls))
-                threshold = self.config.issue(issue).threshold if issue else None
-                if issue and conf >= (threshold if threshold is not None else self.manifest.threshold_of(int(cls))):
-                    seen.append((issue, tuple(float(v) for v in box)))
+            seen = [(issue, tuple(float(v) for v in box))
+                    for box, cls, conf in zip(detections.xyxy, detections.class_id, detections.confidence)
+                    if (issue := self.manifest.issue_type_of(int(cls))) and conf >= self._threshold_of(int(cls))]
             blur = state.config.privacy_blur if state.config.privacy_blur is not None else self.config.privacy_blur
             jpeg = lambda: encode_jpeg(self._privacy_filter().blur(image)[0] if blur else image)  # noqa: E731
             try:
@@ -263,7 +254,6 @@ class EdgePipeline:
 
     # -- running on live cameras ------------------------------------------------------
     def start(self) -> None:
-        from streams.camera import CameraWorker  # PyAV is only needed for live cameras
         from streams.metrics import EdgeHttpServer, EdgeMetrics
         from streams.scheduler import InferenceScheduler
 
@@ -332,7 +322,7 @@ class EdgePipeline:
                  self.manifest.version, cfg.detector, len(self.scheduler.detectors), cfg.api.url)
 
     def add_camera_worker(self, name: str) -> None:
-        from streams.camera import CameraWorker
+        from streams.camera import CameraWorker  # PyAV is only needed for live cameras
 
         cfg, cam = self.config, self.cameras[name].config
         worker = CameraWorker(
@@ -367,40 +357,19 @@ class EdgePipeline:
         return self._evidence.qsize()
 
     def health(self) -> dict:
+        sched = self.scheduler
         cameras = {}
         for name, state in list(self.cameras.items()):
             worker = self._workers.get(name)
-            h = worker.health if worker is not None else None
-            times = list(state.analysed_at)
-            cameras[name] = {
-                "state": h.state if h else "stopped",
-                "last_error": h.last_error if h else None,
-                "reconnects": h.reconnects if h else 0,
-                "frames_decoded": h.frames_decoded if h else 0,
-                "corrupt_packets": h.corrupt_packets if h else 0,
-                "packets_lost": h.packets_lost if h else 0,
-                "frames_sampled": h.frames_sampled if h else 0,
-                "frames_analysed": state.frames_analysed,
-                "frames_reused": self.scheduler.reused[name] if self.scheduler else 0,
-                "frames_replaced": self.scheduler.replaced[name] if self.scheduler else 0,
-                "events": state.events,
-                "analysis_interval_s": _quantiles(np.diff(times)) if len(times) > 1 else _quantiles([]),
-                "latency_s": _quantiles(list(state.latencies)),
-            }
-        states = {c["state"] for c in cameras.values()}
+            cameras[name] = camera_report(
+                worker.health if worker is not None else None, state.frames_analysed, state.events,
+                state.analysed_at, state.latencies, sched.reused[name] if sched else 0,
+                sched.replaced[name] if sched else 0)
         sender = self.sender or self.uploader
         outbox = self.outbox.stats() if self.outbox is not None else {
             "events": self.uploader.pending() if self.uploader else 0, "bytes": 0, "dropped_images": 0, "dropped_bytes": 0}
-        return {
-            "status": "ok" if states <= {"streaming"} else "degraded",
-            "cameras": cameras,
-            "queue_depth": self.scheduler.depth() if self.scheduler else 0,
-            "outbox": outbox,
-            "pending_events": outbox["events"],
-            "events_sent": sender.sent if sender else 0,
-            "events_rejected": sender.rejected if sender else 0,
-            "dropped_frames": sum(self.scheduler.replaced.values()) if self.scheduler else 0,
-        }
+        return edge_report(cameras, sched.depth() if sched else 0, outbox, sender.sent if sender else 0,
+                           sender.rejected if sender else 0, sum(sched.replaced.values()) if sched else 0)
 
     def stop(self) -> None:
         self._stop.set()

@@ -53,3 +53,26 @@ def test_every_worker_counter_reaches_healthz_and_metrics():
     assert sample(text, "streetwatch_camera_state", camera="gate-3", state="stalled") == 1
     assert sample(text, "streetwatch_camera_state", camera="gate-3", state="streaming") == 0
     assert sample(text, "streetwatch_camera_state", camera="idle", state="stopped") == 1
+
+
+def test_healthz_is_ok_only_while_every_camera_streams_and_times_the_analysis():
+    config = EdgeConfig.model_validate({"http": None, "cameras": [
+        {"name": "a", "url": "rtsp://127.0.0.1/a"}, {"name": "b", "url": "rtsp://127.0.0.1/b"}]})
+    edge = EdgePipeline(config, detector=NoDetections(), uploader=NullUploader())
+    edge._workers = {"a": StandInWorker(CameraHealth(state="streaming")),
+                     "b": StandInWorker(CameraHealth(state="streaming"))}
+    edge.cameras["a"].analysed_at.extend([10.0, 12.0, 14.0, 20.0])
+    edge.cameras["a"].latencies.extend([0.1, 0.3])
+
+    report = edge.health()
+    assert report["status"] == "ok"
+    assert report["cameras"]["a"]["analysis_interval_s"] == {"median": 2.0, "p95": 5.6}  # gaps 2, 2, 6
+    assert report["cameras"]["a"]["latency_s"]["median"] == 0.2
+    # one analysed frame has no interval yet; none, no latency
+    assert report["cameras"]["b"]["analysis_interval_s"] == {"median": None, "p95": None}
+    assert report["cameras"]["b"]["latency_s"] == {"median": None, "p95": None}
+
+    edge._workers["b"] = StandInWorker(CameraHealth(state="reconnecting"))
+    assert edge.health()["status"] == "degraded"
+    del edge._workers["b"]  # no capture thread at all: stopped, and still not ok
+    assert edge.health()["status"] == "degraded"
