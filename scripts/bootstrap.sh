@@ -15,6 +15,9 @@ EXTRAS=${STREETWATCH_EXTRAS:-edge,api,dev}
 # pip.conf on these machines lists extra local indexes that print a warning per package
 # when they lack it; keep the output readable but keep pip's exit status.
 pipq() { "$VENV/bin/pip" "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; return "${PIPESTATUS[0]}"; }
+# Every package at the version the tests last passed with (see the file's header).
+PINS=(-c scripts/constraints.txt)
+if [ -n "${STREETWATCH_UNPINNED:-}" ]; then PINS=(); fi
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -34,7 +37,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 stamp="$VENV/.streetwatch-installed"
-want="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16) $EXTRAS"
+want="$(cat pyproject.toml scripts/bootstrap.sh scripts/constraints.txt | sha256sum | cut -c1-16) $EXTRAS ${STREETWATCH_UNPINNED:+unpinned}"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # pip halfway through a 7 GB install on a full disk leaves a broken venv and an OSError
   # many lines up; say it first, in one line. torch 2.14.1 is a CUDA build: with its nvidia
@@ -51,10 +54,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   if [[ ",$EXTRAS," == *",edge,"* ]]; then
     # torch first, pinned: an unpinned 'torch' from another package's requirements
     # would pull a different build. torchvision 0.29.1 only imports beside torch 2.14.1.
-    pipq install -q torch==2.14.1 torchvision==0.29.1
+    pipq install -q "${PINS[@]}" torch==2.14.1 torchvision==0.29.1
   fi
   echo "bootstrap: installing streetwatch[$EXTRAS]"
-  pipq install -q -e ".[$EXTRAS]"
+  pipq install -q "${PINS[@]}" -e ".[$EXTRAS]"
   echo "$want" > "$stamp"
 fi
 # The deployed model's ONNX (the edge's default backend) is made here from its .pt rather than
