@@ -78,9 +78,51 @@ def _order_groups(folder: Path) -> dict[str, str]:
         return {row["image"]: f"order-{row['order_id']}" for row in csv.DictReader(f)}
 
 
+def _yolo_plan(src: YoloSource, recipe: Recipe) -> list[tuple[Path, str, str]]:
+    """(image, recipe split, name in the build) for every image a YOLO source gives."""
+    # folder → the recipe splits it feeds; a folder named for several splits (say the source's
+    # train folder for both train and val) is shared between them by the recipe's ratios
+    plan: dict[Path, dict[str, float]] = {}
+    if src.splits:
+        for split, folder in src.splits.items():
+            plan.setdefault(src.path / folder, {})[split] = recipe.splits.get(split, 0.0) or 1.0
+    else:
+        folders = [p for p in sorted(src.path.iterdir()) if (p / "images").is_dir()] or [src.path]
+        plan = {folder: dict(recipe.splits) for folder in folders}
+    out, taken = [], set()
+    for folder, ratios in plan.items():
+        total = sum(ratios.values())
+        ratios = {k: v / total for k, v in ratios.items()}
+        images = images_in(folder / "images")[: src.limit] if src.limit else images_in(folder / "images")
+        groups = _order_groups(folder)
+        for image in images:
+            key = groups.get(image.name, image.stem)
+            split = next(iter(ratios)) if len(ratios) == 1 else _assign_split(key, recipe.seed, ratios)
+            # Two folders of a source may both hold an x.jpg: the second keeps its folder's name
+            # rather than overwrite the first.
+            name = f"{src.name}__{image.stem}"
+            if name in taken:
+                name = f"{src.name}__{folder.name}__{image.stem}"
+            if name in taken:
+                raise LabelError(f"source {src.name}: two images named {image.stem} in {folder}")
+            taken.add(name)
+            out.append((image, split, name))
+    return out
+
+
+def _held_out(recipe: Recipe, folder: Path) -> set[Path]:
+    """Images of `folder` that the recipe's YOLO sources put in val or test: crops must not
+    carry them into training."""
+    held = set()
+    for src in recipe.sources:
+        if isinstance(src, YoloSource) and src.path.resolve() == folder.resolve():
+            held |= {image.resolve() for image, split, _ in _yolo_plan(src, recipe) if split != "train"}
+    return held
+
+
 def _synthetic(src: SyntheticSource, recipe: Recipe, root: Path, summary: Summary, tags: list) -> None:
     remap = {i: recipe.classes.index(n) for i, n in enumerate(SYNTH_CLASSES) if n in recipe.classes}
-    crops = CropBank(src.garbage_crops) if src.garbage_crops else None
+    crops = CropBank(src.garbage_crops, exclude=_held_out(recipe, src.garbage_crops)) if src.garbage_crops else None
     share = src.crop_share if crops else 0.0
     for split, count in _split_counts(src.images, recipe.splits).items():
         base = src.seed * 1_000_000 + SPLIT_SEED_OFFSET[split]
@@ -102,35 +144,18 @@ def _yolo(src: YoloSource, recipe: Recipe, root: Path, summary: Summary, tags: l
     if unknown:
         raise LabelError(f"source {src.name}: class_map names {unknown} not in {src.path / 'data.yaml'} ({names})")
     remap = {i: recipe.classes.index(src.class_map[n]) for i, n in enumerate(names) if src.class_map.get(n)}
-    # folder → the recipe splits it feeds; a folder named for several splits (say the source's
-    # train folder for both train and val) is shared between them by the recipe's ratios
-    plan: dict[Path, dict[str, float]] = {}
-    if src.splits:
-        for split, folder in src.splits.items():
-            plan.setdefault(src.path / folder, {})[split] = recipe.splits.get(split, 0.0) or 1.0
-    else:
-        folders = [p for p in sorted(src.path.iterdir()) if (p / "images").is_dir()] or [src.path]
-        plan = {folder: dict(recipe.splits) for folder in folders}
-    for folder, ratios in plan.items():
-        total = sum(ratios.values())
-        ratios = {k: v / total for k, v in ratios.items()}
-        images = images_in(folder / "images")[: src.limit] if src.limit else images_in(folder / "images")
-        groups = _order_groups(folder)
-        for image in tqdm(images, desc=f"{src.name}/{folder.name}", unit="img"):
-            boxes = read_labels(folder / "labels" / f"{image.stem}.txt", len(names))
-            key = groups.get(image.name, image.stem)
-            split = next(iter(ratios)) if len(ratios) == 1 else _assign_split(key, recipe.seed, ratios)
-            name = f"{src.name}__{image.stem}"
-            dest = root / "images" / split / f"{name}{image.suffix.lower()}"
-            try:
-                os.link(image, dest)  # same disk: no copy
-            except OSError:
-                shutil.copy2(image, dest)
-            kept = [b for b in boxes if b.class_id in remap]
-            lines = [f"{remap[b.class_id]} {b.line().split(' ', 1)[1]}" for b in kept]
-            (root / "labels" / split / f"{name}.txt").write_text("".join(line + "\n" for line in lines))
-            summary.add(src.name, split, [remap[b.class_id] for b in kept])
-            tags.append((f"images/{split}/{dest.name}", split, src.name, "real"))
+    for image, split, name in tqdm(_yolo_plan(src, recipe), desc=src.name, unit="img"):
+        boxes = read_labels(image.parent.parent / "labels" / f"{image.stem}.txt", len(names))
+        dest = root / "images" / split / f"{name}{image.suffix.lower()}"
+        try:
+            os.link(image, dest)  # same disk: no copy
+        except OSError:
+            shutil.copy2(image, dest)
+        kept = [b for b in boxes if b.class_id in remap]
+        lines = [f"{remap[b.class_id]} {b.line().split(' ', 1)[1]}" for b in kept]
+        (root / "labels" / split / f"{name}.txt").write_text("".join(line + "\n" for line in lines))
+        summary.add(src.name, split, [remap[b.class_id] for b in kept])
+        tags.append((f"images/{split}/{dest.name}", split, src.name, "real"))
 
 
 def build_dataset(recipe: Recipe, out: Path) -> tuple[Path, Summary]:

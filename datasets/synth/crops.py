@@ -3,11 +3,13 @@
 The ray-cast clutter piles are shaded boxes and ellipsoids; real rubbish has textures the
 generator cannot draw. Pasting real crops, scaled by the camera's perspective and blended
 at the edges, gives the model real clutter in the street geometry it will see on a pole
-camera. Only the source's *train* split is cut, so its valid split stays a fair test.
+camera. Only the source's *train* folder is cut, and of it only the photos the build puts in
+its own train split (datasets/build.py), so validation and test photos stay unseen.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +31,11 @@ class Crop:
 
 class CropBank:
     """Every clutter box of a YOLO folder's train split, in a fixed order (so a seed picks the
-    same crop on any machine). Photos are read when a crop is pasted, a few at a time."""
+    same crop on any machine). Photos are read when a crop is pasted, a few at a time.
+    `exclude`: photos of that folder a build holds out (its val and test), never cut."""
 
-    def __init__(self, root: Path, split_folder: str = "train", classes: tuple[str, ...] = CROP_CLASSES):
+    def __init__(self, root: Path, split_folder: str = "train", classes: tuple[str, ...] = CROP_CLASSES,
+                 exclude: Collection[Path] = ()):
         root = Path(root)
         names = source_names(root)
         wanted = {i for i, n in enumerate(names) if n in classes}
@@ -40,6 +44,8 @@ class CropBank:
         self.root = root
         self.crops: list[Crop] = []
         for image in images_in(root / split_folder / "images"):
+            if image.resolve() in exclude:
+                continue
             boxes = read_labels(root / split_folder / "labels" / f"{image.stem}.txt", len(names))
             if not boxes:
                 continue

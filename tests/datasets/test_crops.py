@@ -1,5 +1,6 @@
 """Real garbage crops pasted into synthetic scenes (datasets/synth/crops.py)."""
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,30 @@ def test_recipe_with_crops_builds_and_a_missing_folder_is_named(tmp_path):
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
     with pytest.raises(RecipeError, match=r"garbage_crops: folder not found: .*nowhere"):
         load_recipe(tmp_path / "r.yaml")
+
+
+def test_a_build_cuts_no_crop_from_the_photos_it_holds_out(tmp_path):
+    """The source's train folder feeds both train and val: only its train photos are cut, so
+    no val photo's garbage is pasted into a training scene."""
+    g = make_garbage_source(tmp_path / "g")
+    for i in range(3, 40):
+        Image.open(g / "train" / "images" / "p0.jpg").save(g / "train" / "images" / f"p{i}.jpg")
+        (g / "train" / "labels" / f"p{i}.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    recipe = {"name": "c", "seed": 0, "classes": ["vending", "clutter", "flooding", "garbage_bin"],
+              "splits": {"train": 0.6, "val": 0.2, "test": 0.2}, "sources": [
+                  {"kind": "synthetic", "name": "s", "images": 2, "width": 160, "height": 96, "garbage_crops": "g"},
+                  {"kind": "yolo", "name": "g", "path": "g", "class_map": {"garbage": "clutter"},
+                   "splits": {"train": "train", "val": "train", "test": "valid"}}]}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    loaded = load_recipe(tmp_path / "r.yaml")
+    build_dataset(loaded, tmp_path / "out")
+    val = {r["image"].split("__")[1].rsplit(".", 1)[0] for r in csv.DictReader((tmp_path / "out" / "sources.csv").open())
+           if r["split"] == "val"}
+    assert val  # the test means something only if some train-folder photos went to val
+
+    from datasets.build import _held_out
+
+    bank = CropBank(g, exclude=_held_out(loaded, g))
+    cut = {c.image.stem for c in bank.crops}
+    assert cut and not cut & val
+    assert len(CropBank(g)) > len(bank)  # without the build's split, val photos would be cut

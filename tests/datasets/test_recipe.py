@@ -133,3 +133,20 @@ def test_frames_of_one_reviewed_order_stay_in_one_split(tmp_path):
     for order in range(10):
         assert len({split_of[f"e{i:02d}"] for i in range(order * 6, order * 6 + 6)}) == 1
     assert len(set(split_of.values())) > 1  # and orders do spread over the splits
+
+
+def test_images_of_one_name_in_two_folders_of_a_source_both_arrive(tmp_path):
+    src = make_yolo_source(tmp_path / "src", {"x": "0 0.5 0.5 0.2 0.2\n"})
+    (src / "valid" / "images").mkdir(parents=True)
+    (src / "valid" / "labels").mkdir(parents=True)
+    Image.new("RGB", (64, 48), (0, 200, 0)).save(src / "valid" / "images" / "x.jpg")
+    (src / "valid" / "labels" / "x.txt").write_text("2 0.5 0.5 0.4 0.4\n")
+    sources = [{"kind": "yolo", "name": "real", "path": "src", "class_map": {"garbage": "clutter", "overflow": "clutter"}}]
+    build_dataset(load_recipe(write_recipe(tmp_path, sources=sources)), tmp_path / "out")
+    rows = list(csv.DictReader((tmp_path / "out" / "sources.csv").open()))
+    assert len(rows) == 2 and len({r["image"] for r in rows}) == 2
+    pixels = sorted(Image.open(tmp_path / "out" / r["image"]).getpixel((5, 5))[1] for r in rows)
+    assert pixels[0] < 150 < pixels[1]  # the grey one and the green one: neither overwrote the other
+    labels = sorted((tmp_path / "out" / r["image"].replace("images", "labels", 1)).with_suffix(".txt").read_text()
+                    for r in rows)
+    assert [t.split()[3] for t in labels] == ["0.200000", "0.400000"]
