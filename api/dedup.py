@@ -12,6 +12,10 @@ Rules, in order, for the sighting's issue type:
    linked to it as a recurrence;
 otherwise a new order.
 
+A sighting made before the order of rule 3 or 5 was resolved (an edge's outbox delivering
+late, after the uplink came back) says nothing about the fix: it is filed with that order,
+which stays as it is. Boxes from frames of another size are scaled before they are compared.
+
 Callers hold the sighting's dedup locks (api/dedup_locks.py) while deciding and writing.
 """
 
@@ -38,6 +42,7 @@ class Match(StrEnum):
     reopen = "reopen"  # rule 3
     rejected = "rejected"  # rule 4
     recurrence = "recurrence"  # rule 5
+    late = "late"  # rules 3, 5 for a sighting from before the fix: filed with the done order
     new = "new"
 
 
@@ -61,6 +66,7 @@ class Sighting:
     box: Box | None = None
     lat: float | None = None
     lon: float | None = None
+    frame_size: tuple[int, int] | None = None  # (w, h) of the frame `box` is in
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +78,14 @@ class Candidate:
     camera_id: int | None
     state: OrderState
     box: Box | None
+    frame_size: tuple[int, int] | None
     lat: float | None
     lon: float | None
     verified_at: datetime | None
     first_seen: datetime
     last_seen: datetime
     cleared_by_camera: bool
+    done_at: datetime | None  # resolved (else closed, else last changed): for done orders
 
 
 def locate(camera: CameraInfo, box: Box) -> tuple[float | None, float | None]:
@@ -99,15 +107,32 @@ def find(session: Session, policy: IssuePolicy, s: Sighting) -> tuple[Match, Can
         return Match.join, order
     recent = [c for c in candidates if c.state in DONE_STATES]  # done since `since`: the query says so
     if s.camera is not None and s.box is not None:
-        same_camera = [(c, c.box) for c in recent if c.camera_id == s.camera.id and c.box is not None]
+        same_camera = [(c, _box_in_frame_of(c, s)) for c in recent if c.camera_id == s.camera.id and c.box is not None]
         hit = best_match(s.box, same_camera, policy.dedup_iou)
         if hit is not None and hit.state == OrderState.resolved and hit.verified_at is None:
-            return Match.reopen, hit
+            return (Match.late if _before_fix(s, hit) else Match.reopen), hit
         if hit is not None and hit.state == OrderState.rejected:
             return Match.rejected, hit
     done = [c for c in recent if c.state != OrderState.rejected]
     previous = _match(s, done, policy)
-    return (Match.recurrence, previous) if previous is not None else (Match.new, None)
+    if previous is None:
+        return Match.new, None
+    return (Match.late if _before_fix(s, previous) else Match.recurrence), previous
+
+
+def _before_fix(s: Sighting, done: Candidate) -> bool:
+    return done.done_at is not None and as_utc(s.seen_at) <= done.done_at
+
+
+def _box_in_frame_of(order: Candidate, s: Sighting) -> Box:
+    """The order's box in the pixels of the sighting's frame: a camera whose stream changed
+    resolution still sees the same stall at the same place of the picture."""
+    assert order.box is not None
+    if order.frame_size is None or s.frame_size is None or order.frame_size == s.frame_size:
+        return order.box
+    sx, sy = s.frame_size[0] / order.frame_size[0], s.frame_size[1] / order.frame_size[1]
+    x1, y1, x2, y2 = order.box
+    return (x1 * sx, y1 * sy, x2 * sx, y2 * sy)
 
 
 def _candidates(session: Session, s: Sighting, since: datetime, radius_m: float) -> list[Candidate]:
@@ -127,17 +152,19 @@ def _candidates(session: Session, s: Sighting, since: datetime, radius_m: float)
         params["camera_id"] = camera.id
     query = candidate_query(has_place, camera is not None)
     out = []
-    for (id_, camera_id, state, x1, y1, x2, y2, o_lat, o_lon, verified_at, first_seen, last_seen,
-         cleared) in session.connection().execute(query, params):
+    for (id_, camera_id, state, x1, y1, x2, y2, width, height, o_lat, o_lon, verified_at, first_seen, last_seen,
+         cleared, done_at) in session.connection().execute(query, params):
         box = (x1, y1, x2, y2) if None not in (x1, y1, x2, y2) else None
-        out.append(Candidate(id_, camera_id, OrderState(state), box, o_lat, o_lon, verified_at, as_utc(first_seen),
-                             as_utc(last_seen), bool(cleared)))
+        size = (width, height) if width and height else None
+        out.append(Candidate(id_, camera_id, OrderState(state), box, size, o_lat, o_lon, verified_at,
+                             as_utc(first_seen), as_utc(last_seen), bool(cleared),
+                             as_utc(done_at) if done_at is not None else None))
     return out
 
 
 def _match(s: Sighting, orders: list[Candidate], policy: IssuePolicy) -> Candidate | None:
     if s.camera is not None and s.box is not None:
-        same = [(o, o.box) for o in orders if o.camera_id == s.camera.id and o.box is not None]
+        same = [(o, _box_in_frame_of(o, s)) for o in orders if o.camera_id == s.camera.id and o.box is not None]
         hit = best_match(s.box, same, policy.dedup_iou)
         if hit is not None:
             return hit

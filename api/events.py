@@ -125,7 +125,8 @@ def _write_rows(session: Session, settings: Settings, event: EventIn, images: li
     begin_write(session)
     camera = _upsert_camera(session, event.camera)
     lat, lon = locate(camera, event.bbox)
-    sighting = Sighting(event.issue_type, event.confirmed_at, camera, event.bbox, lat, lon)
+    sighting = Sighting(event.issue_type, event.confirmed_at, camera, event.bbox, lat, lon,
+                        (event.frame_width, event.frame_height))
     lock_sighting(session, settings, sighting)
     filed = file_sighting(session, settings, sighting, (event.frame_width, event.frame_height), event.model,
                           event.first_seen)

@@ -18,8 +18,8 @@ from api.models import DONE_STATES, OPEN_STATES, Camera, Event, Evidence, Order
 ORDERS = Order.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 CAMERAS = Camera.__table__  # type: ignore[attr-defined]
-CANDIDATE_COLUMNS = ("id", "camera_id", "state", "x1", "y1", "x2", "y2", "lat", "lon", "verified_at", "first_seen",
-                     "last_seen", "cleared_by_camera")
+CANDIDATE_COLUMNS = ("id", "camera_id", "state", "x1", "y1", "x2", "y2", "frame_width", "frame_height", "lat", "lon",
+                     "verified_at", "first_seen", "last_seen", "cleared_by_camera")
 
 INSERT_EVENT: Insert = insert(EVENTS).returning(EVENTS.c.id)
 INSERT_EVIDENCE: Insert = insert(Evidence.__table__)  # type: ignore[attr-defined]
@@ -31,7 +31,8 @@ FIRST_EVENT_OF_ORDER: Select = select(func.min(EVENTS.c.id)).where(EVENTS.c.orde
 @cache
 def candidate_query(has_place: bool, has_camera: bool) -> Select:
     """Orders of an issue type near a place and/or of a camera: open ones, and those done
-    (resolved, closed, rejected) since `since`, oldest first."""
+    (resolved, closed, rejected) since `since`, oldest first; the candidate columns and
+    when each was done (`done_at`)."""
     t = ORDERS
     near = []
     if has_place:
@@ -40,7 +41,7 @@ def candidate_query(has_place: bool, has_camera: bool) -> Select:
     if has_camera:
         near.append(t.c.camera_id == bindparam("camera_id"))
     done_at = func.coalesce(t.c.resolved_at, t.c.closed_at, t.c.updated_at)
-    return (select(*(t.c[name] for name in CANDIDATE_COLUMNS))
+    return (select(*(t.c[name] for name in CANDIDATE_COLUMNS), done_at.label("done_at"))
             .where(t.c.issue_type == bindparam("issue_type", type_=t.c.issue_type.type), or_(*near),
                    or_(t.c.state.in_(OPEN_STATES),
                        t.c.state.in_(DONE_STATES) & (done_at >= bindparam("since", type_=t.c.updated_at.type))))

@@ -1,7 +1,8 @@
 """Filing a sighting (a camera event or a citizen report) under the right order.
 
 `api/dedup.py` decides which order; this module applies the decision: join, reopen, file
-with a rejected false alarm, or open a new order (linked as a recurrence if it is one).
+with a rejected false alarm or (a late sighting) with a done order, or open a new order
+(linked as a recurrence if it is one).
 Joining, the common case by far, is one UPDATE; the ORM is used for the rare rest.
 """
 
@@ -49,7 +50,7 @@ def file_sighting(session: Session, settings: Settings, s: Sighting, frame_size:
         move(session, order, OrderState.reopened, origin,
              TransitionInput(note="the camera still sees the issue after it was resolved"), action="camera_check")
         session.flush()
-    values = seen_update(found, s, frame_size, first_seen)
+    values = seen_update(found, s, frame_size, first_seen, seen_after_fix=match != Match.late)
     session.connection().execute(ingest_sql.seen_update(frozenset(values)),
                                  {"order_pk": found.id, **{f"set_{k}": v for k, v in values.items()}})
     return Filed(found.id, False, match)
@@ -67,9 +68,10 @@ def _new_order(s: Sighting, frame_size: tuple[int, int] | None, model: ModelRef 
 
 
 def seen_update(order: Candidate, s: Sighting, frame_size: tuple[int, int] | None,
-                first_seen: datetime | None) -> dict[str, Any]:
+                first_seen: datetime | None, seen_after_fix: bool = True) -> dict[str, Any]:
     """The columns a new sighting moves on the order it joins (`event_count` is incremented
-    by the statement itself)."""
+    by the statement itself); a late one from before the fix does not undo a camera's
+    "cleared"."""
     values: dict[str, Any] = {"updated_at": utcnow()}
     same_camera = s.camera is not None and order.camera_id == s.camera.id
     if as_utc(s.seen_at) >= order.last_seen:
@@ -80,7 +82,7 @@ def seen_update(order: Candidate, s: Sighting, frame_size: tuple[int, int] | Non
         values["last_seen"] = s.seen_at
     if first_seen is not None and as_utc(first_seen) < order.first_seen:
         values["first_seen"] = first_seen
-    if same_camera and order.cleared_by_camera:
+    if same_camera and order.cleared_by_camera and seen_after_fix:
         values.update(cleared_by_camera=False, cleared_at=None)  # seen again after all
     if order.lat is None and s.lat is not None:
         values.update(lat=s.lat, lon=s.lon)

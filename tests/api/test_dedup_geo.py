@@ -186,3 +186,39 @@ def test_sighting_of_a_resolved_unverified_order_reopens_it(client, backend):
     last = detail["timeline"][-1]
     assert (last["from_state"], last["to_state"], last["role"], last["actor"]) == \
         ("resolved", "reopened", "edge", "camera:cam-1")
+
+
+def _sighting_from(seconds_ago: float, **extra) -> dict:
+    """An event confirmed a while ago: what an edge's outbox delivers after an outage."""
+    then = utcnow() - timedelta(seconds=seconds_ago)
+    return event_json(first_seen=(then - timedelta(seconds=30)).isoformat(), confirmed_at=then.isoformat(), **extra)
+
+
+@pytest.mark.parametrize("state", [OrderState.resolved, OrderState.closed])
+def test_a_sighting_from_before_the_fix_is_filed_with_the_order_and_changes_nothing(client, backend, state):
+    order_id = post(client, _sighting_from(600)).json()["order_id"]
+    set_order(backend, order_id, state=state, resolved_at=utcnow() - timedelta(seconds=60),
+              closed_at=utcnow() if state == OrderState.closed else None)
+    late = post(client, _sighting_from(300)).json()  # seen 5 min ago, before the fix 1 min ago
+    assert (late["order_id"], late["new_order"]) == (order_id, False)
+    detail = client.get(f"/api/v1/orders/{order_id}").json()
+    assert detail["state"] == state.value and detail["event_count"] == 2
+    assert detail["recurrence_of"] is None and client.get("/api/v1/orders").json()["count"] == 1
+
+    after = post(client, event_json()).json()  # seen now, after the fix: the fix did not hold
+    if state == OrderState.resolved:
+        assert after["order_id"] == order_id and client.get(f"/api/v1/orders/{order_id}").json()["state"] == "reopened"
+    else:
+        assert after["new_order"] is True and order_row(backend, after["order_id"]).recurrence_of == order_id
+
+
+def test_the_same_issue_in_a_frame_of_another_size_joins_its_order(client, backend):
+    """A camera switched its stream from 320×240 to 640×480: the same stall, at the same place
+    of the picture, is the same order; another place is not."""
+    first = post(client, event_json(bbox=(100, 100, 200, 200))).json()
+    bigger = {"frame_width": 640, "frame_height": 480}
+    same = post(client, event_json(bbox=(200, 200, 400, 400), **bigger), frame=jpeg(size=(640, 480))).json()
+    assert (same["order_id"], same["new_order"]) == (first["order_id"], False)
+    # (100, 100, 200, 200) in the new frame is a quarter of the old box's area: not it
+    other = post(client, event_json(bbox=(100, 100, 200, 200), **bigger), frame=jpeg(size=(640, 480))).json()
+    assert other["new_order"] is True
