@@ -52,22 +52,26 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "database unavailable, retry later"}, status_code=503, headers=RETRY_AFTER)
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or Infinity: a refused NaN is echoed back as the string "nan"."""
+def _writable(value: Any) -> Any:
+    """What strict UTF-8 JSON can write of a refused input: NaN and Infinity as the strings
+    "nan" and "inf", a lone surrogate (JSON's "\\ud800", which Python's json parses into a str
+    that has no UTF-8) as its escape."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {_writable(k): _writable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [_writable(v) for v in value]
     return value
 
 
 async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
-    # FastAPI's own handler, except that a refused NaN in `input` cannot turn the 422 into a
-    # 500 while the answer is written (Python's json parses NaN; strict JSON cannot write it).
+    # FastAPI's own handler, except that the refused `input` it echoes cannot turn the 422
+    # into a 500 while the answer is written (see _writable).
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+    return JSONResponse({"detail": _writable(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
 async def _data_refused(_: Request, exc: Exception) -> JSONResponse:

@@ -79,6 +79,19 @@ def test_a_refused_nan_is_answered_422_not_500(client, backend):
     assert counts(backend)["order"] == 0
 
 
+def test_a_lone_surrogate_escape_is_answered_422_not_500(client, backend):
+    """JSON may spell "\\ud800"; Python parses it into a str with no UTF-8, refused by the schema,
+    and the 422 that echoed it could not be written."""
+    for path, body in (("/api/v1/workers", '{"name": "w\\ud800"}'), ("/api/v1/grids", '{"id": "g", "name": "\\udfff"}')):
+        resp = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert resp.status_code == 422, (path, resp.text)
+        assert resp.json()["detail"][0]["input"].endswith(("\\ud800", "\\udfff"))
+    event = json.dumps(event_json()).replace('"cam-1"', '"cam-\\ud800"')
+    resp = client.post("/api/v1/events", data={"event": event}, files={"frame": ("f.jpg", jpeg(), "image/jpeg")})
+    assert resp.status_code == 422 and locs(resp) == [["body", "event"]], resp.text  # (its parser refuses it)
+    assert nothing_stored(backend)
+
+
 def test_half_a_position_is_refused(client, backend):
     ev = event_json()
     del ev["camera"]["lon"]
