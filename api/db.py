@@ -147,6 +147,14 @@ def is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
+def begin_write(session: Session) -> None:
+    """Begin a transaction that reads, then writes: on SQLite with BEGIN IMMEDIATE. A plain
+    BEGIN reads a snapshot; if another writer commits before ours writes, SQLite cannot
+    upgrade the snapshot and answers "database is locked" at once, whatever the busy timeout.
+    (PostgreSQL ignores the option: its writers wait on rows, not on the file.)"""
+    session.connection(execution_options={"sqlite_immediate": True})
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request, on the engine the app was built with.
 

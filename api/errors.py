@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from api.evidence_store import StoreUnavailable
 from api.images import BadImage, TooLarge
@@ -82,6 +82,14 @@ async def _data_refused(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"a value the database cannot store: {reason}"}, status_code=422)
 
 
+async def _conflicting_write(_: Request, exc: Exception) -> JSONResponse:
+    # A unique or foreign key the services did not foresee, most likely a concurrent request
+    # that wrote first: rolled back, nothing stored; the client may look again and retry.
+    reason = _db_reason(exc)
+    log.warning("database refused a write: %s", reason)
+    return JSONResponse({"detail": f"conflicts with what is stored (a concurrent change?): {reason}"}, status_code=409)
+
+
 async def _problem(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     return JSONResponse(exc.body(), status_code=exc.status)
@@ -94,4 +102,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DataError, _data_refused)
+    app.add_exception_handler(IntegrityError, _conflicting_write)
     app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from api import ingest_sql
-from api.db import is_sqlite
+from api.db import begin_write
 from api.evidence_store import EvidenceStore
 from api.images import BadImage, CheckedImage, check_images
 from api.dedup import CameraInfo, Sighting, locate
@@ -29,14 +29,6 @@ from api.settings import Settings
 
 log = logging.getLogger("streetwatch.api")
 T = TypeVar("T")
-
-
-def begin_write(session: Session) -> None:
-    """Begin the write transaction of a sighting: on SQLite with BEGIN IMMEDIATE, its one
-    writer lock (two processes must not both read "no order yet" before either writes); on
-    PostgreSQL the dedup locks follow once the sighting's place is known (api/dedup_locks.py)."""
-    if is_sqlite(session):
-        session.connection(execution_options={"sqlite_immediate": True})
 
 
 def object_key(prefix: str, attempt: str, image: CheckedImage) -> str:
@@ -122,6 +114,8 @@ def _write_rows(session: Session, settings: Settings, event: EventIn, images: li
     # A replay, or a twin that committed while we waited, makes our INSERT hit the unique
     # event_id, which the caller turns into the replay answer. Every statement here runs
     # while other sightings nearby wait, so there are few of them.
+    # SQLite: the one writer lock, so two processes never both read "no order yet" before
+    # either writes; PostgreSQL: the dedup locks follow once the place is known (api/dedup_locks.py).
     begin_write(session)
     camera = _upsert_camera(session, event.camera)
     lat, lon = locate(camera, event.bbox)

@@ -16,6 +16,7 @@ from sqlalchemy import tuple_
 from sqlmodel import Session, col, func, select
 
 from api.auth import Principal
+from api.db import begin_write
 from api.dispatch import UNRESOLVED, dispatch, is_overdue
 from api.events import store_then_commit
 from api.evidence_store import EvidenceStore
@@ -198,6 +199,7 @@ def get_order(session: Session, store: EvidenceStore, order_id: int, expires: in
 
 
 def add_comment(session: Session, order_id: int, text: str, who: Principal) -> CommentPublic:
+    begin_write(session)
     order = session.get(Order, order_id)
     if order is None:
         raise OrderNotFound(f"order {order_id} not found")

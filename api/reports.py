@@ -10,7 +10,8 @@ from sqlmodel import Session, col, select
 
 from api.dedup import Sighting
 from api.dedup_locks import lock_sighting
-from api.events import begin_write, store_then_commit
+from api.db import begin_write
+from api.events import store_then_commit
 from api.evidence_store import EvidenceStore
 from api.images import check_image
 from api.models import AuditEntry, Evidence, Order, OrderState, Report, as_utc, utcnow

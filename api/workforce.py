@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api.db import begin_write
 from api.location import check_ground_points
 from api.schemas import both_or_neither
 from api.models import (Camera, CameraBase, Grid, GridCreate, GridPublic, GridUpdate, Notification, Worker, WorkerCreate,
@@ -58,6 +60,7 @@ def _check_grids(session: Session, grid_ids: list[str]) -> None:
 
 
 def create_worker(session: Session, data: WorkerCreate) -> WorkerPublic:
+    begin_write(session)
     _check_grids(session, data.grid_ids)
     worker = Worker.model_validate(data)
     session.add(worker)
@@ -67,6 +70,7 @@ def create_worker(session: Session, data: WorkerCreate) -> WorkerPublic:
 
 
 def update_worker(session: Session, worker_id: int, data: WorkerUpdate) -> WorkerPublic:
+    begin_write(session)
     worker = session.get(Worker, worker_id)
     if worker is None:
         raise NotFound(f"worker {worker_id} not found")
@@ -89,13 +93,18 @@ def list_workers(session: Session) -> list[WorkerPublic]:
 
 
 def create_grid(session: Session, data: GridCreate) -> GridPublic:
-    if session.get(Grid, data.id) is not None:
-        raise Conflict(f"grid {data.id!r} exists already")
     if data.polygon is not None:
         _check_polygon(data.polygon)
+    begin_write(session)
+    if session.get(Grid, data.id) is not None:
+        raise Conflict(f"grid {data.id!r} exists already")
     grid = Grid.model_validate(data)
     session.add(grid)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # PostgreSQL: another request created it since our read
+        session.rollback()
+        raise Conflict(f"grid {data.id!r} exists already") from None
     session.refresh(grid)
     return GridPublic.model_validate(grid)
 
@@ -110,6 +119,7 @@ def _check_polygon(polygon: list[list[float]]) -> None:
 
 def update_grid(session: Session, grid_id: str, data: GridUpdate) -> GridPublic:
     """Change a grid's name, outline, cameras or supervisor (new orders use it at once)."""
+    begin_write(session)
     grid = session.get(Grid, grid_id)
     if grid is None:
         raise NotFound(f"grid {grid_id!r} not found")
@@ -132,12 +142,22 @@ def list_grids(session: Session) -> list[GridPublic]:
 
 def update_camera(session: Session, name: str, data: CameraUpdate) -> CameraPublic:
     """Place a camera (position, grid, ground mapping); creates it if no event came from it yet."""
-    camera = session.exec(select(Camera).where(Camera.name == name)).first() or Camera(name=name)
-    for field, value in data.model_dump(exclude_unset=True).items():
-        setattr(camera, field, value)
-    camera.placed_at = utcnow()  # from now on events do not move it (api/ingest_sql.py: camera_upsert)
-    session.add(camera)
-    session.commit()
+    for attempt in range(2):
+        begin_write(session)
+        camera = session.exec(select(Camera).where(Camera.name == name)).first() or Camera(name=name)
+        for field, value in data.model_dump(exclude_unset=True).items():
+            setattr(camera, field, value)
+        camera.placed_at = utcnow()  # from now on events do not move it (api/ingest_sql.py: camera_upsert)
+        session.add(camera)
+        try:
+            session.commit()
+            break
+        except IntegrityError:
+            # PostgreSQL: the camera's first event (or another PUT) inserted it since our
+            # read; it exists now, so the second pass updates it.
+            session.rollback()
+            if attempt:
+                raise
     session.refresh(camera)
     return CameraPublic.model_validate(camera)
 
