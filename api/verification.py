@@ -8,6 +8,7 @@ is needed), watches each listed region on its next analysed frames, and posts th
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from enum import StrEnum
 
@@ -17,13 +18,15 @@ from sqlmodel import Session, col, select
 from api.auth import Principal
 from api.events import store_then_commit
 from api.evidence_store import EvidenceStore
-from api.images import check_image
+from api.images import BadImage, check_image
 from api.lifecycle import TransitionInput, audit, lock_order, move
 from api.models import Camera, Evidence, Order, OrderState, as_utc, utcnow
 from api.orders import OrderNotFound
 from api.problems import Conflict
 from api.schemas import EvidenceKind, IssueType
 from api.settings import Settings
+
+log = logging.getLogger("streetwatch.api")
 
 
 class CheckResult(StrEnum):
@@ -68,7 +71,13 @@ def record_check(session: Session, store: EvidenceStore, settings: Settings, ord
         # The pair: a copy of the newest frame the issue was seen in, stored beside the new one.
         before = _newest_frame(session, order_id)
         if before is not None:
-            images.append(check_image(EvidenceKind.before, store.get(before.object_key)))
+            try:
+                images.append(check_image(EvidenceKind.before, store.get(before.object_key)))
+            except (FileNotFoundError, BadImage) as exc:
+                # The stored frame is lost or damaged (GET .../evidence/verify says which):
+                # the camera's check still counts, it only goes without its "before" copy.
+                log.warning("order %d: no before copy for the camera check: %s is %s", order_id, before.object_key,
+                            "missing" if isinstance(exc, FileNotFoundError) else "not a readable image")
         session.rollback()
 
     def write(keys: list[str]) -> CheckRecorded:

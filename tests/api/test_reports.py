@@ -97,6 +97,27 @@ def test_camera_verification_present_reopens_and_tells_the_worker(client, backen
     assert bad.status_code == 422
 
 
+@pytest.mark.parametrize("damage", ["deleted", "not an image"])
+def test_a_camera_check_counts_when_the_stored_frame_is_lost(client, backend, damage):
+    """The "before" copy comes from the stored frame; if that object is gone or damaged the
+    check is still recorded, with the new frame only (it was a 500)."""
+    edge = auth(make_key(backend, "edge"))
+    order_id = post(client, event_json(), annotated=jpeg((1, 2, 3))).json()["order_id"]
+    set_order(backend, order_id, state=OrderState.resolved, resolved_at=utcnow())
+    store = make_store(backend)
+    for ev in client.get(f"/api/v1/orders/{order_id}").json()["evidence"]:
+        if damage == "deleted":
+            store.delete(ev["object_key"])
+        else:
+            store.put(ev["object_key"], b"bit rot", "image/jpeg")
+    resp = client.post(f"/api/v1/verifications/{order_id}", data={"result": "absent"},
+                       files={"frame": ("f.jpg", jpeg((9, 9, 9)), "image/jpeg")}, headers=edge)
+    assert resp.status_code == 200, resp.text
+    detail = client.get(f"/api/v1/orders/{order_id}").json()
+    assert detail["verified_at"] and [e["kind"] for e in detail["evidence"]].count("after") == 1
+    assert "before" not in [e["kind"] for e in detail["evidence"]]
+
+
 def test_evidence_verify_finds_changed_and_missing_objects(client, backend):
     order_id = post(client, event_json(), annotated=jpeg((5, 5, 5)), crop=jpeg(size=(32, 32))).json()["order_id"]
     clean = client.get(f"/api/v1/orders/{order_id}/evidence/verify").json()
