@@ -111,6 +111,8 @@ def move(session: Session, order: Order, target: OrderState, who: Principal, dat
     elif target == S.reopened:
         order.resolved_at = order.closed_at = order.verified_at = None
         order.cleared_by_camera, order.cleared_at = False, None
+        # No longer a false alarm (nor of the wrong type); the audit log keeps the verdict.
+        order.reject_reason = order.corrected_type = None
         if order.worker_id is not None:
             notify(session, order, "reopened", f"order {order.id} reopened: {data.note or 'the issue is back'}",
                    worker_id=order.worker_id)

@@ -116,9 +116,10 @@ def test_reject_needs_a_reason_from_the_list_and_the_false_alarm_is_not_raised_a
     again = post(client, event_json()).json()
     assert again["order_id"] == order_id and again["new_order"] is False
     assert order_row(backend, order_id).state == OrderState.rejected and order_row(backend, order_id).event_count == 2
-    # A reviewer can take the rejection back.
-    assert _act(client, order_id, "reopen", {"note": "not licensed after all"}, headers=reviewer).json()["state"] == \
-        "reopened"
+    # A reviewer can take the rejection back: the order is no longer a false alarm.
+    back = _act(client, order_id, "reopen", {"note": "not licensed after all"}, headers=reviewer).json()
+    assert back["state"] == "reopened" and back["reject_reason"] is None and back["corrected_type"] is None
+    assert "permitted: licensed market" in [e["note"] for e in back["timeline"]]  # the verdict stays on record
 
 
 def test_dispatch_with_nobody_on_duty_is_409_and_an_explicit_worker_works(client, backend):
