@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from api.auth import Principal
 from api.problems import Conflict, Forbidden
 from api.schemas import IssueType
-from api.models import AuditEntry, Notification, Order, OrderState, RejectReason, Role, utcnow
+from api.models import AuditEntry, Notification, Order, OrderState, RejectReason, Role, as_utc, utcnow
 
 S = OrderState
 
@@ -113,6 +113,11 @@ def move(session: Session, order: Order, target: OrderState, who: Principal, dat
         order.cleared_by_camera, order.cleared_at = False, None
         # No longer a false alarm (nor of the wrong type); the audit log keeps the verdict.
         order.reject_reason = order.corrected_type = None
+        if order.sla_due_at is not None:
+            # The issue is back: a new deadline as long as the first, and a new escalation
+            # when it passes.
+            order.sla_due_at = now + (as_utc(order.sla_due_at) - as_utc(order.created_at))
+            order.escalated_at = None
         if order.worker_id is not None:
             notify(session, order, "reopened", f"order {order.id} reopened: {data.note or 'the issue is back'}",
                    worker_id=order.worker_id)

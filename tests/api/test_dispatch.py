@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from api.db import get_engine
 from api.dispatch import sweep
-from api.models import OrderState, utcnow
+from api.models import OrderState, as_utc, utcnow
 from tests.api.factories import (add_grid, add_worker, auth, event_json, make_key, order_row, place_camera, post,
                                  set_order)
 
@@ -68,8 +68,16 @@ def test_sla_overdue_is_listed_and_escalated_exactly_once(client, backend):
     timeline = client.get(f"/api/v1/orders/{flood}").json()["timeline"]
     assert [t["action"] for t in timeline].count("escalate") == 1
     # A resolved order is not overdue, whatever its deadline.
-    set_order(backend, flood, state=OrderState.resolved)
+    set_order(backend, flood, state=OrderState.resolved, sla_due_at=order.sla_due_at)
     assert client.get("/api/v1/orders/overdue").json()["count"] == 0
+
+    # Reopened, it has a new 2 h deadline from now, and is escalated again when that passes.
+    assert client.post(f"/api/v1/orders/{flood}/reopen", json={"note": "back"}).json()["state"] == "reopened"
+    due = as_utc(order_row(backend, flood).sla_due_at)
+    assert abs((due - utcnow()).total_seconds() - 2 * 3600) < 60
+    assert client.post("/api/v1/sweep").json()["escalated"] == 0
+    set_order(backend, flood, sla_due_at=utcnow() - timedelta(minutes=1))
+    assert client.post("/api/v1/sweep").json()["escalated"] == 1
 
 
 def test_unseen_orders_are_flagged_cleared_by_camera_not_closed(client, backend):
