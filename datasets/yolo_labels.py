@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from vision.yaml_file import read_yaml
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -58,17 +58,41 @@ def source_names(root: Path) -> list[str]:
     data = root / "data.yaml"
     if not data.is_file():
         raise LabelError(f"{data}: not found (a YOLO source needs its data.yaml for class names)")
-    names = yaml.safe_load(data.read_text()).get("names")
+    return names_of(read_yaml(data, LabelError), data)
+
+
+def names_of(spec: object, path: Path) -> list[str]:
+    """The class names of a parsed data.yaml, in class-id order; `path` is named in errors."""
+    if not isinstance(spec, dict):
+        raise LabelError(f"{path}: expected a mapping (names:, train:, ...), not a {type(spec).__name__}")
+    if "names" not in spec:
+        raise LabelError(f"{path}: no 'names' (the class names)")
+    names = spec["names"]
     if isinstance(names, dict):
-        return [names[k] for k in sorted(names, key=int)]
-    if isinstance(names, list):
-        return names
-    raise LabelError(f"{data}: 'names' must be a list or a mapping")
+        # ultralytics writes {0: a, 1: b}; a hand-edited file may quote the ids, but they must be ids
+        try:
+            ids = {int(k): v for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise LabelError(f"{path}: 'names' keys must be class ids 0..{len(names) - 1}, "
+                             f"not {sorted(map(str, names))[:3]}") from None
+        if sorted(ids) != list(range(len(ids))):
+            raise LabelError(f"{path}: 'names' ids must be 0..{len(ids) - 1}, not {sorted(ids)}")
+        names = [ids[i] for i in range(len(ids))]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise LabelError(f"{path}: 'names' must be a list of class names or a mapping of id to name")
+    return names
 
 
 def label_of(image: Path) -> Path:
-    """The label file of an image in the ultralytics layout (images/<split>/x.jpg → labels/<split>/x.txt)."""
-    return image.parent.parent.parent / "labels" / image.parent.name / f"{image.stem}.txt"
+    """The label file of an image as ultralytics finds it: the last `images` folder of its path
+    becomes `labels` (images/val/x.jpg → labels/val/x.txt, valid/images/x.jpg → valid/labels/x.txt);
+    without one, x.txt beside the image."""
+    parts = list(image.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return Path(*parts).with_suffix(".txt")
 
 
 def images_in(folder: Path) -> list[Path]:

@@ -7,6 +7,7 @@ Writes eval.md (the tables) and a PR-curve PNG per origin next to the report.
 from __future__ import annotations
 
 import csv
+import logging
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -14,21 +15,69 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from datasets.yolo_labels import LabelError, label_of, read_labels
+from datasets.yolo_labels import IMAGE_SUFFIXES, LabelError, label_of, names_of, read_labels
 from vision.failures import contact_sheet, mistakes, tile_sheet
 from vision.manifest import ModelManifest, load_manifest
+from vision.yaml_file import read_yaml
+
+log = logging.getLogger("streetwatch.eval")
 
 
-def _lists_by_origin(data_root: Path, split: str) -> dict[str, list[Path]]:
+def _data_root(spec: dict, data: Path) -> Path:
+    """The dataset folder: `path` of the data.yaml, relative to the file's own folder (as
+    garbage-cn's `path: .` means), or that folder when there is none. One of our builds
+    (sources.csv beside its data.yaml) is its own folder, wherever it has been moved since."""
+    if (data.parent / "sources.csv").is_file():
+        return data.parent.resolve()
+    path = spec.get("path")
+    if path is not None and not isinstance(path, str):
+        raise LabelError(f"{data}: 'path' must be a folder, not {path!r}")
+    root = Path(path or ".")
+    return (root if root.is_absolute() else data.parent / root).resolve()
+
+
+def _split_images(spec: dict, data: Path, root: Path, split: str) -> list[Path]:
+    """The images of the data.yaml's `split` entry: a folder (images/val in our builds,
+    valid/images in Roboflow's), a .txt list of images, or a list of those."""
+    entry = spec.get(split)
+    if entry is None:
+        raise LabelError(f"{data}: no '{split}' entry (the folder of the {split} images)")
+    images: list[Path] = []
+    for item in entry if isinstance(entry, list) else [entry]:
+        where = Path(str(item)) if Path(str(item)).is_absolute() else root / str(item)
+        if where.is_dir():
+            images += sorted(p for p in where.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif where.suffix == ".txt" and where.is_file():
+            # ultralytics: relative lines are relative to the list's folder
+            lines = [line.strip() for line in where.read_text().splitlines() if line.strip()]
+            images += [Path(line) if Path(line).is_absolute() else where.parent / line for line in lines]
+        else:
+            raise LabelError(f"{data}: {split}: folder not found: {where}")
+    return images
+
+
+def _lists_by_origin(data_root: Path, spec: dict, data: Path, split: str) -> dict[str, list[Path]]:
     sources = data_root / "sources.csv"
     groups: dict[str, list[Path]] = defaultdict(list)
-    if sources.is_file():
+    if sources.is_file():  # one of our builds: its images tagged real or synthetic
         for row in csv.DictReader(sources.open()):
             if row["split"] == split:
                 groups[row["origin"]].append(data_root / row["image"])
     else:  # a plain YOLO folder: no tags, one group
-        groups["untagged"] = sorted((data_root / "images" / split).glob("*.*"))
+        groups["untagged"] = _split_images(spec, data, data_root, split)
     return groups
+
+
+def _readable(images: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(images cv2 can decode, those it cannot): ultralytics' predict gives no result for an
+    unreadable file and its val drops it, so such files are left out of every figure."""
+    import cv2
+
+    ok, bad = [], []
+    for image in images:
+        # an eighth of the size is enough to know it decodes, and much faster on big photos
+        (ok if cv2.imread(str(image), cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None else bad).append(image)
+    return ok, bad
 
 
 def _image_level(manifest: ModelManifest, model, images: list[Path], names: list[str]) -> dict[str, dict[str, float]]:
@@ -141,16 +190,29 @@ def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None =
     from ultralytics import YOLO
 
     manifest = load_manifest(model_dir)
-    spec = yaml.safe_load(Path(data).read_text())
-    root = Path(spec.get("path") or Path(data).parent)
-    names = [spec["names"][k] for k in sorted(spec["names"], key=int)] if isinstance(spec["names"], dict) else spec["names"]
+    data = Path(data)
+    spec = read_yaml(data, LabelError)
+    names = names_of(spec, data)  # also: a data.yaml that is no mapping
+    root = _data_root(spec, data)
+    groups, skipped = {}, []
+    for origin, images in sorted(_lists_by_origin(root, spec, data, split).items()):
+        readable, bad = _readable(images)
+        skipped += bad
+        if readable:
+            groups[origin] = readable
+    if not groups:
+        unreadable = f" ({len(skipped)} unreadable, e.g. {skipped[0]})" if skipped else ""
+        raise LabelError(f"{data}: no images in the {split} split to evaluate{unreadable}")
+    if skipped:
+        log.warning("%s: %d unreadable image(s) left out, e.g. %s", data, len(skipped), skipped[0])
     out = Path(out or Path("var/eval") / f"{manifest.name}-v{manifest.version}-{root.name}-{split}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     model = _PredictOnce(YOLO(str(manifest.weights_path), task=manifest.task))
     lines = [f"# {manifest.name} v{manifest.version} on {root.name} ({split})", ""]
-    for origin, images in sorted(_lists_by_origin(root, split).items()):
-        if not images:
-            continue
+    if skipped:
+        lines += [f"{len(skipped)} unreadable image(s) left out: {', '.join(p.name for p in skipped[:5])}"
+                  f"{', ...' if len(skipped) > 5 else ''}", ""]
+    for origin, images in groups.items():
         listing = out / f"{origin}.txt"
         listing.write_text("".join(f"{p}\n" for p in images))
         sub = out / f"{origin}.yaml"

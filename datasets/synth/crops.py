@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from datasets.synth.objects import Box, Painter
-from datasets.yolo_labels import images_in, read_labels, source_names
+from datasets.yolo_labels import LabelError, images_in, read_labels, source_names
 
 CROP_CLASSES = ("garbage", "overflow")  # garbage-cn classes that are clutter; bins alone are not
 MIN_CROP_PX = 48  # smaller boxes are too blurry to be worth pasting
@@ -40,7 +40,7 @@ class CropBank:
         names = source_names(root)
         wanted = {i for i, n in enumerate(names) if n in classes}
         if not wanted:
-            raise ValueError(f"{root}: none of the classes {classes} in its data.yaml ({names})")
+            raise LabelError(f"{root}: garbage_crops: none of the classes {list(classes)} in its data.yaml ({names})")
         self.root = root
         self.crops: list[Crop] = []
         for image in images_in(root / split_folder / "images"):
@@ -58,7 +58,8 @@ class CropBank:
                 if x2 - x1 >= MIN_CROP_PX and y2 - y1 >= MIN_CROP_PX:
                     self.crops.append(Crop(image, (max(0, x1), max(0, y1), min(w, x2), min(h, y2))))
         if not self.crops:
-            raise ValueError(f"{root}: no clutter box of at least {MIN_CROP_PX} px to cut")
+            raise LabelError(f"{root}: garbage_crops: no {'/'.join(classes)} box of at least {MIN_CROP_PX} px "
+                             f"to cut in {root / split_folder / 'images'}")
         self._cache: dict[Path, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -70,7 +71,7 @@ class CropBank:
                 self._cache.clear()
             img = cv2.imread(str(crop.image), cv2.IMREAD_COLOR)
             if img is None:
-                raise ValueError(f"{crop.image}: not a readable image")
+                raise LabelError(f"{crop.image}: not a readable image")
             self._cache[crop.image] = img
         x1, y1, x2, y2 = crop.box
         return self._cache[crop.image][y1:y2, x1:x2]
@@ -79,13 +80,17 @@ class CropBank:
 def _image_size(path: Path) -> tuple[int, int]:
     """(height, width) without decoding the whole photo when PIL is about; cv2 otherwise."""
     try:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            return im.height, im.width
+        from PIL import Image, UnidentifiedImageError
     except ImportError:
         img = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+        if img is None:
+            raise LabelError(f"{path}: not a readable image") from None
         return img.shape[0] * 8, img.shape[1] * 8
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except (UnidentifiedImageError, OSError) as exc:
+        raise LabelError(f"{path}: not a readable image") from exc
 
 
 def _feathered_mask(h: int, w: int) -> np.ndarray:

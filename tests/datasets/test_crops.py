@@ -111,3 +111,24 @@ def test_a_build_cuts_no_crop_from_the_photos_it_holds_out(tmp_path):
     cut = {c.image.stem for c in bank.crops}
     assert cut and not cut & val
     assert len(CropBank(g)) > len(bank)  # without the build's split, val photos would be cut
+
+
+def test_a_crop_folder_without_clutter_boxes_is_a_one_line_error_naming_it(tmp_path, capsys):
+    """CropBank raised ValueError, which the CLI printed as a traceback."""
+    from streetwatch_cli import main
+
+    g = make_garbage_source(tmp_path / "g")
+    recipe = {"name": "c", "classes": ["clutter"], "splits": {"train": 1.0}, "sources": [
+        {"kind": "synthetic", "name": "s", "images": 1, "width": 160, "height": 96, "garbage_crops": "g"}]}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    argv = ["dataset", "build", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "out")]
+    for names, message in (({0: "car", 1: "bin"}, "none of the classes"), (None, "no garbage/overflow box")):
+        if names:
+            (g / "data.yaml").write_text(yaml.safe_dump({"names": names}))
+        else:
+            (g / "data.yaml").write_text(yaml.safe_dump({"names": {0: "garbage", 1: "garbage_bin", 2: "overflow"}}))
+            for label in (g / "train" / "labels").glob("*.txt"):
+                label.write_text("1 0.5 0.5 0.5 0.5\n")  # bins only: nothing to cut
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"streetwatch: {g}: garbage_crops: {message}") and "\n" not in err, err

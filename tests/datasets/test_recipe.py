@@ -150,3 +150,23 @@ def test_images_of_one_name_in_two_folders_of_a_source_both_arrive(tmp_path):
     labels = sorted((tmp_path / "out" / r["image"].replace("images", "labels", 1)).with_suffix(".txt").read_text()
                     for r in rows)
     assert [t.split()[3] for t in labels] == ["0.200000", "0.400000"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- garbage\n- overflow\n", "expected a mapping"),
+    ("names: {zero: garbage}\n", "'names' keys must be class ids"),
+    ("names: {0: garbage, 2: overflow}\n", "'names' ids must be 0..1"),
+    ("names: 5\n", "'names' must be a list"),
+    ("names: [garbage\n", "not valid YAML"),
+])
+def test_a_sources_bad_data_yaml_is_a_label_error_naming_it(tmp_path, capsys, text, message):
+    """A list, or ids that are not numbers, was an AttributeError or ValueError traceback."""
+    from streetwatch_cli import main
+
+    make_yolo_source(tmp_path / "src", GOOD_LABELS)
+    (tmp_path / "src" / "data.yaml").write_text(text)
+    with pytest.raises(LabelError, match=message):
+        build_dataset(load_recipe(write_recipe(tmp_path)), tmp_path / "out")
+    assert main(["dataset", "build", str(tmp_path / "recipe.yaml"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the synthetic source's progress bars
+    assert err.startswith(f"streetwatch: {tmp_path / 'src' / 'data.yaml'}") and message in err

@@ -96,3 +96,50 @@ def test_mistakes_finds_missed_and_false_boxes_and_draws_them(tmp_path):
     assert [(f["image"].stem, f["what"]) for f in found] == [("wrong", "missed clutter; false clutter")]
     sheet = cv2.imread(str(contact_sheet(found, tmp_path / "sheet.jpg")))
     assert sheet.shape == (200, 4 * 320, 3)
+
+
+def _plain_yolo(root: Path) -> Path:
+    """A Roboflow-style folder (garbage-cn's layout): valid/images, `path: .`, no sources.csv."""
+    from PIL import Image
+
+    for split in ("train", "valid"):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "labels").mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (96, 64), (90, 90, 90)).save(root / split / "images" / f"x{i}.jpg")
+            (root / split / "labels" / f"x{i}.txt").write_text("1 0.5 0.5 0.3 0.3\n")
+    (root / "valid" / "images" / "broken.jpg").write_text("not a jpeg")
+    (root / "data.yaml").write_text("path: .\ntrain: train/images\nval: valid/images\nnames: {0: vending, 1: clutter}\n")
+    return root / "data.yaml"
+
+
+def test_eval_of_a_plain_data_yaml_reads_its_own_split_folder(tmp_path, monkeypatch):
+    """`path: .` was taken from the working folder and `images/val` assumed: nothing was
+    evaluated and the command said nothing; an unreadable photo was an IndexError."""
+    data = _plain_yolo(tmp_path / "garbage")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    text = evaluate(ROOT / "models" / "streetwatch-demo", data, "val", tmp_path / "report").read_text()
+    assert "on garbage (val)" in text and "## untagged images (3)" in text and "| clutter |" in text
+    assert "1 unreadable image(s) left out: broken.jpg" in text
+    assert "images with it |\n|---|---|---|---|\n| clutter | nan | 0.000 | 3 |" in text  # labels of valid/labels
+
+
+def test_eval_of_a_bad_data_yaml_is_one_line(tmp_path, capsys):
+    from streetwatch_cli import main
+
+    data = _plain_yolo(tmp_path / "g")
+    model = str(ROOT / "models" / "streetwatch-demo")
+    cases = {"path: .\nval: valid/images\n": "no 'names'",
+             "path: .\nval: valid/images\nnames: {a: vending}\n": "'names' keys must be class ids",
+             "- a\n- b\n": "expected a mapping",
+             "path: .\ntrain: train/images\nnames: [vending, clutter]\n": "no 'val' entry",
+             "path: .\nval: nowhere/images\nnames: [vending, clutter]\n": "folder not found",
+             "path: .\nval: empty\nnames: [vending, clutter]\n": "no images in the val split"}
+    (tmp_path / "g" / "empty").mkdir()
+    for text, message in cases.items():
+        data.write_text(text)
+        assert main(["eval", model, str(data), "--out", str(tmp_path / "r")]) == 2, text
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"streetwatch: {data}") and message in err and "\n" not in err, (text, err)
