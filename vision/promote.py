@@ -19,32 +19,43 @@ from pathlib import Path
 
 import yaml
 
+from datasets.yolo_labels import LabelError, names_of
 from vision.manifest import ModelManifest, load_manifest
+from vision.yaml_file import read_yaml
 
 Scores = dict[str, dict[str, float]]  # evaluation set → issue type → AP50
 
 
-def eval_sets(data_yaml: Path, split: str = "val", own_sets: tuple[str, ...] = ("reviews",)) -> dict[str, Path]:
+def eval_sets(data_yaml: Path, split: str = "val", own_sets: tuple[str, ...] = ("reviews",),
+              out: Path | None = None) -> dict[str, Path]:
     """One ultralytics data file per evaluation set of a built dataset's split: by origin
     (`synthetic`, `real`, from sources.csv), with sources named in `own_sets` (the city's
-    reviewed frames) reported as sets of their own."""
+    reviewed frames) reported as sets of their own. Each `eval_<split>_<set>.yaml` has its
+    image list beside it (same name, .txt), in `out`: by default a folder beside the dataset
+    (`<dataset>-eval`), never the dataset itself, which the next build must be free to replace."""
     root = data_yaml.parent
-    data = yaml.safe_load(data_yaml.read_text())
+    out = Path(out) if out is not None else root.parent / f"{root.name}-eval"
+    out.mkdir(parents=True, exist_ok=True)
+    data = read_yaml(data_yaml, LabelError)
+    names = names_of(data, data_yaml)
     groups: dict[str, list[str]] = {}
     with (root / "sources.csv").open(newline="") as f:
         for row in csv.DictReader(f):
             if row["split"] == split:
                 name = row["source"] if row["source"] in own_sets else row["origin"]
                 groups.setdefault(name, []).append(str((root / row["image"]).resolve()))
-    out = {}
+    for stale in out.glob(f"eval_{split}_*.*"):  # a set the last build had and this one lacks
+        stale.unlink()
+    sets = {}
     for name, images in sorted(groups.items()):
-        listing = root / f"eval_{split}_{name}.txt"
+        listing = out / f"eval_{split}_{name}.txt"
         listing.write_text("\n".join(images) + "\n")
-        spec = root / f"eval_{split}_{name}.yaml"
+        spec = out / f"eval_{split}_{name}.yaml"
         spec.write_text(yaml.safe_dump({"path": str(root.resolve()), "train": str(listing.resolve()),
-                                        "val": str(listing.resolve()), "names": data["names"]}, sort_keys=False))
-        out[name] = spec
-    return out
+                                        "val": str(listing.resolve()), "names": dict(enumerate(names))},
+                                       sort_keys=False))
+        sets[name] = spec
+    return sets
 
 
 def score_sets(weights: Path, manifest: ModelManifest, sets: dict[str, Path], imgsz: int) -> Scores:

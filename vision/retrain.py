@@ -33,12 +33,16 @@ def write_recipe(path: Path, name: str, classes: list[str], export_dir: Path, sy
     """A recipe: the current training data and the reviewed frames as the source `reviews`,
     split by the recipe. The current data is `base_recipe`'s sources (the deployed model's own
     recipe) when given, else synthetic scenes; `extra_sources` (such as garbage-cn) are added.
-    `small` caps every source (synthetic at `synthetic_images`, real folders at a few images
-    per split) for quick runs."""
+    With a base recipe its seed and splits are kept (`seed` is then unused): splits are drawn
+    from the seed, so another seed would move photos the deployed model trained on into val and
+    test, and the comparison would score it on its own training data. `small` caps every source
+    (synthetic at `synthetic_images`, real folders at a few images per split) for quick runs."""
+    splits = {"train": 0.6, "val": 0.2, "test": 0.2}
     if base_recipe is not None:
         from datasets.recipe import load_recipe
 
         base = load_recipe(base_recipe)  # resolves its relative folders
+        seed, splits = base.seed, dict(base.splits)
         sources = [src.model_dump(mode="json", exclude_none=True) for src in base.sources]
         if small:
             for src in sources:
@@ -62,8 +66,7 @@ def write_recipe(path: Path, name: str, classes: list[str], export_dir: Path, sy
         sources.append(extra)
     sources.append({"kind": "yolo", "name": "reviews", "path": str(Path(export_dir).resolve()),
                     "class_map": {k: v for k, v in REVIEW_CLASS_MAP.items() if v in classes}})
-    recipe = {"name": name, "seed": seed, "classes": classes,
-              "splits": {"train": 0.6, "val": 0.2, "test": 0.2}, "sources": sources}
+    recipe = {"name": name, "seed": seed, "classes": classes, "splits": splits, "sources": sources}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -117,3 +118,51 @@ def test_extra_sources_resolve_from_where_the_notebook_runs_and_may_not_repeat_o
     with pytest.raises(ValueError, match="'real' is in the current training data already"):
         write_recipe(tmp_path / "work" / "r2.yaml", "r", classes, tmp_path / "reviews", 2, base_recipe=write_base(tmp_path),
                      extra_sources=[{**extra, "name": "real"}])
+
+
+def test_retrain_recipe_keeps_the_base_recipes_seed_and_splits(tmp_path):
+    """Splits are drawn from the seed: the notebook's own seed (1000) and shares put photos the
+    deployed model trained on into the retrain's val and test, where it was scored on them."""
+    from datasets.build import build_dataset
+    from datasets.recipe import load_recipe
+    from tests.datasets.test_recipe import GOOD_LABELS, make_yolo_source, write_recipe as write_base
+    from vision.retrain import write_recipe
+
+    make_yolo_source(tmp_path / "src", {f"p{i}": GOOD_LABELS["a"] for i in range(12)})
+    base = write_base(tmp_path, splits={"train": 0.7, "val": 0.3, "test": 0.0})
+    (tmp_path / "reviews" / "images").mkdir(parents=True)
+    (tmp_path / "reviews" / "data.yaml").write_text(
+        yaml.safe_dump({"names": {0: "street_vending", 1: "clutter", 2: "flooding"}}))
+    out = write_recipe(tmp_path / "work" / "recipe.yaml", "r", ["vending", "clutter", "flooding", "garbage_bin"],
+                       tmp_path / "reviews", 2, seed=1000, base_recipe=base)
+    retrain = load_recipe(out)
+    assert retrain.seed == 3 and retrain.splits == {"train": 0.7, "val": 0.3, "test": 0.0}
+
+    def split_of(recipe_path, folder):
+        build_dataset(load_recipe(recipe_path), tmp_path / folder)
+        with (tmp_path / folder / "sources.csv").open(newline="") as f:
+            return {r["image"].rsplit("/", 1)[1]: r["split"] for r in csv.DictReader(f) if r["source"] == "real"}
+
+    deployed, again = split_of(base, "deployed"), split_of(out, "retrain")
+    assert deployed == again  # every photo of the deployed data stays on its side
+
+
+def test_eval_sets_leave_the_dataset_free_to_be_rebuilt(tmp_path):
+    """The eval lists were written into the built folder, which the next build then refused
+    to replace ("not a dataset built here"): the retraining loop ran once."""
+    from datasets.build import build_dataset
+    from datasets.recipe import load_recipe
+    from tests.datasets.test_recipe import GOOD_LABELS, make_yolo_source, write_recipe as write_base
+    from vision.promote import eval_sets
+
+    make_yolo_source(tmp_path / "src", GOOD_LABELS)
+    recipe = load_recipe(write_base(tmp_path, splits={"train": 0.0, "val": 1.0, "test": 0.0}))
+    data, _ = build_dataset(recipe, tmp_path / "work" / "data")
+    sets = eval_sets(data, "val")
+    assert sorted(sets) == ["real", "synthetic"]
+    for name, spec in sets.items():
+        assert spec.parent != data.parent and spec.with_suffix(".txt").is_file()
+        listed = [Path(p) for p in spec.with_suffix(".txt").read_text().split()]
+        assert listed and all(p.is_file() and p.parent.parent.parent == data.parent for p in listed)
+        assert yaml.safe_load(spec.read_text())["names"][1] == "clutter"
+    build_dataset(recipe, tmp_path / "work" / "data")  # the second round of the loop
