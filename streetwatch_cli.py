@@ -128,27 +128,33 @@ def _synth_dataset(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import yaml
-
+    from datasets.recipe import RecipeError
     from vision.train import train
+    from vision.yaml_file import read_yaml
 
     data = Path(args.data)
-    raw = yaml.safe_load(data.read_text(encoding="utf-8")) if data.suffix in (".yaml", ".yml") else None
+    raw = read_yaml(data, RecipeError) if data.suffix in (".yaml", ".yml") else None
     if not isinstance(raw, dict) or not ("sources" in raw or {"train", "names"} <= raw.keys()):
         print(f"streetwatch: {data}: neither a dataset's data.yaml (train:, names:) nor a recipe (sources:)",
               file=sys.stderr)
         return 2
     if "sources" in raw:
-        # a recipe: build its dataset first, unless the same recipe was built already
-        from datasets.build import build_dataset
+        # a recipe: build its dataset first, unless this recipe was built from these very sources
+        from datasets.build import build_dataset, is_built
         from datasets.recipe import load_recipe
 
         recipe = load_recipe(data)
         out = Path(f"var/datasets/{recipe.name}")
-        built = out / "recipe.yaml"
-        if not built.is_file() or yaml.safe_load(built.read_text()) != recipe.model_dump(mode="json"):
+        if is_built(recipe, out):
+            print(f"{out}: reusing the build (same recipe, sources unchanged)")
+        else:
+            print(f"{out}: building (a new recipe, or files in its sources changed)")
             print(build_dataset(recipe, out)[1].table())
         data = out / "data.yaml"
+    else:
+        from datasets.yolo_labels import names_of
+
+        names_of(raw, data)  # ultralytics' own complaint about names is a traceback
     best = train(data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                  name=args.name, device=args.device)
     print(f"best weights: {best}")

@@ -28,6 +28,7 @@ from datasets.synth.scene import CLASSES as SYNTH_CLASSES, random_scene, render_
 from datasets.yolo_labels import LabelError, images_in, read_labels, source_names
 
 SPLIT_SEED_OFFSET = {"train": 0, "val": 500_000, "test": 750_000}  # disjoint seeds per split
+FINGERPRINT = "sources.sha256"  # in a build: what its source folders held when it was built
 
 
 class Summary:
@@ -158,9 +159,37 @@ def _yolo(src: YoloSource, recipe: Recipe, root: Path, summary: Summary, tags: l
         tags.append((f"images/{split}/{dest.name}", split, src.name, "real"))
 
 
+def sources_fingerprint(recipe: Recipe) -> str:
+    """A digest of every file in the recipe's folders (name, size, modification time): the same
+    recipe over a source that gained or changed files (a new review export) is a new dataset."""
+    folders = [src.path for src in recipe.sources if isinstance(src, YoloSource)]
+    folders += [src.garbage_crops for src in recipe.sources if isinstance(src, SyntheticSource) and src.garbage_crops]
+    digest = hashlib.sha256()
+    for folder in folders:
+        digest.update(f"{folder}\n".encode())
+        # ultralytics' label caches change when someone trains on the folder itself, not its data
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix != ".cache"):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(folder)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def is_built(recipe: Recipe, out: Path) -> bool:
+    """Whether `out` holds a build of this recipe from its sources as they are now."""
+    built, stamp = Path(out) / "recipe.yaml", Path(out) / FINGERPRINT
+    if not built.is_file() or not stamp.is_file():
+        return False
+    try:
+        same_recipe = yaml.safe_load(built.read_text(encoding="utf-8")) == recipe.model_dump(mode="json")
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return False  # a damaged build is rebuilt, not trusted
+    return same_recipe and stamp.read_text().strip() == sources_fingerprint(recipe)
+
+
 def build_dataset(recipe: Recipe, out: Path) -> tuple[Path, Summary]:
     out = Path(out).resolve()
     check_replaceable(out)
+    fingerprint = sources_fingerprint(recipe)  # before reading them: a change during the build is seen next time
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -178,6 +207,7 @@ def build_dataset(recipe: Recipe, out: Path) -> tuple[Path, Summary]:
                 "names": dict(enumerate(recipe.classes))}
         (tmp / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        (tmp / FINGERPRINT).write_text(fingerprint + "\n")
         swap_in(tmp, out)
     finally:
         if tmp.exists():

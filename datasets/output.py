@@ -14,7 +14,7 @@ from pathlib import Path
 
 # What the builders write (datasets/build.py, datasets/synth/generate.py); ultralytics adds
 # its label caches inside labels/.
-BUILD_ENTRIES = {"data.yaml", "images", "labels", "recipe.yaml", "sources.csv"}
+BUILD_ENTRIES = {"data.yaml", "images", "labels", "recipe.yaml", "sources.csv", "sources.sha256"}
 
 
 class OutputInUse(ValueError):

@@ -134,3 +134,43 @@ def test_demo_on_a_taken_port_says_so_before_any_setup(capsys):
                 signal.signal(sig, handler)
     err = capsys.readouterr().err.strip()
     assert f"port {port} is in use" in err and "\n" not in err
+
+
+def test_train_on_a_malformed_yaml_or_bad_names_is_one_line_before_ultralytics(tmp_path, capsys, monkeypatch):
+    import vision.train
+
+    monkeypatch.setattr(vision.train, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    for text, message in (("name: x\nclasses: [a\n", "not valid YAML"),
+                          ("train: images/train\nnames: 5\n", "'names' must be a list"),
+                          ("train: images/train\nnames: {a: x}\n", "'names' keys must be class ids")):
+        path = tmp_path / "x.yaml"
+        path.write_text(text)
+        assert streetwatch_cli.main(["train", str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"streetwatch: {path}") and message in err and "\n" not in err, err
+
+
+def test_train_on_a_recipe_rebuilds_when_a_source_gains_images(tmp_path, capsys, monkeypatch):
+    """Only recipe.yaml was compared: a new review export in a source was silently left out."""
+    import vision.train
+    from PIL import Image
+
+    from tests.datasets.test_recipe import GOOD_LABELS, make_yolo_source, write_recipe
+
+    trained = []
+    monkeypatch.setattr(vision.train, "train", lambda data, **_: trained.append(data) or Path("best.pt"))
+    monkeypatch.chdir(tmp_path)  # the build goes to var/datasets/<name> from here
+    make_yolo_source(tmp_path / "src", GOOD_LABELS)
+    recipe = str(write_recipe(tmp_path))
+    built = tmp_path / "var" / "datasets" / "tiny"
+
+    def train_once() -> str:
+        assert streetwatch_cli.main(["train", recipe]) == 0
+        return capsys.readouterr().out.splitlines()[0]
+
+    assert "building" in train_once()
+    assert "reusing the build" in train_once()
+    Image.new("RGB", (64, 48)).save(tmp_path / "src" / "train" / "images" / "new.jpg")
+    assert "building" in train_once()
+    assert any(p.stem == "real__new" for p in built.glob("images/*/*.jpg"))
+    assert "reusing the build" in train_once() and len(trained) == 4
