@@ -76,8 +76,9 @@ class ModelManifest(BaseModel):
         return cls.threshold if cls else 1.0
 
 
-def load_manifest(path: Path | str) -> ModelManifest:
-    """Load `models/<name>/manifest.yaml` (or the folder holding it)."""
+def load_manifest(path: Path | str, weights_required: bool = True) -> ModelManifest:
+    """Load `models/<name>/manifest.yaml` (or the folder holding it). `weights_required=False`
+    checks a manifest whose weights are yet to be written (a first `model publish`)."""
     path = Path(path)
     if path.is_dir():
         path = path / "manifest.yaml"
@@ -91,6 +92,6 @@ def load_manifest(path: Path | str) -> ModelManifest:
         where = ".".join(str(p) for p in err["loc"])
         raise ManifestError(f"{path}: {where}: {err['msg']}") from exc
     manifest.path = path.parent.resolve()
-    if not manifest.weights_path.is_file():
+    if weights_required and not manifest.weights_path.is_file():
         raise ManifestError(f"{path}: weights file not found: {manifest.weights_path}")
     return manifest
