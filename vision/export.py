@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from vision.yaml_file import read_yaml
+
 log = logging.getLogger("streetwatch.export")
 
 
@@ -53,22 +55,23 @@ def export_openvino(onnx_path: Path) -> Path | None:
     return xml
 
 
-def _manifest_beside(weights: Path) -> Path | None:
-    manifest = weights.parent / "manifest.yaml"
-    if not manifest.is_file():
-        return None
-    raw = yaml.safe_load(manifest.read_text()) or {}
-    if (weights.parent / str(raw.get("weights", ""))).resolve() != weights.resolve():
-        return None
-    return manifest
+def _manifest_of(weights: Path) -> Path | None:
+    """The model folder's manifest.yaml whose `weights` is this file: beside it, or one folder
+    up (a manifest saying `weights: weights/m.pt`)."""
+    for folder in (weights.parent, weights.parent.parent):
+        manifest = folder / "manifest.yaml"
+        if manifest.is_file():
+            raw = read_yaml(manifest, ExportError)
+            named = raw.get("weights") if isinstance(raw, dict) else None
+            if isinstance(named, str) and (folder / named).resolve() == weights.resolve():
+                return manifest
+    return None
 
 
-def _imgsz_of(weights: Path, default: int = 640) -> int:
-    manifest = weights.parent / "manifest.yaml"
-    if manifest.is_file():
-        raw = yaml.safe_load(manifest.read_text()) or {}
-        if isinstance(raw.get("imgsz"), int):
-            return raw["imgsz"]
+def _imgsz_of(manifest: Path | None, default: int = 640) -> int:
+    raw = read_yaml(manifest, ExportError) if manifest is not None else None
+    if isinstance(raw, dict) and isinstance(raw.get("imgsz"), int):
+        return raw["imgsz"]
     return default
 
 
@@ -79,19 +82,23 @@ def export_model(weights: Path | str, imgsz: int | None = None, openvino: bool =
         manifest = weights / "manifest.yaml"
         if not manifest.is_file():
             raise ExportError(f"{weights}: a folder without manifest.yaml; give the .pt file")
-        weights = weights / str((yaml.safe_load(manifest.read_text()) or {}).get("weights", ""))
+        raw = read_yaml(manifest, ExportError)
+        weights = weights / str((raw if isinstance(raw, dict) else {}).get("weights", ""))
     if not weights.is_file():
         raise ExportError(f"weights not found: {weights}")
     if weights.suffix != ".pt":
         raise ExportError(f"{weights}: export starts from PyTorch .pt weights")
-    imgsz = imgsz or _imgsz_of(weights)
+    manifest = _manifest_of(weights)
+    imgsz = imgsz or _imgsz_of(manifest)
     out = {"onnx": export_onnx(weights, imgsz)}
     if openvino and (xml := export_openvino(out["onnx"])) is not None:
         out["openvino"] = xml
-    manifest = _manifest_beside(weights)
     if manifest is not None:
-        raw = yaml.safe_load(manifest.read_text())
-        raw["exports"] = {fmt: str(p.relative_to(weights.parent)) for fmt, p in out.items()}
-        manifest.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+        raw = read_yaml(manifest, ExportError)
+        # relative to the manifest's folder, which is how ModelManifest.export_path reads them
+        raw["exports"] = {fmt: p.resolve().relative_to(manifest.parent.resolve()).as_posix() for fmt, p in out.items()}
+        tmp = manifest.with_name(".manifest.yaml.new")
+        tmp.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+        tmp.replace(manifest)  # the edge never reads half a manifest
         log.info("%s: exports now %s", manifest, raw["exports"])
     return out

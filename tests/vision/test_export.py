@@ -73,3 +73,20 @@ def test_backend_without_its_export_names_the_command(tmp_path):
     (model / "manifest.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(ManifestError, match="streetwatch model export"):
         load_detector(load_manifest(model), "onnxruntime")
+
+
+def test_export_of_a_folder_with_weights_in_a_subfolder_points_the_manifest_at_them(tmp_path):
+    """`weights: weights/m.pt`: weights/m.onnx was written but the manifest kept naming the old
+    export, so the edge went on running the old model's ONNX."""
+    model = tmp_path / "m"
+    (model / "weights").mkdir(parents=True)
+    shutil.copy(DEMO / "streetwatch-demo.pt", model / "weights" / "m.pt")
+    (model / "old.onnx").write_bytes(b"the last weights' export")
+    raw = yaml.safe_load((DEMO / "manifest.yaml").read_text())
+    raw.update(weights="weights/m.pt", exports={"onnx": "old.onnx"})
+    (model / "manifest.yaml").write_text(yaml.safe_dump(raw))
+
+    out = export_model(model, openvino=False)
+    assert out == {"onnx": model / "weights" / "m.onnx"}
+    manifest = load_manifest(model)
+    assert manifest.exports == {"onnx": "weights/m.onnx"} and manifest.export_path("onnx") == out["onnx"]
