@@ -125,5 +125,5 @@ def test_committed_notebooks_carry_no_outputs():
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         book = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") and not c.get("execution_count") for c in book.cells if c.cell_type == "code"), \
-            f"{path.name}: strip outputs before committing (jupyter nbconvert --clear-output --inplace)"
+            f"{path.name}: strip outputs before committing (scripts/clear_notebooks.py)"
         assert any("parameters" in c.metadata.get("tags", []) for c in book.cells), f"{path.name}: no parameters cell"
