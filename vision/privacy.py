@@ -54,8 +54,8 @@ class PrivacyFilter:
         # Cost grows with pixels: search about 960 px wide, but never below three quarters of
         # the frame, so a face the 720p search finds (≥ ~75 px) is found at 1080p and 4K too:
         # searched at 960 px wide, a 90 px face in a 4K or 1080p frame went out unblurred.
-        # That costs ~0.3 s (1080p) to ~1 s (4K) of CPU per event, on the niced evidence
-        # thread. Small frames are upscaled so their small faces fit the 24 px window.
+        # That costs ~0.6–1 s (720p), 1.4–2.6 s (1080p) and 5–11 s (4K) of CPU per event
+        # (benchmarks/blur_cost.py), on the niced evidence thread. Small frames are upscaled so their small faces fit the 24 px window.
         scale = 2.0 if max(gray.shape) < 640 else max(0.75, min(1.0, 960 / max(gray.shape)))
         if scale != 1.0:
             h, w = gray.shape
