@@ -36,4 +36,6 @@ def read_local_evidence(key: str, store: StoreDep, expires: Annotated[int, Query
         raise HTTPException(404, f"evidence object {key} not found") from None
     media = MEDIA_TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
     # Evidence objects never change (each key is written once), so caching is safe.
-    return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=300"})
+    # nosniff: served as the image type the upload check decoded it as, never guessed at
+    return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=300",
+                                                     "X-Content-Type-Options": "nosniff"})

@@ -24,7 +24,8 @@ def frame_url(client: TestClient) -> str:
 
 def test_signed_url_downloads_and_tampering_is_403(sqlite_client):
     url = frame_url(sqlite_client)
-    assert sqlite_client.get(url).status_code == 200
+    resp = sqlite_client.get(url)
+    assert resp.status_code == 200 and resp.headers["x-content-type-options"] == "nosniff"
     path, query = url.split("?")
     q = {k: v[0] for k, v in parse_qs(query).items()}
     wrong_sig = {**q, "signature": "0" * 64}

@@ -33,8 +33,11 @@ def images_loaded(page: Page, selector: str) -> None:
 def test_root_redirects_to_the_page_and_nothing_comes_from_elsewhere(world: World) -> None:
     resp = httpx.get(f"{world.url}/", follow_redirects=False)
     assert resp.status_code in (302, 307) and resp.headers["location"] == "/review/"
-    html = httpx.get(f"{world.url}/review/").text
-    assert "Content-Security-Policy" in html and "default-src 'self'" in html
+    page = httpx.get(f"{world.url}/review/")
+    assert "Content-Security-Policy" in page.text and "default-src 'self'" in page.text
+    # as headers too: only a header can forbid framing (clickjacking the reviewer's buttons)
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
     for asset in ("app.js", "i18n.js", "charts.js", "style.css"):
         body = httpx.get(f"{world.url}/review/{asset}")
         assert body.status_code == 200, asset
