@@ -236,6 +236,20 @@ def test_a_revoked_key_goes_back_to_login(page: Page, world: World) -> None:
     assert page.evaluate("sessionStorage.getItem('streetwatch.key')") is None
 
 
+def test_logging_out_forgets_the_selection_and_filters(page: Page, world: World) -> None:
+    login(page, world.reviewer_key)
+    page.locator(".card .select-order").first.check()
+    page.select_option("#filter-type", "clutter")
+    expect(page.locator("#selected-count")).to_have_text("已选 1 条")
+    page.click("#logout")
+    _, other = world.api.key("reviewer", "the-next-shift")
+    page.fill("#login-key", other)  # at the same screen: the page is not loaded again
+    page.click("#login-submit")
+    expect(page.locator("#cards[data-loaded=true]")).to_be_visible()
+    expect(page.locator("#selected-count")).to_have_text("已选 0 条")
+    expect(page.locator("#filter-type")).to_have_value("")
+
+
 def test_close_with_rating_and_reopen_from_the_detail_page(page: Page, world: World) -> None:
     login(page, world.reviewer_key)
     assert world.api.order(world.story_order)["state"] == "resolved"

@@ -146,6 +146,10 @@
   function logout(messageKey) {
     sessionStorage.removeItem(KEY_STORE);
     closeModal();
+    // The next person to log in at this screen starts afresh: no selection, filters or
+    // messages of the last one.
+    Object.assign(queue, freshQueue());
+    document.getElementById("toasts").replaceChildren();
     loginMessage = messageKey || null;
     if (location.hash !== "#/login") location.hash = "#/login";
     else render();
@@ -212,9 +216,12 @@
   }
 
   // ---- the review queue ---------------------------------------------------------------------
-  const queue = { filters: { state: "review", issue_type: "", camera: "", grid: "", model: "", period: "all",
-                             overdue: false, unassigned: false },
-                  orders: [], count: 0, focus: 0, selected: new Set(), busy: false };
+  function freshQueue() {
+    return { filters: { state: "review", issue_type: "", camera: "", grid: "", model: "", period: "all",
+                        overdue: false, unassigned: false },
+             orders: [], count: 0, focus: 0, selected: new Set(), busy: false };
+  }
+  const queue = freshQueue();
 
   function queueQuery(state) {
     const q = new URLSearchParams({ sort: "due", limit: "200" });
