@@ -243,33 +243,6 @@ _port = _whole_number(1, 65535, "a TCP port is a number from 1 to 65535")
 _at_least_one = _whole_number(1, None, "expected a whole number of at least 1")
 
 
-def _client_counts(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a number or a list such as 4,8,16") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: client counts must be at least 1")
-    return counts
-
-
-def _bench_api(args: argparse.Namespace) -> int:
-    from benchmarks.api_bench import run
-
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    run(backends, workers=args.workers, clients=args.clients, seconds=args.seconds, warmup=args.warmup,
-        json_out=Path(args.json) if args.json else None)
-    return 0
-
-
-def _bench_edge(args: argparse.Namespace) -> int:
-    from benchmarks.edge_bench import bench_edge
-
-    report = bench_edge(cameras=args.cameras, seconds=args.seconds, warmup=args.warmup, naive=not args.no_naive,
-                        faults=not args.no_faults, detector=args.detector)
-    return 0 if report.get("edge_sustained") else 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streetwatch", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -360,25 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-openvino", action="store_true", help="ONNX only")
     s.set_defaults(func=_model_export)
 
-    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
-    s = bench.add_parser("api", help="events/s and latency of POST /api/v1/events (SQLite and PostgreSQL, S3 on loopback)")
-    s.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    s.add_argument("--clients", type=_client_counts, default=[16],
-                   help="concurrent posting clients; a list such as 4,8,16 runs each in turn")
-    s.add_argument("--workers", type=int, default=2, help="API server processes")
-    s.add_argument("--seconds", type=float, default=20.0, help="measured time per backend")
-    s.add_argument("--warmup", type=float, default=3.0)
-    s.add_argument("--json", help="also write the figures here")
-    s.set_defaults(func=_bench_api)
-    s = bench.add_parser("edge", help="cameras sustained at one frame per 2 s: the edge vs the plain ultralytics loop")
-    s.add_argument("--cameras", type=int, default=64, help="the most cameras to ramp up to")
-    s.add_argument("--seconds", type=float, default=20, help="measured seconds per ramp step")
-    s.add_argument("--warmup", type=float, default=30,
-                   help="seconds after every new camera is analysed before measuring (its first events pass)")
-    s.add_argument("--detector", default="onnxruntime", choices=["onnxruntime", "openvino", "ultralytics"])
-    s.add_argument("--no-naive", action="store_true", help="skip the ultralytics baseline")
-    s.add_argument("--no-faults", action="store_true", help="skip the kill/freeze drill")
-    s.set_defaults(func=_bench_edge)
+    from benchmarks.cli import add_bench_commands  # (imports nothing heavy until a bench runs)
+
+    add_bench_commands(sub, _whole_number)
 
     s = sub.add_parser("train", help="train a YOLO model from scratch (resumable)")
     s.add_argument("data", help="data.yaml of a YOLO dataset, or a dataset recipe (built first)")

@@ -68,7 +68,9 @@ def test_bad_flag_values_are_refused_by_the_parser(capsys):
     import pytest
 
     for argv in (["api", "serve", "--port", "99999"], ["demo", "--port", "0"], ["train", "x.yaml", "--epochs", "0"],
-                 ["api", "create-key", "--name", " ", "--role", "admin"]):
+                 ["api", "create-key", "--name", " ", "--role", "admin"], ["bench", "api", "--workers", "0"],
+                 ["bench", "api", "--seconds", "0"], ["bench", "edge", "--warmup", "nan"],
+                 ["bench", "edge", "--cameras", "-3"], ["bench", "api", "--clients", "4,0"]):
         with pytest.raises(SystemExit) as exit_:
             streetwatch_cli.main(argv)
         assert exit_.value.code == 2, argv
