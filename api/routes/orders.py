@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from api.auth import Principal, require
 from api.deps import SessionDep, SettingsDep, StoreDep, declared_parts_only
@@ -29,7 +29,8 @@ MOVE_RESPONSES = {
 
 
 class DispatchIn(BaseModel):
-    worker_id: int | None = Field(default=None, ge=1, le=MAX_ID,
+    # StrictInt: JSON's true would otherwise be taken as worker 1
+    worker_id: StrictInt | None = Field(default=None, ge=1, le=MAX_ID,
                                    description="unset → the grid's on-duty worker, else the nearest")
     note: str | None = Field(default=None, max_length=2000)
 
@@ -56,7 +57,7 @@ class RejectIn(BaseModel):
 
 
 class CloseIn(BaseModel):
-    rating: int = Field(ge=1, le=5, description="the reviewer's evaluation of the work, 1–5")
+    rating: StrictInt = Field(ge=1, le=5, description="the reviewer's evaluation of the work, 1–5")
     comment: str | None = Field(default=None, max_length=2000)
 
 
@@ -97,7 +98,7 @@ def read_overdue(session: SessionDep, store: StoreDep, settings: SettingsDep, wh
 
 
 class BulkRejectIn(BaseModel):
-    order_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=500)
+    order_ids: list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=500)
     reason: RejectReason
     note: str | None = Field(default=None, max_length=2000)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from sqlmodel import select
 
 from api.auth import Principal, create_key, hash_key, require, revoke_key
@@ -90,7 +90,7 @@ def post_sweep(session: SessionDep, settings: SettingsDep, _: Admin) -> dict[str
 class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: Role
-    worker_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="required for worker keys")
+    worker_id: StrictInt | None = Field(default=None, ge=1, le=MAX_ID, description="required for worker keys")
 
 
 class KeyCreated(BaseModel):

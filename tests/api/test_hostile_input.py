@@ -92,6 +92,19 @@ def test_a_lone_surrogate_escape_is_answered_422_not_500(client, backend):
     assert nothing_stored(backend)
 
 
+def test_true_is_not_taken_for_the_number_one(client, backend):
+    """JSON's true was read as 1: dispatching to worker 1, or a rating of 1."""
+    order_id = post(client, event_json()).json()["order_id"]
+    client.post("/api/v1/workers", json={"name": "w"})
+    for path, body in ((f"/api/v1/orders/{order_id}/dispatch", {"worker_id": True}),
+                       (f"/api/v1/orders/{order_id}/close", {"rating": True}),
+                       ("/api/v1/orders/bulk-reject", {"order_ids": [True], "reason": "other"}),
+                       ("/api/v1/keys", {"name": "k", "role": "worker", "worker_id": True})):
+        resp = client.post(path, json=body)
+        assert resp.status_code == 422, (path, resp.text)
+    assert client.get(f"/api/v1/orders/{order_id}").json()["state"] == "reported"
+
+
 def test_half_a_position_is_refused(client, backend):
     ev = event_json()
     del ev["camera"]["lon"]
