@@ -15,7 +15,9 @@ which the API answers as a replay. So every event arrives, and arrives once.
 Disk cap: when the evidence would exceed `max_bytes`, the oldest events' images are deleted
 first, counted in `dropped_images` and logged. Their metadata stays and is still sent, with a
 small thumbnail of the (already blurred) frame in place of the images, because the API
-requires a frame with every event. Event metadata is a few hundred bytes and never dropped.
+requires a frame with every event; the event's frame size and box are rewritten to the
+thumbnail's, which the API checks the frame against. Event metadata is a few hundred bytes
+and never dropped.
 """
 
 from __future__ import annotations
@@ -127,25 +129,26 @@ class Outbox:
         used = self._db.execute("SELECT COALESCE(SUM(image_bytes), 0) FROM events").fetchone()[0]
         if used + incoming <= self.max_bytes:
             return
-        rows = self._db.execute("SELECT seq, event_id, kinds, image_bytes FROM events "
+        rows = self._db.execute("SELECT seq, event_id, event_json, kinds, image_bytes FROM events "
                                 "WHERE images_dropped = 0 ORDER BY seq").fetchall()
-        for seq, event_id, kinds, nbytes in rows:
+        for seq, event_id, event_json, kinds, nbytes in rows:
             if used + incoming <= self.max_bytes:
                 break
             folder = self.evidence / event_id
-            thumb = _thumbnail(folder / "frame.jpg")
+            small = _thumbnail(folder / "frame.jpg")
             shutil.rmtree(folder, ignore_errors=True)
-            kept = []
-            if thumb is not None:
+            kept, thumb = [], b""
+            if small is not None:
+                thumb, size = small
                 folder.mkdir()
                 _write_durably(folder / "frame.jpg", thumb)
-                kept = ["frame"]
-            self._db.execute("UPDATE events SET kinds = ?, image_bytes = ?, images_dropped = 1 WHERE seq = ?",
-                             (json.dumps(kept), len(thumb or b""), seq))
+                kept, event_json = ["frame"], _resized_event(event_json, size)
+            self._db.execute("UPDATE events SET event_json = ?, kinds = ?, image_bytes = ?, images_dropped = 1 "
+                             "WHERE seq = ?", (event_json, json.dumps(kept), len(thumb), seq))
             dropped = len(json.loads(kinds))
             self._bump("dropped_images", dropped)
             self._bump("dropped_bytes", nbytes)
-            used -= nbytes - len(thumb or b"")
+            used -= nbytes - len(thumb)
             log.warning("outbox over its cap (%.0f MB): dropped the %d evidence image(s) of event %s, the oldest; "
                         "its metadata will still be sent", self.max_bytes / 2**20, dropped, event_id)
 
@@ -206,8 +209,8 @@ class Outbox:
             self._db.close()
 
 
-def _thumbnail(path: Path, width: int = 160) -> bytes | None:
-    """A small JPEG of an evidence frame (a few kB), or None if it cannot be read."""
+def _thumbnail(path: Path, width: int = 160) -> tuple[bytes, tuple[int, int]] | None:
+    """A small JPEG of an evidence frame (a few kB) and its (w, h), or None if it cannot be read."""
     import cv2
     import numpy as np
 
@@ -218,18 +221,36 @@ def _thumbnail(path: Path, width: int = 160) -> bytes | None:
     if image is None:
         return None
     h, w = image.shape[:2]
-    small = cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    size = (width, max(1, round(h * width / w)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])
-    return buf.tobytes() if ok else None
+    return (buf.tobytes(), size) if ok else None
+
+
+def _resized_event(event_json: str, size: tuple[int, int]) -> str:
+    """The event as seen in a frame of `size` (w, h): frame size and box scaled to it."""
+    event = json.loads(event_json)
+    width, height = event.get("frame_width"), event.get("frame_height")
+    if not width or not height:
+        return event_json
+    sx, sy = size[0] / width, size[1] / height
+    x1, y1, x2, y2 = event["bbox"]
+    event.update(frame_width=size[0], frame_height=size[1],
+                 bbox=[min(x1 * sx, size[0]), min(y1 * sy, size[1]), min(x2 * sx, size[0]), min(y2 * sy, size[1])])
+    return json.dumps(event)
 
 
 def _write_durably(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not also keep the half-written file
+        raise
 
 
 def _fsync_dir(path: Path) -> None:

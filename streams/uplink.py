@@ -1,15 +1,15 @@
 """Sends confirmed events to the API, in order, retrying until the API acknowledges them.
 
 Every event carries its event id as the idempotency key, so a retry after a lost answer
-never creates a second order. A 4xx answer (other than 408/429) means the API rejected
-the event itself; retrying cannot help, so it is logged and dropped.
+never creates a second order. A 4xx answer (other than 408/429, and 409 a few times) means
+the API rejected the event itself; retrying cannot help, so it is logged and dropped. A 413
+for an optional part is retried with the frame alone. Retry-After is honoured.
 EventUploader keeps events in memory (tests, tools); the edge box sends from its durable
 outbox (streams/outbox.py) with OutboxSender, which survives a crash or a power cut.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import random
@@ -27,6 +27,10 @@ log = logging.getLogger("streetwatch.uplink")
 # empty the outbox over a typo; they stay and are retried until someone fixes the config.
 RETRYABLE = {408, 425, 429}
 MISCONFIGURED = {401, 403, 404, 405}
+# 409: a write that conflicted with a concurrent one (the API says so); worth a few more
+# tries, but not forever, since the outbox sends in order and one event must not hold up the rest.
+CONFLICT, CONFLICT_TRIES = 409, 5
+MAX_RETRY_AFTER_S = 300.0  # a Retry-After longer than this is a misconfigured server: cap it
 
 
 @dataclass
@@ -39,23 +43,56 @@ class Rejected(Exception):
     """The API refused this event for good (a 4xx answer)."""
 
 
+class BadAnswer(Exception):
+    """A 200/201 whose body is not the JSON object the API answers with (a proxy's page?):
+    the event is not known to have arrived, so it is sent again."""
+
+
 def post_event(client: httpx.Client, base_url: str, item: OutgoingEvent, api_key: str | None = None) -> dict:
     return post_raw(client, base_url, str(item.event.event_id), item.event.model_dump_json(), item.images, api_key)
 
 
 def post_raw(client: httpx.Client, base_url: str, event_id: str, event_json: str, images: dict[str, bytes],
-             api_key: str | None = None) -> dict:
+             api_key: str | None = None, attempts: int = 0) -> dict:
+    """POST one event; its answer, or Rejected (for good), or an exception to retry on.
+    `attempts`: how often it was tried before (a 409 is retried only so often)."""
     headers = {"Idempotency-Key": event_id}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    files = {kind: (f"{kind}.jpg", data, "image/jpeg") for kind, data in images.items()}
-    resp = client.post(f"{base_url}/api/v1/events", data={"event": event_json}, files=files, headers=headers)
+    resp = _post(client, base_url, event_json, images, headers)
+    if resp.status_code == 413 and len(images) > 1 and "frame" in images:
+        # An optional part (annotated, crop) over the API's limit: the frame alone still
+        # makes the order; reviewers lose a convenience, not the event.
+        log.warning("event %s: evidence over the API's upload limit; sending the frame alone", event_id)
+        resp = _post(client, base_url, event_json, {"frame": images["frame"]}, headers)
     if resp.status_code in (200, 201):
-        return resp.json()
-    if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE | MISCONFIGURED:
+        try:
+            answer = resp.json()
+        except ValueError as exc:
+            raise BadAnswer(f"{resp.status_code} with a body that is not JSON: {resp.text[:100]!r}") from exc
+        if not isinstance(answer, dict):
+            raise BadAnswer(f"{resp.status_code} with a body that is not a JSON object: {resp.text[:100]!r}")
+        return answer
+    retry_conflict = resp.status_code == CONFLICT and attempts + 1 < CONFLICT_TRIES
+    if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE | MISCONFIGURED and not retry_conflict:
         raise Rejected(f"{resp.status_code} {resp.text[:300]}")
-    resp.raise_for_status()
-    raise httpx.HTTPStatusError(f"unexpected status {resp.status_code}", request=resp.request, response=resp)
+    raise httpx.HTTPStatusError(f"{resp.status_code} {resp.text[:200]}", request=resp.request, response=resp)
+
+
+def _post(client: httpx.Client, base_url: str, event_json: str, images: dict[str, bytes],
+          headers: dict[str, str]) -> httpx.Response:
+    files = {kind: (f"{kind}.jpg", data, "image/jpeg") for kind, data in images.items()}
+    return client.post(f"{base_url}/api/v1/events", data={"event": event_json}, files=files, headers=headers)
+
+
+def retry_after(exc: Exception) -> float:
+    """The wait an answer's Retry-After asks for (seconds form), capped; 0 if none."""
+    if not isinstance(exc, httpx.HTTPStatusError):
+        return 0.0
+    try:
+        return min(MAX_RETRY_AFTER_S, max(0.0, float(exc.response.headers.get("Retry-After", "0"))))
+    except ValueError:  # the HTTP-date form: our API never sends it
+        return 0.0
 
 
 class EventUploader:
@@ -106,7 +143,7 @@ class EventUploader:
                 except Exception as exc:  # noqa: BLE001 (the uploader must live on and retry)
                     log.warning("sending failed (%s: %s); retrying event %s in %.1fs", type(exc).__name__, exc,
                                 item.event.event_id, delay)
-                    self._stop.wait(random.uniform(0, delay) + delay / 2)
+                    self._stop.wait(max(retry_after(exc), random.uniform(0, delay) + delay / 2))
                     delay = min(cap, delay * 2)
 
 
@@ -149,41 +186,59 @@ class OutboxSender:
     def _run(self) -> None:
         delay = self._backoff[0]
         while not self._stop.is_set():
-            item = self.outbox.peek()
-            if item is None:
-                self._wake.wait(1.0)
-                self._wake.clear()
-                continue
             try:
-                answer = post_raw(self._client, self.base_url, item.event_id, item.event_json, item.images, self.api_key)
-            except Rejected as exc:
-                self.rejected += 1
-                log.error("event %s rejected by the API, dropped: %s", item.event_id, exc)
-                self.outbox.ack(item.seq)
-                continue
-            except Exception as exc:  # noqa: BLE001 (whatever it is, the sender must live on and retry)
-                self.failures += 1
-                self.outbox.attempted(item.seq)
-                if self.api_up is not False:
-                    status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
-                    if status in MISCONFIGURED:
-                        log.error("API answers %d to this edge box (check api.url and api.key); %d event(s) "
-                                  "kept in the outbox, retrying", status, self.pending())
-                    elif isinstance(exc, (httpx.HTTPError, json.JSONDecodeError)):
-                        log.warning("API unreachable (%s); %d event(s) wait in the outbox, retrying", exc,
-                                    self.pending())
-                    else:  # not the network: a bug or a setting no config check caught; say which
-                        log.exception("sending event %s failed; %d event(s) kept in the outbox, retrying",
-                                      item.event_id, self.pending())
-                self.api_up = False
-                self._stop.wait(random.uniform(0, delay) + delay / 2)
-                delay = min(self._backoff[1], delay * 2)
-                continue
-            if self.api_up is False:
-                log.info("API reachable again; sending the outbox")
-            self.api_up, delay = True, self._backoff[0]
+                delay = self._send_next(delay)
+            except Exception:  # noqa: BLE001 (the outbox itself failed: a full disk, say)
+                # The thread must outlive it: nothing is lost (an event leaves the outbox only
+                # when acknowledged), and once the disk has room again sending goes on.
+                log.exception("outbox: reading or acknowledging failed; retrying in %.0fs", self._backoff[1])
+                self._stop.wait(self._backoff[1])
+
+    def _send_next(self, delay: float) -> float:
+        """Send the oldest event once; the backoff to use next."""
+        item = self.outbox.peek()
+        if item is None:
+            self._wake.wait(1.0)
+            self._wake.clear()
+            return delay
+        try:
+            answer = post_raw(self._client, self.base_url, item.event_id, item.event_json, item.images, self.api_key,
+                              item.attempts)
+        except Rejected as exc:
+            self.rejected += 1
+            log.error("event %s rejected by the API, dropped: %s", item.event_id, exc)
             self.outbox.ack(item.seq)
-            self.sent += 1
-            log.info("event %s → order %s%s%s", item.event_id, answer.get("order_id"),
-                     " (replay)" if answer.get("replay") else "",
-                     " (evidence dropped for the outbox cap)" if item.images_dropped else "")
+            return delay
+        except Exception as exc:  # noqa: BLE001 (whatever it is, the sender must live on and retry)
+            self.failures += 1
+            self._report_failure(item.event_id, exc)
+            self.api_up = False
+            wait = max(retry_after(exc), random.uniform(0, delay) + delay / 2)
+            try:
+                self.outbox.attempted(item.seq)
+            finally:
+                self._stop.wait(wait)
+            return min(self._backoff[1], delay * 2)
+        if self.api_up is False:
+            log.info("API reachable again; sending the outbox")
+        self.api_up = True
+        self.outbox.ack(item.seq)
+        self.sent += 1
+        log.info("event %s → order %s%s%s", item.event_id, answer.get("order_id"),
+                 " (replay)" if answer.get("replay") else "",
+                 " (evidence dropped for the outbox cap)" if item.images_dropped else "")
+        return self._backoff[0]
+
+    def _report_failure(self, event_id: str, exc: Exception) -> None:
+        """One log line per outage, not per attempt."""
+        if self.api_up is False:
+            return
+        status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
+        if status in MISCONFIGURED:
+            log.error("API answers %d to this edge box (check api.url and api.key); %d event(s) "
+                      "kept in the outbox, retrying", status, self.pending())
+        elif isinstance(exc, (httpx.HTTPError, BadAnswer)):
+            log.warning("API unreachable (%s); %d event(s) wait in the outbox, retrying", exc, self.pending())
+        else:  # not the network: a bug or a setting no config check caught; say which
+            log.exception("sending event %s failed; %d event(s) kept in the outbox, retrying",
+                          event_id, self.pending())

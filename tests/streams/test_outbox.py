@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 
@@ -191,3 +192,119 @@ def test_single_event_over_the_cap_is_still_kept(tmp_path, cap_mb):
     box = Outbox(tmp_path / "ob", max_bytes=int(cap_mb * 2**20))
     ids = put(box, 2)
     assert drain(box) == ids  # metadata is never dropped
+
+
+def _sender(box: Outbox, api) -> OutboxSender:
+    return OutboxSender(box, "http://api", transport=httpx.MockTransport(api), backoff_initial_s=0.01,
+                        backoff_max_s=0.05)
+
+
+def test_a_conflict_is_retried_a_few_times_then_the_event_gives_way(tmp_path):
+    """409 (a write that met a concurrent one) is worth retrying, but one event that always
+    conflicts must not hold up those behind it forever."""
+    tries: dict[str, int] = {}
+
+    def api(request: httpx.Request) -> httpx.Response:
+        key = request.headers["Idempotency-Key"]
+        tries[key] = tries.get(key, 0) + 1
+        if key == "always" or tries[key] <= 2:
+            return httpx.Response(409, json={"detail": "conflicts with what is stored (a concurrent change?)"})
+        return httpx.Response(201, json={"order_id": 1, "replay": False})
+
+    box = Outbox(tmp_path / "ob")
+    box.put("always", "{}", {"frame": jpeg(0)})
+    later = put(box, 1)
+    sender = _sender(box, api)
+    sender.start()
+    try:
+        assert wait(lambda: len(box) == 0)
+    finally:
+        sender.stop()
+    assert tries["always"] == 5 and sender.rejected == 1  # CONFLICT_TRIES, then dropped
+    assert tries[later[0]] == 3 and sender.sent == 1  # a passing conflict: delivered
+
+
+def test_an_optional_part_over_the_upload_limit_is_left_out_not_the_event(tmp_path):
+    parts: list[set[str]] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        parts.append({kind for kind in ("frame", "crop") if f'name="{kind}"'.encode() in body})
+        if b'name="crop"' in body:
+            return httpx.Response(413, json={"detail": "crop is larger than 1000 bytes"})
+        return httpx.Response(201, json={"order_id": 1, "replay": False})
+
+    box = Outbox(tmp_path / "ob")
+    ids = put(box, 1)
+    sender = _sender(box, api)
+    sender.start()
+    try:
+        assert wait(lambda: len(box) == 0)
+    finally:
+        sender.stop()
+    assert parts == [{"frame", "crop"}, {"frame"}] and sender.sent == 1 and sender.rejected == 0 and ids
+
+
+def test_retry_after_is_honoured(tmp_path):
+    times: list[float] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        times.append(time.monotonic())
+        if len(times) == 1:
+            return httpx.Response(503, json={"detail": "database unavailable, retry later"}, headers={"Retry-After": "1"})
+        return httpx.Response(201, json={"order_id": 1, "replay": False})
+
+    box = Outbox(tmp_path / "ob")
+    put(box, 1)
+    sender = _sender(box, api)  # its own backoff is 10-50 ms
+    sender.start()
+    try:
+        assert wait(lambda: len(box) == 0)
+    finally:
+        sender.stop()
+    assert len(times) == 2 and times[1] - times[0] >= 0.95
+
+
+def test_a_200_that_is_not_the_apis_answer_is_not_taken_for_one(tmp_path):
+    """A proxy's page or a list: the event is not known to have arrived, so it stays."""
+    answers = [httpx.Response(200, json=["ok"]), httpx.Response(200, text="<html>login</html>")]
+
+    def api(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0) if answers else httpx.Response(201, json={"order_id": 1, "replay": False})
+
+    box = Outbox(tmp_path / "ob")
+    ids = put(box, 1)
+    sender = _sender(box, api)
+    sender.start()
+    try:
+        assert wait(lambda: len(box) == 0)
+        assert sender._thread.is_alive()
+    finally:
+        sender.stop()
+    assert sender.sent == 1 and sender.failures == 2 and ids
+
+
+def test_the_sender_outlives_a_failing_outbox(tmp_path, monkeypatch):
+    """A full disk makes the outbox's own SQLite calls fail; the sender used to die of it and
+    send nothing more once there was room again."""
+    api = FlakyApi()
+    api.up = True
+    box = Outbox(tmp_path / "ob")
+    ids = put(box, 2)
+    real_peek, failures = box.peek, {"left": 2}
+
+    def peek():
+        if failures["left"]:
+            failures["left"] -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_peek()
+
+    monkeypatch.setattr(box, "peek", peek)
+    sender = OutboxSender(box, "http://api", transport=httpx.MockTransport(api), backoff_initial_s=0.01,
+                          backoff_max_s=0.05)
+    sender.start()
+    try:
+        assert wait(lambda: len(box) == 0)
+    finally:
+        sender.stop()
+    assert api.received == ids

@@ -69,6 +69,27 @@ def test_api_down_while_events_are_confirmed_gets_every_event_once(tmp_path):
     assert sender.sent == 6
 
 
+def test_events_whose_images_the_cap_dropped_are_accepted_with_their_thumbnail(tmp_path):
+    """The thumbnail that stands in for dropped images is smaller than the frame the event
+    names; the API refuses a frame of another size, so the event now names the thumbnail's
+    (it was a 422, and the event, whose metadata the cap promises to keep, was lost)."""
+    api = ApiProcess(tmp_path / "api").start()
+    events = [event(i) for i in range(4)]
+    box = Outbox(tmp_path / "outbox", max_bytes=int(len(events[0][2]["frame"]) * 1.5))
+    for eid, body, images in events:  # while the API is away: the older ones lose their frames
+        box.put(eid, body, images)
+    assert box.stats()["dropped_images"] == 3
+    sender = OutboxSender(box, api.url, EDGE_KEY, timeout_s=5, backoff_initial_s=0.2, backoff_max_s=1.0)
+    sender.start()
+    try:
+        assert wait_for(lambda: len(box) == 0, 30)
+        received = api.event_ids()
+    finally:
+        sender.stop()
+        api.stop()
+    assert received == [eid for eid, _, _ in events] and sender.rejected == 0
+
+
 @pytest.fixture(scope="module")
 def street_clip(tmp_path_factory, rtsp_available) -> Path:
     from datasets.synth.clip import render_clip
