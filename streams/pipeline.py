@@ -34,6 +34,7 @@ import numpy as np
 from api.schemas import CameraRef, EventIn, ModelRef
 from streams.config import CameraConfig, ConfigError, EdgeConfig
 from streams.health import camera_report, edge_report
+from streams.pending_events import STORE_ERRORS, PendingEvents
 from streams.uplink import EventUploader, OutgoingEvent
 from vision.confirm import ConfirmedIssue, ConfirmRule, EventConfirmer
 from vision.detections import Detections
@@ -86,6 +87,7 @@ class EdgePipeline:
         self.metrics = None
         self.http = None
         self.evidence_errors = 0
+        self.pending = PendingEvents(self._store)  # rendered events the outbox refused, to retry
         self.verifier = None
         self._verify: queue.Queue = queue.Queue(maxsize=64)
 
@@ -190,7 +192,11 @@ class EdgePipeline:
             self.metrics.latency_seconds.observe(latency)
         for issue in issues:
             if self.outbox is not None:  # on disk before the slow blur and render
-                self.outbox.journal(issue.event_id, camera, issue.to_json())
+                try:
+                    self.outbox.journal(issue.event_id, camera, issue.to_json())
+                except STORE_ERRORS as exc:  # a full disk: the event still goes on
+                    log.error("camera %s: cannot journal event %s (%s); a crash before it is stored would lose it",
+                              camera, issue.event_id, exc)
             self._evidence.put((state, frame.image, issue))
         for issue in self._recovered.pop(camera, []):
             log.info("camera %s: rendering event %s, confirmed before a restart, from a frame taken now",
@@ -237,20 +243,24 @@ class EdgePipeline:
             try:
                 state, image, issue = self._evidence.get(timeout=0.5)
             except queue.Empty:
+                self.pending.retry()
                 continue
             if hold_s:
                 self._stop.wait(hold_s)
             try:
-                item = self._make_event(state, image, issue)
-                if self.uploader is not None:
-                    self.uploader.submit(item)
-                else:
-                    # Durable from here on: the sender posts it, a crash does not lose it.
-                    self.outbox.put(item.event.event_id, item.event.model_dump_json(), item.images)
-                    self.sender.wake()
+                self.pending.store(self._make_event(state, image, issue))  # kept for a retry if the disk is full
             except Exception:
                 self.evidence_errors += 1
-                log.exception("camera %s: could not store event %s", state.config.name, issue.event_id)
+                log.exception("camera %s: could not render or store event %s", state.config.name, issue.event_id)
+        self.pending.retry()  # once more before the process ends
+
+    def _store(self, item: OutgoingEvent) -> None:
+        if self.uploader is not None:
+            self.uploader.submit(item)
+        else:
+            # Durable from here on: the sender posts it, a crash does not lose it.
+            self.outbox.put(item.event.event_id, item.event.model_dump_json(), item.images)
+            self.sender.wake()
 
     # -- running on live cameras ------------------------------------------------------
     def start(self) -> None:
@@ -368,6 +378,7 @@ class EdgePipeline:
         sender = self.sender or self.uploader
         outbox = self.outbox.stats() if self.outbox is not None else {
             "events": self.uploader.pending() if self.uploader else 0, "bytes": 0, "dropped_images": 0, "dropped_bytes": 0}
+        outbox["unstored"] = len(self.pending)  # rendered events waiting in memory for the disk
         return edge_report(cameras, sched.depth() if sched else 0, outbox, sender.sent if sender else 0,
                            sender.rejected if sender else 0, sum(sched.replaced.values()) if sched else 0)
 
