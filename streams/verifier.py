@@ -6,8 +6,12 @@ the frames it analyses anyway, and answers `POST /api/v1/verifications/{order_id
 
 * `present` once the issue's type is detected on the region in `min_hits` analysed frames
   (one frame could be a passer-by), and the order is reopened;
-* `absent` once the region has stayed clear for the type's clear time, and the order is
-  marked verified with a before/after pair.
+* `absent` once the region has stayed clear for the type's clear time on frames actually
+  analysed (a gap longer than `max_gap_s`, a stalled camera say, starts the clear time
+  again), and the order is marked verified with a before/after pair.
+
+While the API cannot take a verdict, the watch waits (doubling, up to `max_backoff_s`)
+before it renders and sends another: no blurred frame per analysed frame during an outage.
 
 The frame sent is whatever `frame_jpeg` gives: the pipeline passes its privacy-blurred JPEG.
 """
@@ -39,6 +43,11 @@ class Watch:
     started_at: float
     last_seen: float | None = None
     hits: int = 0
+    last_frame: float | None = None  # when a frame of the camera was last looked at
+    clear_since: float | None = None  # start of the current run of frames without the issue
+    clear_frames: int = 0  # frames in that run
+    retry_at: float = float("-inf")  # no verdict is sent before (the API failed the last one)
+    failures: int = 0
 
 
 @dataclass
@@ -50,6 +59,9 @@ class FixVerifier:
     poll_interval_s: float = 30.0
     min_hits: int = 3
     min_iou: float = 0.3
+    min_clear_frames: int = 3  # an "absent" needs this many clear frames over the clear time
+    max_gap_s: float = 120.0  # frames further apart than this do not make one clear run
+    max_backoff_s: float = 300.0
     watches: dict[str, dict[int, Watch]] = field(default_factory=dict)
     results: list[tuple[int, str]] = field(default_factory=list)  # (order_id, result) sent, for health/metrics
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,26 +113,34 @@ class FixVerifier:
         sent: list[tuple[int, str]] = []
         for watch in watches:
             region = _scale(watch.box, watch.frame_size, frame_size)
+            gap = now - watch.last_frame if watch.last_frame is not None else 0.0
+            watch.last_frame = now
             if any(t == watch.issue_type and iou(region, box) >= self.min_iou for t, box in detections):
                 watch.hits += 1
-                watch.last_seen = now
-                if watch.hits >= self.min_hits:
-                    sent += self._send(camera, watch, "present", frame_jpeg)
-            elif now - max(watch.started_at, watch.last_seen or watch.started_at) >= watch.clear_seconds:
-                sent += self._send(camera, watch, "absent", frame_jpeg)
+                watch.last_seen, watch.clear_since, watch.clear_frames = now, None, 0
+                if watch.hits >= self.min_hits and now >= watch.retry_at:
+                    sent += self._send(camera, watch, "present", frame_jpeg, now)
+                continue
+            if watch.clear_since is None or gap > self.max_gap_s:  # a new run of clear frames
+                watch.clear_since, watch.clear_frames = now, 0
+            watch.clear_frames += 1
+            if (now - watch.clear_since >= watch.clear_seconds and watch.clear_frames >= self.min_clear_frames
+                    and now >= watch.retry_at):
+                sent += self._send(camera, watch, "absent", frame_jpeg, now)
             elif watch.last_seen is not None and now - watch.last_seen > watch.clear_seconds / 2:
                 watch.hits = 0  # old sightings do not add up with new ones into a verdict
         return sent
 
-    def _send(self, camera: str, watch: Watch, result: str, frame_jpeg: Callable[[], bytes]) -> list[tuple[int, str]]:
+    def _send(self, camera: str, watch: Watch, result: str, frame_jpeg: Callable[[], bytes],
+              now: float) -> list[tuple[int, str]]:
         try:
             resp = self.client.post(f"/api/v1/verifications/{watch.order_id}", data={"result": result},
                                     files={"frame": ("frame.jpg", frame_jpeg(), "image/jpeg")})
         except httpx.HTTPError as exc:
-            log.warning("order %d: cannot send camera check (%s); will try on a later frame", watch.order_id, exc)
+            self._back_off(watch, now, f"cannot send camera check ({exc})")
             return []
-        if resp.status_code >= 500:
-            log.warning("order %d: API answered %d to the camera check; will retry", watch.order_id, resp.status_code)
+        if resp.status_code >= 500 or resp.status_code == 429:
+            self._back_off(watch, now, f"API answered {resp.status_code} to the camera check")
             return []
         if resp.status_code >= 400:  # 409: someone reopened or closed it meanwhile; nothing left to check
             log.info("order %d: camera check not taken (%d): %s", watch.order_id, resp.status_code, resp.text[:200])
@@ -131,6 +151,13 @@ class FixVerifier:
             self.watches.get(camera, {}).pop(watch.order_id, None)
             self.results.append((watch.order_id, result))
         return [(watch.order_id, result)]
+
+
+    def _back_off(self, watch: Watch, now: float, why: str) -> None:
+        watch.failures += 1
+        wait = min(self.max_backoff_s, 5.0 * 2 ** (watch.failures - 1))
+        watch.retry_at = now + wait
+        log.warning("order %d: %s; trying again in %.0f s", watch.order_id, why, wait)
 
 
 def _scale(box: Box, src: tuple[int, int], dst: tuple[int, int]) -> Box:

@@ -44,7 +44,8 @@ def test_region_clear_for_the_clear_time_is_verified(api):
     clear = watch.clear_seconds
     # A different issue type on the region, and the same type elsewhere, do not count.
     others = [(IssueType.flooding, (100, 100, 200, 200)), (CLUTTER, (0, 0, 30, 30))]
-    assert verifier.observe("cam-1", (320, 240), others, jpeg, now=clear / 2) == []
+    for t in range(0, int(clear), 60):  # a frame a minute, none with the issue on its region
+        assert verifier.observe("cam-1", (320, 240), others, jpeg, now=t) == []
     assert verifier.observe("cam-1", (320, 240), others, jpeg, now=clear + 1) == [(order_id, "absent")]
     order = order_row(settings, order_id)
     assert order.state == OrderState.resolved and order.verified_at is not None
@@ -80,7 +81,8 @@ def test_api_down_keeps_the_watch_and_a_closed_order_drops_it(api):
     verifier.client = edge
     # Meanwhile a reviewer closes the order: the verdict gets 409 and the watch goes.
     admin.post(f"/api/v1/orders/{order_id}/close", json={"rating": 3})
-    assert verifier.observe("cam-1", (320, 240), [(CLUTTER, (100, 100, 200, 200))], jpeg, now=3) == \
+    assert verifier.observe("cam-1", (320, 240), [(CLUTTER, (100, 100, 200, 200))], jpeg, now=3) == []  # backing off
+    assert verifier.observe("cam-1", (320, 240), [(CLUTTER, (100, 100, 200, 200))], jpeg, now=7) == \
         [(order_id, "present")]
     assert order_row(settings, order_id).state == OrderState.closed and verifier.watches["cam-1"] == {}
 
@@ -104,3 +106,47 @@ def test_replies_the_box_cannot_read_keep_the_watch_list_and_the_thread():
     replies["body"] = b"not json"
     verifier.poll(now=2)
     assert list(verifier.watches["cam-1"]) == [7]  # kept, as when the API is down
+
+
+def test_a_camera_that_was_not_watching_does_not_verify_the_fix(api):
+    """Seen at t=1 and 2, then the camera stalls for longer than the clear time: the first
+    frame back, with the issue hidden once (a bus), once sent "absent"; the clear time now
+    runs on frames looked at."""
+    settings, admin, edge = api
+    order_id = _resolved_order(settings, admin)
+    verifier = FixVerifier(edge, ["cam-1"], min_hits=3)
+    verifier.poll(now=0)
+    clear = verifier.watches["cam-1"][order_id].clear_seconds
+    still = [(CLUTTER, (100, 100, 200, 200))]
+    assert verifier.observe("cam-1", (320, 240), still, jpeg, now=1) == []
+    assert verifier.observe("cam-1", (320, 240), still, jpeg, now=2) == []
+    assert verifier.observe("cam-1", (320, 240), [], jpeg, now=clear + 3) == []
+    assert order_row(settings, order_id).verified_at is None
+    for t in range(int(clear + 63), int(2 * clear + 3), 60):  # watched again, clear all along
+        assert verifier.observe("cam-1", (320, 240), [], jpeg, now=t) == []
+    # the clear time from the first frame back
+    assert verifier.observe("cam-1", (320, 240), [], jpeg, now=2 * clear + 3) == [(order_id, "absent")]
+
+
+def test_an_api_that_fails_verdicts_is_not_sent_one_per_frame():
+    """Each verdict renders a blurred frame (up to a second of CPU): during an outage the
+    watch backs off instead of rendering and posting on every analysed frame."""
+    posts = []
+    good = {"order_id": 7, "issue_type": "clutter", "bbox": [100, 100, 200, 200], "frame_width": 320,
+            "frame_height": 240, "clear_seconds": 60}
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json=[good])
+        posts.append(request.url.path)
+        return httpx.Response(503, json={"detail": "database unavailable, retry later"})
+
+    rendered = []
+    verifier = FixVerifier(httpx.Client(base_url="http://api", transport=httpx.MockTransport(api)), ["cam-1"],
+                           min_hits=1)
+    verifier.poll(now=0)
+    for t in range(1, 101):  # a frame a second for 100 s, the issue still there
+        verifier.observe("cam-1", (320, 240), [(CLUTTER, (100, 100, 200, 200))], lambda: rendered.append(1) or b"j",
+                         now=t)
+    assert 3 <= len(posts) <= 6 and len(rendered) == len(posts)  # at 1, 6, 16, 36, 76 s
+    assert list(verifier.watches["cam-1"]) == [7]  # still watched, the verdict still to give
