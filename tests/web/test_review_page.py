@@ -237,9 +237,11 @@ def test_a_revoked_key_goes_back_to_login(page: Page, world: World) -> None:
 
 
 def test_logging_out_forgets_the_selection_and_filters(page: Page, world: World) -> None:
+    mine = world.api.sight("cam-21", "clutter", seed=21)
     login(page, world.reviewer_key)
-    page.locator(".card .select-order").first.check()
     page.select_option("#filter-type", "clutter")
+    page.wait_for_function("() => [...document.querySelectorAll('.card')].every(c => c.querySelector('.type-clutter'))")
+    card(page, mine).locator(".select-order").check()
     expect(page.locator("#selected-count")).to_have_text("已选 1 条")
     page.click("#logout")
     _, other = world.api.key("reviewer", "the-next-shift")
