@@ -21,6 +21,8 @@ from datasets.yolo_labels import LabelError, images_in, read_labels, source_name
 
 CROP_CLASSES = ("garbage", "overflow")  # garbage-cn classes that are clutter; bins alone are not
 MIN_CROP_PX = 48  # smaller boxes are too blurry to be worth pasting
+CROP_HEIGHT_M = (0.4, 1.4)  # how tall a pasted pile stands (drawn piles reach ~1.2 m)
+MAX_CROP_WIDTH_M = 2.5
 
 
 @dataclass(frozen=True)
@@ -103,17 +105,20 @@ def _feathered_mask(h: int, w: int) -> np.ndarray:
 
 
 def draw_crop(p: Painter, rng: np.random.Generator, x: float, z: float, bank: CropBank) -> Box | None:
-    """Paste one real crop standing on the ground at (x, z), 0.8–2.2 m wide; returns its box."""
+    """Paste one real crop standing on the ground at (x, z), 0.4–1.4 m tall and at most
+    2.5 m wide (a pile of bags, a dumped sofa); returns its box."""
     crop = bank.crops[int(rng.integers(len(bank)))]
     pixels = bank.pixels(crop)
     if rng.random() < 0.5:
         pixels = pixels[:, ::-1]
-    width_m = float(rng.uniform(0.8, 2.2))
+    # Sized by height: sized by width, tall crops (a bin photographed upright) came out 3-5 m tall.
+    aspect = pixels.shape[1] / pixels.shape[0]  # width / height
+    width_m = min(MAX_CROP_WIDTH_M, float(rng.uniform(*CROP_HEIGHT_M)) * aspect)
     uv, depth = p.cam.project(np.array([[x - width_m / 2, 0.0, z], [x + width_m / 2, 0.0, z]]))
     if (depth < 0.5).any():
         return None
     w_px = float(abs(uv[1, 0] - uv[0, 0]))
-    h_px = w_px * pixels.shape[0] / pixels.shape[1]
+    h_px = w_px / aspect
     if w_px < 8 or h_px < 8:
         return None
     x1, y2 = float(uv[:, 0].min()), float(uv[:, 1].mean()) + h_px * 0.08  # the pile's foot sits a bit below the ground line

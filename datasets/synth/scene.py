@@ -57,6 +57,10 @@ class Scene:
 class Label:
     class_id: int
     box: tuple[float, float, float, float]  # pixels x1, y1, x2, y2
+    source: int | None = None  # the index in Scene.objects of the object labelled (None: the water)
+
+
+MIN_VISIBLE = 0.2  # an object hidden behind nearer ones beyond this share of its pixels gets no label
 
 
 def visible_z_range(cam: StreetCamera) -> tuple[float, float]:
@@ -138,20 +142,49 @@ def render_layers(scene: Scene, background: tuple[np.ndarray, np.ndarray] | None
     if water_mask.sum() > 150:
         ys, xs = np.nonzero(water_mask)
         labels.append(Label(CLASS_ID["flooding"], (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))))
-    for obj in sorted(scene.objects, key=lambda o: -o.z):  # far to near
+    # Which object is on top of each pixel: objects are painted far to near, so a nearer one
+    # (a parked car) may hide part or all of one labelled before it.
+    owner = np.full(img.shape[:2], -1, np.int32)
+    painted: dict[int, int] = {}
+    drawn: list[Label] = []
+    for index in sorted(range(len(scene.objects)), key=lambda i: -scene.objects[i].z):  # far to near
+        obj = scene.objects[index]
         painter = objects.Painter(img, scene.camera, scene.look.ambient if scene.look.time_of_day == "day" else scene.look.ambient * 1.6)
         rng = np.random.default_rng(obj.seed)
+        before = img.copy()
         if obj.kind == "garbage_crop":
             if crops is None:
                 raise ValueError("this scene pastes real garbage crops: render it with a CropBank")
             draw_crop(painter, rng, obj.x, obj.z, crops)
         else:
             DRAW[obj.kind](painter, rng, obj.x, obj.z)
+        changed = (img != before).any(axis=2)
+        owner[changed], painted[index] = index, int(changed.sum())
         box = painter.result()
         cls = KIND_CLASS[obj.kind]
         if box is not None and cls is not None:
-            labels.append(Label(CLASS_ID[cls], box))
+            drawn.append(Label(CLASS_ID[cls], box, index))
+    for label in drawn:
+        if (shown := _visible_part(label, owner, painted[label.source])) is not None:
+            labels.append(shown)
     return img, labels
+
+
+def _visible_part(label: Label, owner: np.ndarray, painted: int) -> Label | None:
+    """The label of what shows of its object: as drawn if nothing hides it, the box of its
+    visible pixels if something nearer hides part of it, none if that leaves too little."""
+    visible = owner == label.source
+    shown = int(visible.sum())
+    if painted == 0 or shown < MIN_VISIBLE * painted:
+        return None
+    if shown == painted:
+        return label
+    ys, xs = np.nonzero(visible)
+    x1, y1, x2, y2 = label.box
+    box = (max(x1, float(xs.min())), max(y1, float(ys.min())), min(x2, float(xs.max() + 1)), min(y2, float(ys.max() + 1)))
+    if box[2] - box[0] < 6 or box[3] - box[1] < 6:
+        return None
+    return Label(label.class_id, box, label.source)
 
 
 def apply_camera_effects(img: np.ndarray, scene: Scene, frame_index: int = 0) -> np.ndarray:

@@ -132,3 +132,26 @@ def test_a_crop_folder_without_clutter_boxes_is_a_one_line_error_naming_it(tmp_p
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"streetwatch: {g}: garbage_crops: {message}") and "\n" not in err, err
+
+
+def test_a_tall_crop_is_pasted_at_a_pile_s_height_not_stretched_to_its_width(tmp_path):
+    """Sized by width (0.8-2.2 m), an upright photo (a wheelie bin, a stacked sofa) stood
+    3-5 m tall in the street; crops are now 0.4-1.4 m tall."""
+    from datasets.synth.clip import demo_camera
+    from datasets.synth.crops import draw_crop
+    from datasets.synth.objects import Painter
+
+    g = make_garbage_source(tmp_path / "g")
+    for i in range(3):  # tall, narrow garbage boxes: 0.3 wide, 0.75 high
+        (g / "train" / "labels" / f"p{i}.txt").write_text("0 0.5 0.5 0.3 0.75\n")
+    bank = CropBank(g)
+    cam = demo_camera(640, 360)
+    (_, top), (_, foot) = cam.project(np.array([[2.0, 1.4, 7.0], [2.0, 0.0, 7.0]]))[0]
+    tallest = foot - top  # 1.4 m there, in pixels
+    heights = []
+    for seed in range(20):
+        painter = Painter(np.zeros((360, 640, 3), np.float32), cam, 1.0)
+        draw_crop(painter, np.random.default_rng(seed), 2.0, 7.0, bank)
+        if (box := painter.result()) is not None:
+            heights.append(box[3] - box[1])
+    assert len(heights) >= 15 and max(heights) <= tallest * 1.05, (heights, tallest)

@@ -29,3 +29,24 @@ def test_forced_issues_are_labelled_inside_the_frame():
             assert all(0 <= float(v) <= 1 for v in line[1:])
             found.add(CLASSES[lb.class_id])
     assert {"vending", "clutter", "flooding"} <= found
+
+
+def test_labels_are_of_what_shows_not_of_what_nearer_objects_hide():
+    """Objects are painted far to near: a pile behind a parked car kept its whole box (or a
+    box at all, when the car hid it), teaching the model to see rubbish in cars."""
+    from datasets.synth.background import random_look
+    from datasets.synth.clip import demo_camera
+    from datasets.synth.scene import Placed, Scene, render_layers
+
+    cam, look = demo_camera(640, 360), random_look(np.random.default_rng(7), "day")
+    car = Placed("car", 3.8, 8.0, 11)
+
+    def label(*objects: Placed):
+        boxes = [lb.box for lb in render_layers(Scene(cam, look, list(objects)))[1] if CLASSES[lb.class_id] == "clutter"]
+        return boxes[0] if boxes else None
+
+    behind, beside = Placed("clutter", 3.8, 10.0, 5), Placed("clutter", 2.5, 10.0, 5)
+    assert label(behind) is not None and label(behind, car) is None  # wholly hidden: no label
+    alone, half = label(beside), label(beside, car)
+    assert half is not None and half[0] == alone[0] and half[2] < alone[2] - 20  # its right part is behind the car
+    assert label(Placed("clutter", 1.0, 10.0, 5), car) == label(Placed("clutter", 1.0, 10.0, 5))  # clear of it
