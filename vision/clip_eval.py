@@ -21,8 +21,10 @@ from vision.manifest import load_manifest
 
 @dataclass
 class ClipResult:
-    found: dict[str, float | None]  # issue type → seconds from appearance to event (None: missed)
-    false_events: list[str]  # events of issue types not in the timeline, or repeated ones
+    # timeline issue → seconds from appearance to event (None: missed); keyed by issue type,
+    # "clutter#2" for the second issue of a type
+    found: dict[str, float | None]
+    false_events: list[str]  # events no visible issue of the timeline accounts for, or repeated ones
 
     @property
     def ok(self) -> bool:
@@ -41,8 +43,11 @@ def evaluate_clip(model_dir: Path, clip: Path, sample_interval_s: float = 1.0, c
     config = EdgeConfig.model_validate({"model": str(model_dir), "issues": issues,
                                         "cameras": [{"name": "clip", "url": str(Path(clip).resolve())}]})
     pipeline = EdgePipeline(config, detector=load_detector(manifest), uploader=_Discard())
-    expected = {i["issue_type"]: i for i in timeline["issues"]}
-    found: dict[str, float | None] = {t: None for t in expected}
+    expected: dict[str, dict] = {}
+    for issue in timeline["issues"]:
+        n = sum(1 for e in expected.values() if e["issue_type"] == issue["issue_type"])
+        expected[issue["issue_type"] + (f"#{n + 1}" if n else "")] = issue
+    found: dict[str, float | None] = {key: None for key in expected}
     false_events: list[str] = []
     with av.open(str(clip)) as container:
         next_t = 0.0
@@ -52,9 +57,18 @@ def evaluate_clip(model_dir: Path, clip: Path, sample_interval_s: float = 1.0, c
                 continue
             next_t = t + sample_interval_s
             for item in pipeline.process_frame("clip", frame.to_ndarray(format="bgr24"), t):
-                kind = item.event.issue_type.value
-                if kind in found and found[kind] is None:
-                    found[kind] = round(t - expected[kind]["appear_s"], 1)
-                else:
-                    false_events.append(f"{kind}@{t:.0f}s")
+                match_event(expected, found, false_events, item.event.issue_type.value, t, sample_interval_s)
     return ClipResult(found, false_events)
+
+
+def match_event(expected: dict[str, dict], found: dict[str, float | None], false_events: list[str], kind: str,
+                t: float, slack_s: float) -> None:
+    """Credit an event of `kind` at clip time `t` to the earliest issue of that type that is on
+    screen (or left less than `slack_s` ago) and not yet found; else it is a false event, as
+    is one before any such issue appeared (it was counted as found, with a negative delay)."""
+    key = next((k for k, e in expected.items() if e["issue_type"] == kind and found[k] is None
+                and e["appear_s"] <= t < e["disappear_s"] + slack_s), None)
+    if key is not None:
+        found[key] = round(t - expected[key]["appear_s"], 1)
+    else:
+        false_events.append(f"{kind}@{t:.0f}s")

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from datasets.synth import objects
 from datasets.synth.background import random_look, random_water, render_background
 from datasets.synth.camera import StreetCamera
-from datasets.synth.scene import CLASSES, KIND_CLASS, Placed, Scene, apply_camera_effects, render_layers
+from datasets.synth.scene import Placed, Scene, apply_camera_effects, render_layers
 
 ISSUE_OF_CLASS = {"vending": "street_vending", "clutter": "clutter", "flooding": "flooding"}
 
@@ -57,7 +57,9 @@ def demo_camera(width: int, height: int) -> StreetCamera:
 
 def render_clip(out: Path, seconds: float = 40.0, fps: int = 10, width: int = 960, height: int = 540,
                 issues: tuple[TimelineIssue, ...] = DEMO_ISSUES, seed: int = 7, negatives: bool = True) -> Path:
-    """Write `out` (H.264 MP4, one keyframe a second) and `out` with suffix .json (the timeline)."""
+    """Write `out` (H.264 MP4, one keyframe a second) and `out` with suffix .json (the timeline:
+    one entry per issue that became visible). Several issues may share a kind, except flooding:
+    the street has one water patch, for the first flooding issue."""
     if shutil.which("ffmpeg") is None:
         raise RuntimeError("ffmpeg not found: install Debian's ffmpeg (scripts/bootstrap.sh does)")
     rng = np.random.default_rng(seed)
@@ -72,9 +74,9 @@ def render_clip(out: Path, seconds: float = 40.0, fps: int = 10, width: int = 96
         water.centers[:, 0] += water_issue.x - water.centers[:, 0].mean()
     base = Scene(camera=cam, look=look, effects_seed=seed, noise=2.5, jpeg_quality=85)
 
-    cache: dict[tuple, tuple[np.ndarray, dict[str, tuple]]] = {}
+    cache: dict[tuple, tuple[np.ndarray, dict[int, tuple]]] = {}
     backgrounds: dict[bool, tuple] = {}
-    entries: dict[str, TimelineEntry] = {}
+    entries: dict[int, TimelineEntry] = {}  # by index in `issues`: two of one kind are two entries
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part.mp4")
@@ -85,25 +87,31 @@ def render_clip(out: Path, seconds: float = 40.0, fps: int = 10, width: int = 96
     try:
         for f in tqdm(range(int(seconds * fps)), desc=f"clip {out.name}", unit="frame"):
             t = f / fps
-            active = tuple(i.kind for i in issues if i.appear_s <= t < i.disappear_s)
+            active = tuple(n for n, i in enumerate(issues) if i.appear_s <= t < i.disappear_s)
             if active not in cache:
-                flooded = "flooding" in active
+                flooded = any(issues[n] is water_issue for n in active)
                 if flooded not in backgrounds:
                     backgrounds[flooded] = render_background(cam, look, water if flooded else None)
-                placed = static + [Placed(i.kind, i.x, i.z, i.seed) for i in issues
-                                   if i.kind in active and i.kind != "flooding"]
+                drawn = [n for n in active if issues[n].kind != "flooding"]
+                placed = static + [Placed(issues[n].kind, issues[n].x, issues[n].z, issues[n].seed) for n in drawn]
                 scene = Scene(**{**base.__dict__, "objects": placed, "water": water if flooded else None})
                 img, labels = render_layers(scene, backgrounds[flooded])
-                boxes = {CLASSES[lb.class_id]: lb.box for lb in labels if CLASSES[lb.class_id] in active}
+                boxes = {}
+                for lb in labels:  # each label names the object it is of: back to the issue
+                    if lb.source is None and flooded:
+                        boxes[issues.index(water_issue)] = lb.box
+                    elif lb.source is not None and lb.source >= len(static):
+                        boxes[drawn[lb.source - len(static)]] = lb.box
                 cache[active] = (img, boxes)
             img, boxes = cache[active]
             frame = img.copy()
             for wx, wz, speed in walkers:  # pedestrians walking along the sidewalk: not issues
                 painter = objects.Painter(frame, cam, look.ambient)
                 objects.draw_person(painter, np.random.default_rng(int(wz)), wx, wz + (speed * t) % 25)
-            for kind, box in boxes.items():
-                issue = next(i for i in issues if i.kind == kind)
-                entries.setdefault(kind, TimelineEntry(ISSUE_OF_CLASS[kind], kind, issue.appear_s, issue.disappear_s, box))
+            for n, box in boxes.items():
+                issue = issues[n]
+                entries.setdefault(n, TimelineEntry(ISSUE_OF_CLASS[issue.kind], issue.kind, issue.appear_s,
+                                                    min(issue.disappear_s, seconds), box))
             enc.stdin.write(apply_camera_effects(frame, base, f).tobytes())
         enc.stdin.close()
         if enc.wait() != 0:

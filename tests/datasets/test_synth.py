@@ -50,3 +50,31 @@ def test_labels_are_of_what_shows_not_of_what_nearer_objects_hide():
     alone, half = label(beside), label(beside, car)
     assert half is not None and half[0] == alone[0] and half[2] < alone[2] - 20  # its right part is behind the car
     assert label(Placed("clutter", 1.0, 10.0, 5), car) == label(Placed("clutter", 1.0, 10.0, 5))  # clear of it
+
+
+def test_a_clip_with_two_issues_of_one_kind_draws_and_times_each_on_its_own(tmp_path):
+    import json
+
+    import av
+
+    from datasets.synth.clip import TimelineIssue, render_clip
+
+    issues = (TimelineIssue("clutter", 1.0, 2.5, x=-5.6, z=14.0, seed=4),
+              TimelineIssue("clutter", 3.0, 40.0, x=6.2, z=13.0, seed=5))
+    clip = render_clip(tmp_path / "two.mp4", seconds=5, fps=5, width=320, height=180, issues=issues,
+                       negatives=False)
+    timeline = json.loads(clip.with_suffix(".json").read_text())["issues"]
+    assert [(e["class_name"], e["appear_s"], e["disappear_s"]) for e in timeline] == \
+        [("clutter", 1.0, 2.5), ("clutter", 3.0, 5.0)]  # one entry each; the end within the clip
+    first, second = (tuple(int(v) for v in e["box"]) for e in timeline)
+    assert first[2] < second[0]  # left pile, right pile
+
+    with av.open(str(clip)) as container:
+        frames = {round(float(f.time), 1): f.to_ndarray(format="bgr24").astype(int) for f in container.decode(video=0)}
+
+    def change(t: float, box) -> float:  # how much the box's pixels differ from the empty street
+        x1, y1, x2, y2 = box
+        return float(np.abs(frames[t][y1:y2, x1:x2] - frames[0.4][y1:y2, x1:x2]).mean())
+
+    assert change(1.6, first) > 10 and change(1.6, second) < 4  # only the first pile
+    assert change(4.0, first) < 4 and change(4.0, second) > 10  # only the second
