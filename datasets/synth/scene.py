@@ -72,18 +72,35 @@ def visible_z_range(cam: StreetCamera) -> tuple[float, float]:
     return float(near), float(max(far, near + 3))
 
 
-def place(rng: np.random.Generator, cam: StreetCamera, kind: str, z_range: tuple[float, float]) -> Placed:
+# Half the ground footprint (across, along the street) of each kind, in metres: two objects
+# whose footprints overlap would be drawn inside each other.
+FOOTPRINT = {"car": (0.95, 2.3), "vending": (1.1, 1.1), "clutter": (0.9, 0.9), "garbage_crop": (0.9, 0.9),
+             "overflowing_bin": (0.4, 0.4), "bin": (0.4, 0.4), "person": (0.3, 0.3)}
+
+
+def _overlaps(a: Placed, b: Placed) -> bool:
+    (ax, az), (bx, bz) = FOOTPRINT[a.kind], FOOTPRINT[b.kind]
+    return abs(a.x - b.x) < ax + bx and abs(a.z - b.z) < az + bz
+
+
+def place(rng: np.random.Generator, cam: StreetCamera, kind: str, z_range: tuple[float, float],
+          taken: list[Placed] = (), tries: int = 8) -> Placed | None:
+    """A spot for one object of `kind` clear of those `taken`; None if `tries` draws found none."""
     kl, kr = cam.kerb_x
     fl, fr = cam.facade_x
-    side = rng.choice([-1, 1])
-    if kind == "car":
-        x = (kl + 1.2) if side < 0 else (kr - 1.2)
-    elif kind in ("vending", "clutter", "garbage_crop"):
-        # On the sidewalk or spilling onto the road edge: both block someone's way.
-        x = float(rng.uniform(kl - 2.5, kl + 0.8) if side < 0 else rng.uniform(kr - 0.8, kr + 2.5))
-    else:
-        x = float(rng.uniform(fl + 0.5, kl - 0.5) if side < 0 else rng.uniform(kr + 0.5, fr - 0.5))
-    return Placed(kind, float(x), float(rng.uniform(*z_range)), int(rng.integers(1 << 31)))
+    for _ in range(tries):
+        side = rng.choice([-1, 1])
+        if kind == "car":
+            x = (kl + 1.2) if side < 0 else (kr - 1.2)
+        elif kind in ("vending", "clutter", "garbage_crop"):
+            # On the sidewalk or spilling onto the road edge: both block someone's way.
+            x = float(rng.uniform(kl - 2.5, kl + 0.8) if side < 0 else rng.uniform(kr - 0.8, kr + 2.5))
+        else:
+            x = float(rng.uniform(fl + 0.5, kl - 0.5) if side < 0 else rng.uniform(kr + 0.5, fr - 0.5))
+        spot = Placed(kind, float(x), float(rng.uniform(*z_range)), int(rng.integers(1 << 31)))
+        if not any(_overlaps(spot, other) for other in taken):
+            return spot
+    return None
 
 
 def random_scene(seed: int, width: int = 640, height: int = 360, issues: dict[str, float] | None = None,
@@ -96,13 +113,20 @@ def random_scene(seed: int, width: int = 640, height: int = 360, issues: dict[st
     look = random_look(rng)
     zr = visible_z_range(cam)
     placed: list[Placed] = []
+
+    def add(kind: str) -> None:
+        spot = place(rng, cam, kind, zr, placed)
+        if spot is not None:
+            placed.append(spot)
+
     for kind in ("vending", "clutter"):
         for _ in range(int(rng.random() < chances[kind]) * int(rng.integers(1, 3))):
-            placed.append(place(rng, cam, kind, zr))
+            add(kind)
     if rng.random() < 0.15:
-        placed.append(place(rng, cam, "overflowing_bin", zr))
+        add("overflowing_bin")
     for kind, mean in (("bin", 0.8), ("car", 1.0), ("person", 1.5)):
-        placed += [place(rng, cam, kind, zr) for _ in range(rng.poisson(mean))]
+        for _ in range(rng.poisson(mean)):
+            add(kind)
     water = random_water(rng, cam, float(rng.uniform(*zr))) if rng.random() < chances["flooding"] else None
     if crop_share > 0:
         # a stream of its own, so scenes without crops stay what the same seed always gave
