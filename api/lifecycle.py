@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from api.auth import Principal
 from api.problems import Conflict, Forbidden
@@ -100,7 +100,7 @@ def move(session: Session, order: Order, target: OrderState, who: Principal, dat
     order.state = target
     order.updated_at = now
     if target == S.dispatched:
-        order.dispatched_at = now
+        order.dispatched_at = order.dispatched_at or now  # the first dispatch: time to dispatch is measured to it
     elif target == S.resolved:
         order.resolved_at = now
         order.verified_at = None  # a new fix needs its own check
@@ -114,9 +114,11 @@ def move(session: Session, order: Order, target: OrderState, who: Principal, dat
         # No longer a false alarm (nor of the wrong type); the audit log keeps the verdict.
         order.reject_reason = order.corrected_type = None
         if order.sla_due_at is not None:
-            # The issue is back: a new deadline as long as the first, and a new escalation
-            # when it passes.
-            order.sla_due_at = now + (as_utc(order.sla_due_at) - as_utc(order.created_at))
+            # The issue is back: a new deadline as long as the cycle it ends had (from the
+            # report, or from the last reopening), and a new escalation when it passes.
+            cycle_start = session.exec(select(func.max(AuditEntry.at)).where(
+                AuditEntry.order_id == order.id, AuditEntry.to_state == S.reopened)).one() or order.created_at
+            order.sla_due_at = now + (as_utc(order.sla_due_at) - as_utc(cycle_start))
             order.escalated_at = None
         if order.worker_id is not None:
             notify(session, order, "reopened", f"order {order.id} reopened: {data.note or 'the issue is back'}",

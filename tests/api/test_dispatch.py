@@ -78,6 +78,11 @@ def test_sla_overdue_is_listed_and_escalated_exactly_once(client, backend):
     assert client.post("/api/v1/sweep").json()["escalated"] == 0
     set_order(backend, flood, sla_due_at=utcnow() - timedelta(minutes=1))
     assert client.post("/api/v1/sweep").json()["escalated"] == 1
+    # and again: still 2 h from the new reopening, not the sum of the cycles so far
+    set_order(backend, flood, state=OrderState.resolved, sla_due_at=utcnow() + timedelta(hours=2),
+              created_at=utcnow() - timedelta(hours=10))  # reported long before the last reopening
+    assert client.post(f"/api/v1/orders/{flood}/reopen", json={"note": "back again"}).json()["state"] == "reopened"
+    assert abs((as_utc(order_row(backend, flood).sla_due_at) - utcnow()).total_seconds() - 2 * 3600) < 60
 
 
 def test_unseen_orders_are_flagged_cleared_by_camera_not_closed(client, backend):
