@@ -40,16 +40,14 @@ from PIL import Image
 from sqlmodel import Session, col, select
 from tqdm import tqdm
 
-from api.auth import SYSTEM
 from api.evidence_store import EvidenceStore
-from api.models import AuditEntry, Camera, Event, Evidence, Order, OrderState, RejectReason, Role, is_false_alarm
+from api.verdicts import confirmed_by_people
+from api.models import Camera, Event, Evidence, Order, OrderState, RejectReason, is_false_alarm
 from api.schemas import EvidenceKind, IssueType
 
 log = logging.getLogger("streetwatch.export")
 CLASSES = [t.value for t in IssueType]  # label ids: 0 street_vending, 1 clutter, 2 flooding
 MAX_HAMMING = 6
-HUMAN_ROLES = {Role.reviewer.value, Role.worker.value, Role.admin.value}
-CONFIRMING_STATES = {OrderState.dispatched, OrderState.in_progress, OrderState.resolved, OrderState.closed}
 
 
 @dataclass
@@ -86,11 +84,10 @@ def verdict_of(session: Session, order: Order) -> str | None:
         if is_false_alarm(order.state, order.reject_reason):
             return "rejected"
         return "confirmed"  # a duplicate, permitted or someone else's: the issue was really there
-    # Automatic dispatch (actor "system") and camera checks are not a person's verdict.
-    human_moves = session.exec(select(AuditEntry.to_state).where(
-        AuditEntry.order_id == order.id, col(AuditEntry.role).in_(HUMAN_ROLES), AuditEntry.actor != SYSTEM.name,
-        col(AuditEntry.to_state).in_(CONFIRMING_STATES))).first()
-    return "confirmed" if human_moves is not None else None
+    # Automatic dispatch and camera checks are not a person's verdict; a rejection taken back
+    # withdraws any confirmation before it (api/verdicts.py).
+    assert order.id is not None
+    return "confirmed" if order.id in confirmed_by_people(session, [order.id]) else None
 
 
 def dhash(data: bytes) -> int:

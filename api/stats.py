@@ -13,14 +13,16 @@ from datetime import datetime
 from statistics import mean
 
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
-from api.dispatch import is_overdue
-from api.models import Camera, Order, OrderState, as_utc, is_false_alarm
+from api.dispatch import UNRESOLVED, is_overdue
+from api.models import Camera, Order, OrderState, as_utc, is_false_alarm, utcnow
+from api.verdicts import confirmed_by_people
 from api.schemas import IssueType
 
-REVIEWED_STATES = {OrderState.dispatched, OrderState.in_progress, OrderState.resolved, OrderState.closed,
-                   OrderState.reopened, OrderState.rejected}
+
+
+WORKED_ON = {OrderState.in_progress, OrderState.resolved, OrderState.closed}
 
 
 class RateRow(BaseModel):
@@ -29,8 +31,9 @@ class RateRow(BaseModel):
     rejected: int
     false_alarms: int = Field(description="rejected as not an issue, the wrong type or other (not duplicates, "
                                           "permitted or outside the jurisdiction: those were seen right)")
-    false_alarm_rate: float | None = Field(description="false alarms / orders that someone acted on")
-    confirmed_rate: float | None = Field(description="acted on and not a false alarm / orders that someone acted on")
+    false_alarm_rate: float | None = Field(description="false alarms / orders a person judged (rejected, or moved "
+                                                       "on as real; automatic dispatch is no judgement)")
+    confirmed_rate: float | None = Field(description="judged and not a false alarm / orders a person judged")
 
 
 class Stats(BaseModel):
@@ -41,7 +44,7 @@ class Stats(BaseModel):
     sla_met: int = Field(description="resolved by their SLA deadline")
     sla_missed: int = Field(description="resolved after the deadline, or still open past it")
     sla_compliance: float | None
-    overdue_now: int
+    overdue_now: int = Field(description="open orders past their deadline now, whenever they were reported")
     recurrences: int
     citizen_reported: int
     per_camera: list[RateRow]
@@ -51,20 +54,26 @@ class Stats(BaseModel):
 def compute_stats(session: Session, since: datetime | None = None, until: datetime | None = None,
                   grid_id: str | None = None, issue_type: IssueType | None = None,
                   now: datetime | None = None) -> Stats:
-    query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True)
+    def of_scope(query):
+        if grid_id is not None:
+            query = query.where(Order.grid_id == grid_id)
+        return query.where(Order.issue_type == issue_type) if issue_type is not None else query
+
+    # Overdue now is about today, not the period: an order reported before it and still late counts.
+    late = select(func.count()).select_from(Order).where(col(Order.state).in_(UNRESOLVED),
+                                                         col(Order.sla_due_at) < (now or utcnow()))
+    overdue_now = session.exec(of_scope(late)).one()
+    query = of_scope(select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True))
     if since is not None:
         query = query.where(col(Order.created_at) >= since)
     if until is not None:
         query = query.where(col(Order.created_at) < until)
-    if grid_id is not None:
-        query = query.where(Order.grid_id == grid_id)
-    if issue_type is not None:
-        query = query.where(Order.issue_type == issue_type)
     rows = session.exec(query).all()
+    judged_real = confirmed_by_people(session, [order.id for order, _ in rows if order.id is not None])
 
     by_type: dict[str, dict[str, int]] = {t.value: {s.value: 0 for s in OrderState} for t in IssueType}
     to_dispatch, to_resolve = [], []
-    met = missed = overdue = 0
+    met = missed = 0
     cameras: dict[str, list[Order]] = defaultdict(list)
     versions: dict[str, list[Order]] = defaultdict(list)
     for order, camera in rows:
@@ -79,7 +88,6 @@ def compute_stats(session: Session, since: datetime | None = None, until: dateti
                     else (met, missed + 1)
         elif is_overdue(order, now):
             missed += 1
-            overdue += 1
         if camera is not None:
             cameras[camera].append(order)
         if order.model_name is not None:
@@ -89,17 +97,19 @@ def compute_stats(session: Session, since: datetime | None = None, until: dateti
         mean_time_to_dispatch_s=mean(to_dispatch) if to_dispatch else None,
         mean_time_to_resolve_s=mean(to_resolve) if to_resolve else None,
         sla_met=met, sla_missed=missed, sla_compliance=met / (met + missed) if met + missed else None,
-        overdue_now=overdue, recurrences=sum(1 for o, _ in rows if o.recurrence_of is not None),
+        overdue_now=overdue_now, recurrences=sum(1 for o, _ in rows if o.recurrence_of is not None),
         citizen_reported=sum(1 for o, _ in rows if o.camera_id is None),
-        per_camera=[_rates(k, v) for k, v in sorted(cameras.items())],
-        per_model_version=[_rates(k, v) for k, v in sorted(versions.items())],
+        per_camera=[_rates(k, v, judged_real) for k, v in sorted(cameras.items())],
+        per_model_version=[_rates(k, v, judged_real) for k, v in sorted(versions.items())],
     )
 
 
-def _rates(key: str, orders: list[Order]) -> RateRow:
+def _rates(key: str, orders: list[Order], judged_real: set[int]) -> RateRow:
     states = Counter(o.state for o in orders)
-    acted = sum(n for s, n in states.items() if s in REVIEWED_STATES)
     rejected = states[OrderState.rejected]
+    # A worker's start or fix is a person's word too; a dispatched order may be the system's doing.
+    acted = rejected + sum(1 for o in orders if o.state in WORKED_ON or (o.state != OrderState.rejected
+                                                                         and o.id in judged_real))
     false = sum(1 for o in orders if is_false_alarm(o.state, o.reject_reason))
     return RateRow(key=key, orders=len(orders), rejected=rejected, false_alarms=false,
                    false_alarm_rate=false / acted if acted else None,

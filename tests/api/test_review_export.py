@@ -174,6 +174,20 @@ def test_a_reopened_rejection_is_withdrawn_until_judged_again(client, backend, t
     assert judged.new_images == 1 and (row["verdict"], row["reason"]) == ("confirmed", "")
 
 
+def test_a_confirmation_before_a_rejection_taken_back_is_no_verdict(client, backend, tmp_path):
+    """Dispatched by a reviewer, then rejected as a false alarm, then the rejection reopened:
+    the old dispatch made the false alarm's frame a positive box."""
+    reviewer = auth(make_key(backend, "reviewer"))
+    worker = add_worker(client, "W", on_duty=False)
+    order = post(client, event_json(camera="cam-1"), frame=scene(23)).json()["order_id"]
+    assert client.post(f"/api/v1/orders/{order}/dispatch", json={"worker_id": worker}, headers=reviewer).is_success
+    assert client.post(f"/api/v1/orders/{order}/reject", json={"reason": "not_an_issue"}, headers=reviewer).is_success
+    assert client.post(f"/api/v1/orders/{order}/reopen", json={"note": "look again"}, headers=reviewer).is_success
+    summary = _export(backend, tmp_path / "reviews")
+    assert (summary.total_images, summary.unreviewed_orders) == (0, 1)
+    assert _rows(tmp_path / "reviews" / "provenance.csv") == []
+
+
 def test_every_frame_names_its_own_camera_and_citizen_orders_are_exported(client, backend, tmp_path):
     """Frames were taken from orders with a camera of their own only, each under the order's
     camera: a citizen's order that cameras joined was lost, a second camera's frame misnamed."""

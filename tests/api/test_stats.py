@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from api.models import OrderState, RejectReason
-from tests.api.factories import auth, event_json, jpeg, make_key, post, set_order
+from api.models import utcnow
+from tests.api.factories import add_grid, add_worker, auth, event_json, jpeg, make_key, order_row, post, set_order
 
 
 def test_stats_count_states_times_sla_and_false_alarms(client, backend):
@@ -51,3 +52,30 @@ def test_duplicates_permitted_and_elsewhere_are_rejected_but_not_false_alarms(cl
     row = {r["key"]: r for r in client.get("/api/v1/stats").json()["per_camera"]}["cam-x"]
     assert (row["orders"], row["rejected"], row["false_alarms"]) == (4, 4, 1)
     assert row["false_alarm_rate"] == 0.25 and row["confirmed_rate"] == 0.75
+
+
+def test_rates_count_what_people_judged_and_overdue_now_is_about_today(client, backend):
+    """Automatic dispatch made every new order "acted on" and "confirmed"; the first dispatch
+    time was overwritten by a re-dispatch; overdue orders older than the period dropped out."""
+    add_grid(client, "g-1")
+    worker = add_worker(client, "W", ["g-1"])
+    worker_key = auth(make_key(backend, "worker", worker))
+    orders = [post(client, event_json(camera="cam-5", bbox=(i * 60, 0, i * 60 + 50, 50))).json()["order_id"]
+              for i in range(4)]
+    assert {order_row(backend, o).state for o in orders} == {OrderState.dispatched}  # by the system
+    assert client.post(f"/api/v1/orders/{orders[0]}/reject", json={"reason": "not_an_issue"}).is_success
+    (row,) = client.get("/api/v1/stats").json()["per_camera"]
+    assert (row["orders"], row["false_alarm_rate"], row["confirmed_rate"]) == (4, 1.0, 0.0)  # one judged: false
+    assert client.post(f"/api/v1/orders/{orders[1]}/start", json={}, headers=worker_key).is_success
+    (row,) = client.get("/api/v1/stats").json()["per_camera"]
+    assert (row["false_alarm_rate"], row["confirmed_rate"]) == (0.5, 0.5)  # the worker's start is a person's word
+
+    first_dispatch = order_row(backend, orders[1]).dispatched_at
+    assert client.post(f"/api/v1/orders/{orders[1]}/resolve", data={"note": "gone"}, headers=worker_key).is_success
+    assert client.post(f"/api/v1/orders/{orders[1]}/reopen", json={"note": "back"}).is_success
+    assert client.post(f"/api/v1/orders/{orders[1]}/dispatch", json={"worker_id": worker}).is_success
+    assert order_row(backend, orders[1]).dispatched_at == first_dispatch
+
+    set_order(backend, orders[2], created_at=utcnow() - timedelta(days=40), sla_due_at=utcnow() - timedelta(days=39))
+    week = client.get("/api/v1/stats", params={"since": (utcnow() - timedelta(days=7)).isoformat()}).json()
+    assert week["orders"] == 3 and week["overdue_now"] == 1  # reported before the week, late now
