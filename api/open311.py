@@ -3,14 +3,16 @@ existing city 311 tools can read Streetwatch's orders. Field names follow the sp
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from api.evidence_store import EvidenceStore
-from api.models import DONE_STATES, Camera, Evidence, Order, OrderState, as_utc, utcnow
-from api.schemas import EvidenceKind, IssueType
+from api.models import DONE_STATES, Camera, Evidence, Order, OrderState, Report, as_utc, utcnow
+from api.reports import TRACKING_PATTERN
+from api.schemas import MAX_ID, EvidenceKind, IssueType
 
 SERVICES = {
     IssueType.street_vending: ("Street vending", "Stalls, carts or hawkers occupying road or sidewalk", "Street order"),
@@ -69,6 +71,22 @@ def services() -> list[Service]:
                     group=group) for t, (name, desc, group) in SERVICES.items()]
 
 
+def request_ids(session: Session, given: list[str]) -> list[int]:
+    """Order ids for what a client gives as service_request_id: an order id, or the tracking id
+    (SW-…) a resident got when reporting, which is all they have. ValueError if neither."""
+    ids, tracking = [], []
+    for raw in (g.strip() for g in given):
+        if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID:
+            ids.append(int(raw))
+        elif re.fullmatch(TRACKING_PATTERN, raw.upper()):
+            tracking.append(raw.upper())
+        else:
+            raise ValueError(raw)
+    if tracking:
+        ids += session.exec(select(Report.order_id).where(col(Report.tracking_id).in_(tracking))).all()
+    return ids
+
+
 def _iso(ts: datetime | None) -> str | None:
     return as_utc(ts).isoformat().replace("+00:00", "Z") if ts is not None else None
 
@@ -77,19 +95,19 @@ def requests(session: Session, store: EvidenceStore, expires: int, ids: list[int
              service_codes: list[IssueType] | None = None, start: datetime | None = None, end: datetime | None = None,
              status: str | None = None) -> list[ServiceRequest]:
     query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True)
-    if ids:
+    if ids is not None:  # GeoReport v2: with ids, every other filter is ignored
         query = query.where(col(Order.id).in_(ids))
     else:
         end = end or utcnow()
         if start is None:
             start = end - DEFAULT_WINDOW if end > datetime.min.replace(tzinfo=end.tzinfo) + DEFAULT_WINDOW else end
         query = query.where(col(Order.created_at) >= start, col(Order.created_at) < end)
-    if service_codes:
-        query = query.where(col(Order.issue_type).in_(service_codes))
-    if status == "open":
-        query = query.where(col(Order.state).not_in(DONE_STATES))
-    elif status == "closed":
-        query = query.where(col(Order.state).in_(DONE_STATES))
+        if service_codes:
+            query = query.where(col(Order.issue_type).in_(service_codes))
+        if status == "open":
+            query = query.where(col(Order.state).not_in(DONE_STATES))
+        elif status == "closed":
+            query = query.where(col(Order.state).in_(DONE_STATES))
     rows = session.exec(query.order_by(col(Order.id).desc()).limit(MAX_REQUESTS)).all()
     order_ids = [o.id for o, _ in rows]
     media = _media(session, order_ids)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, SettingsDep, StoreDep
-from api.open311 import Service, ServiceRequest, requests, services
-from api.schemas import MAX_ID, IssueType, UtcDateTime
+from api.open311 import Service, ServiceRequest, request_ids, requests, services
+from api.schemas import IssueType, UtcDateTime
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -29,7 +29,9 @@ def get_services() -> list[Service]:
 @router.get("/requests.json", responses={400: {"description": "A parameter is malformed"}})
 def get_requests(
     session: SessionDep, store: StoreDep, settings: SettingsDep,
-    service_request_id: Annotated[str | None, Query(description="comma-separated ids; other filters are ignored")] = None,
+    service_request_id: Annotated[str | None, Query(
+        description="comma-separated request ids, or the tracking ids (SW-…) reports were given; "
+                    "other filters are then ignored")] = None,
     service_code: Annotated[str | None, Query(description="comma-separated service codes")] = None,
     start_date: Annotated[UtcDateTime | None, Query()] = None,
     end_date: Annotated[UtcDateTime | None, Query()] = None,
@@ -37,11 +39,10 @@ def get_requests(
 ) -> list[ServiceRequest]:
     """Orders as service requests, newest first, at most 1000; the last 90 days by default."""
     try:
-        ids = [int(i) for i in service_request_id.split(",")] if service_request_id else None
-        if ids and not all(1 <= i <= MAX_ID for i in ids):
-            raise ValueError
+        ids = request_ids(session, service_request_id.split(",")) if service_request_id else None
     except ValueError:
-        return _error(400, "service_request_id must be comma-separated integers")  # type: ignore[return-value]
+        reason = "service_request_id must be comma-separated request ids or tracking ids (SW-…)"
+        return _error(400, reason)  # type: ignore[return-value]
     codes = None
     if service_code:
         try:
@@ -59,11 +60,13 @@ def get_requests(
 @router.get("/requests/{service_request_id}.json", responses={404: {"description": "No such request"}})
 def get_request(service_request_id: Annotated[str, Path(max_length=20)], session: SessionDep, store: StoreDep,
                 settings: SettingsDep) -> list[ServiceRequest]:
-    """One service request (a list of one, as the spec has it)."""
-    # ASCII digits only: str.isdigit() also takes "²", which int() does not.
-    if not (service_request_id.isascii() and service_request_id.isdigit()) or not 1 <= int(service_request_id) <= MAX_ID:
-        return _error(400, "service_request_id must be an integer")  # type: ignore[return-value]
-    found = requests(session, store, settings.presign_expiry_seconds, [int(service_request_id)])
+    """One service request (a list of one, as the spec has it), by its id or a report's tracking id."""
+    try:
+        ids = request_ids(session, [service_request_id])
+    except ValueError:
+        reason = "service_request_id must be a request id or a tracking id (SW-…)"
+        return _error(400, reason)  # type: ignore[return-value]
+    found = requests(session, store, settings.presign_expiry_seconds, ids)
     if not found:
         return _error(404, f"no service request {service_request_id}")  # type: ignore[return-value]
     return found

@@ -58,3 +58,23 @@ def test_public_status_notes_name_no_one_and_carry_no_free_text(client, backend)
     notes = {r["service_request_id"]: r["status_notes"]
              for r in client.get("/open311/v2/requests.json", headers={"Authorization": ""}).json()}
     assert notes == {str(sent): "dispatched to the grid's worker", str(wrong): "rejected (other)"}
+
+
+def test_ids_override_the_other_filters_and_a_resident_finds_a_report_by_its_tracking_id(client, backend):
+    public = {"Authorization": ""}
+    order = post(client, event_json(issue_type="flooding")).json()["order_id"]
+    by_id = client.get("/open311/v2/requests.json", headers=public,
+                       params={"service_request_id": str(order), "status": "closed", "service_code": "clutter"})
+    assert [r["service_request_id"] for r in by_id.json()] == [str(order)]  # the spec: other filters ignored
+
+    report = client.post("/api/v1/reports", headers=public, files={"photo": ("p.jpg", jpeg(), "image/jpeg")},
+                         data={"issue_type": "clutter", "lat": 31.5, "lon": 121.9, "text": "bags"}).json()
+    tracking = report["tracking_id"]  # all a resident has
+    (mine,) = client.get(f"/open311/v2/requests/{tracking}.json", headers=public).json()
+    assert mine["service_code"] == "clutter"
+    listed = client.get("/open311/v2/requests.json", headers=public,
+                        params={"service_request_id": f"{tracking.lower()},{order}"}).json()
+    assert sorted(r["service_request_id"] for r in listed) == sorted([mine["service_request_id"], str(order)])
+    for bad in ("SW-0000000000", "²"):  # a tracking id nobody has; a digit int() refuses
+        resp = client.get(f"/open311/v2/requests/{bad}.json", headers=public)
+        assert resp.status_code == (404 if bad.startswith("SW") else 400), (bad, resp.text)
