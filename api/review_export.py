@@ -26,10 +26,14 @@ again adds what is new and rewrites labels whose verdict changed.
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import io
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -98,8 +102,35 @@ def dhash(data: bytes) -> int:
     return int("".join("1" if b else "0" for b in bits), 2)
 
 
+class ExportBusy(BlockingIOError):
+    """Another export (an API job, another API process, the CLI) is writing to this folder."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: another export is writing to this folder; try again when it is done"
+
+
+@contextmanager
+def export_lock(out: Path) -> Iterator[None]:
+    """Hold the folder's export lock (an flock, so it spans processes) or raise ExportBusy:
+    two exports into one folder each counted the other's images as theirs, or failed."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".export.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExportBusy(errno.EWOULDBLOCK, "busy", str(out)) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def export_reviews(session: Session, store: EvidenceStore, out: Path, since: datetime | None = None,
-                   progress: bool = True) -> ExportSummary:
+                   progress: bool = True, locked: bool = False) -> ExportSummary:
+    """`locked`: the caller holds `export_lock(out)` already."""
+    if not locked:
+        with export_lock(out):
+            return export_reviews(session, store, out, since, progress, locked=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "images").mkdir(exist_ok=True)
     (out / "labels").mkdir(exist_ok=True)
@@ -211,6 +242,6 @@ def _write_index(out: Path, records: dict[str, Record]) -> None:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     # A crash mid-export leaves whole files only: the next run redoes what is missing.
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)

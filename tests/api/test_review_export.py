@@ -3,6 +3,8 @@ near-duplicate frames dropped; incremental and idempotent; CLI and admin API run
 
 from __future__ import annotations
 
+import pytest
+
 import csv
 import io
 import time
@@ -117,6 +119,22 @@ def test_admin_endpoint_runs_the_same_export(client, backend, tmp_path):
     assert client.get("/api/v1/exports/nope").status_code == 404
     reviewer = auth(make_key(backend, "reviewer"))
     assert client.post("/api/v1/exports", json={}, headers=reviewer).status_code == 403
+
+
+def test_one_export_at_a_time_writes_into_a_folder(client, backend, tmp_path):
+    """Two exports into one folder each counted the other's images as theirs, or one failed
+    on the other's temporary file; the folder's lock spans API processes and the CLI."""
+    from api.review_export import ExportBusy, export_lock
+
+    client.app.state.settings = backend.model_copy(update={"export_dir": tmp_path / "exports"})
+    post(client, event_json(), frame=scene(8))
+    with export_lock(tmp_path / "exports" / "week-49"):  # as if another process were exporting there
+        busy = client.post("/api/v1/exports", json={"name": "week-49"})
+        assert busy.status_code == 409 and "another export" in busy.json()["detail"]
+        with pytest.raises(ExportBusy, match="another export"):
+            _export(backend, tmp_path / "exports" / "week-49")
+        assert client.post("/api/v1/exports", json={"name": "week-50"}).status_code == 202  # another folder: fine
+    assert client.post("/api/v1/exports", json={"name": "week-49"}).status_code == 202  # free again
 
 
 def test_two_issues_on_one_fixed_camera_keep_their_frames(client, backend, tmp_path):
