@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import tuple_
+from sqlalchemy import or_, tuple_
 from sqlmodel import Session, col, func, select
 
 from api.auth import Principal
@@ -132,10 +132,15 @@ def list_orders(session: Session, store: EvidenceStore, expires: int, filters: O
     query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True)
     if who.role == Role.worker:
         query = query.where(Order.worker_id == who.worker_id)
-    for field in ("state", "issue_type", "grid_id", "worker_id", "source", "unassigned", "model_version"):
+    for field in ("state", "issue_type", "grid_id", "worker_id", "source", "unassigned"):
         value = getattr(filters, field)
         if value is not None:
             query = query.where(getattr(Order, field) == value)
+    if filters.model_version is not None:
+        # "name:version" as the page and the dashboard show a model, or the version alone
+        name, _, version = filters.model_version.rpartition(":")
+        same = Order.model_version == filters.model_version
+        query = query.where(or_(same, (Order.model_name == name) & (Order.model_version == version)) if name else same)
     if filters.camera:
         query = query.where(Camera.name == filters.camera)
     if filters.overdue is not None:

@@ -72,7 +72,8 @@ def read_orders(
     source: Annotated[OrderSource | None, Query()] = None,
     overdue: Annotated[bool | None, Query(description="past the SLA and not yet resolved")] = None,
     unassigned: Annotated[bool | None, Query(description="no on-duty worker could take it")] = None,
-    model_version: Annotated[str | None, Query(max_length=50, description="made by this model version")] = None,
+    model_version: Annotated[str | None, Query(max_length=151, description="made by this model: name:version "
+                                                                           "(as the dashboard shows it) or the version")] = None,
     since: Annotated[UtcDateTime | None, Query(description="created at or after (ISO 8601)")] = None,
     until: Annotated[UtcDateTime | None, Query(description="created before (ISO 8601)")] = None,
     sort: Annotated[Sort, Query(description="newest | oldest | updated | due (soonest SLA deadline)")] = Sort.newest,

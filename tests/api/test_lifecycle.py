@@ -189,3 +189,7 @@ def test_comments_bulk_reject_and_cursor_paging(client, backend):
     assert client.get("/api/v1/orders", params={"cursor": "garbage"}).status_code == 422
     assert client.get("/api/v1/orders", params={"model_version": "1"}).json()["count"] >= 7
     assert client.get("/api/v1/orders", params={"model_version": "9"}).json()["count"] == 0
+    # as the page and the dashboard name a model: name:version
+    everything = client.get("/api/v1/orders", params={"model_version": "1"}).json()["count"]
+    assert client.get("/api/v1/orders", params={"model_version": "test:1"}).json()["count"] == everything
+    assert client.get("/api/v1/orders", params={"model_version": "other:1"}).json()["count"] == 0
