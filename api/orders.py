@@ -128,7 +128,8 @@ def list_orders(session: Session, store: EvidenceStore, expires: int, filters: O
                 limit: int = 100, offset: int = 0, sort: Sort = Sort.newest, cursor: str | None = None
                 ) -> OrdersPublic:
     """Orders matching the filters, with the total count. Page with `next_cursor` (stable while
-    orders arrive) or offset. A worker sees only the orders assigned to them."""
+    orders arrive; with sort=updated an order that changes meanwhile moves to the first page) or
+    offset. A worker sees only the orders assigned to them."""
     query = select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True)
     if who.role == Role.worker:
         query = query.where(Order.worker_id == who.worker_id)

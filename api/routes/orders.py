@@ -76,7 +76,9 @@ def read_orders(
                                                                            "(as the dashboard shows it) or the version")] = None,
     since: Annotated[UtcDateTime | None, Query(description="created at or after (ISO 8601)")] = None,
     until: Annotated[UtcDateTime | None, Query(description="created before (ISO 8601)")] = None,
-    sort: Annotated[Sort, Query(description="newest | oldest | updated | due (soonest SLA deadline)")] = Sort.newest,
+    sort: Annotated[Sort, Query(description="newest | oldest | updated | due (soonest SLA deadline); with "
+                                            "`updated` an order that changes while you page moves to the first "
+                                            "page, so a client that syncs starts again from there")] = Sort.newest,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
