@@ -71,7 +71,7 @@ class Record:
 class ExportSummary:
     new_images: int = 0
     relabelled: int = 0
-    duplicates_skipped: int = 0
+    duplicates_skipped: int = 0  # near-duplicates of a kept frame first found in this run
     unreviewed_orders: int = 0  # no verdict (yet, or any more: reopened); their frames are not exported
     withdrawn: int = 0  # images exported before whose order has no verdict now: removed
     missing_objects: int = 0  # frames whose evidence object could not be read: skipped, retried next run
@@ -136,8 +136,11 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
     (out / "labels").mkdir(exist_ok=True)
     state_path = out / "export_state.json"
     records: dict[str, Record] = {}
+    skipped: dict[str, int] = {}  # event id → order id of frames left out as near-duplicates
     if state_path.exists():
-        records = {k: Record(**v) for k, v in json.loads(state_path.read_text())["images"].items()}
+        state = json.loads(state_path.read_text())
+        records = {k: Record(**v) for k, v in state["images"].items()}
+        skipped = {k: int(v) for k, v in state.get("skipped", {}).items()}
     # Near-duplicates are looked for within one order only: on a fixed camera two different
     # issues share almost the whole frame, and each must keep its own label.
     hashes: dict[int, list[int]] = {}
@@ -154,7 +157,7 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
         verdict = verdict_of(session, order)
         if verdict is None:
             summary.unreviewed_orders += 1
-            summary.withdrawn += _withdraw(out, records, hashes, order.id or 0)
+            summary.withdrawn += _withdraw(out, records, hashes, skipped, order.id or 0)
             continue
         label_type = (order.corrected_type if verdict == "reclassified" else order.issue_type).value
         # (a reopened order keeps the reason of its old rejection: only a rejected one has one now)
@@ -173,6 +176,8 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
                     _write_label(out, old, event)
                     summary.relabelled += 1
                 continue
+            if name in skipped:  # a near-duplicate an earlier run already left out: not read again
+                continue
             try:
                 data = store.get(key)
                 h = dhash(data)
@@ -181,6 +186,7 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
                 summary.missing_objects += 1
                 continue
             if any(bin(h ^ other).count("1") <= MAX_HAMMING for other in hashes.get(order.id or 0, [])):
+                skipped[name] = order.id or 0
                 summary.duplicates_skipped += 1
                 continue
             hashes.setdefault(order.id or 0, []).append(h)
@@ -192,12 +198,13 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
             _write_label(out, rec, event)
             records[name] = rec
             summary.new_images += 1
-    _write_index(out, records)
+    _write_index(out, records, skipped)
     summary.total_images = len(records)
     return summary
 
 
-def _withdraw(out: Path, records: dict[str, Record], hashes: dict[int, list[int]], order_id: int) -> int:
+def _withdraw(out: Path, records: dict[str, Record], hashes: dict[int, list[int]], skipped: dict[str, int],
+              order_id: int) -> int:
     """Remove what an earlier run exported for an order that has no verdict now (a rejection
     reopened): a false alarm's frame must not stay a hard negative while the case is open."""
     gone = [name for name, rec in records.items() if rec.order_id == order_id]
@@ -206,6 +213,8 @@ def _withdraw(out: Path, records: dict[str, Record], hashes: dict[int, list[int]
         (out / "images" / rec.image).unlink(missing_ok=True)
         (out / "labels" / f"{Path(rec.image).stem}.txt").unlink(missing_ok=True)
     hashes.pop(order_id, None)
+    for name in [name for name, of in skipped.items() if of == order_id]:  # judged again, all are looked at
+        del skipped[name]
     return len(gone)
 
 
@@ -219,7 +228,7 @@ def _write_label(out: Path, rec: Record, event: Event) -> None:
     _atomic_write(out / "labels" / f"{Path(rec.image).stem}.txt", lines.encode())
 
 
-def _write_index(out: Path, records: dict[str, Record]) -> None:
+def _write_index(out: Path, records: dict[str, Record], skipped: dict[str, int]) -> None:
     ordered = sorted(records.values(), key=lambda r: (r.order_id, r.event_id))
     _atomic_write(out / "data.yaml", yaml.safe_dump({"path": ".", "train": "images", "val": "images",
                                                     "names": dict(enumerate(CLASSES))}, sort_keys=False).encode())
@@ -237,7 +246,8 @@ def _write_index(out: Path, records: dict[str, Record]) -> None:
             writer.writerow([r.image, r.order_id, r.reason])
     _atomic_write(out / "negatives.csv", buf.getvalue().encode())
     _atomic_write(out / "export_state.json",
-                  json.dumps({"images": {k: asdict(v) for k, v in records.items()}}, indent=1).encode())
+                  json.dumps({"images": {k: asdict(v) for k, v in records.items()}, "skipped": skipped},
+                             indent=1).encode())
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -90,7 +90,7 @@ def test_export_reviews_end_to_end(client, backend, tmp_path):
     # Again: nothing new. Then a verdict changes: the labels follow.
     with Session(engine) as session:
         again = export_reviews(session, make_store(backend), out, progress=False)
-    assert (again.new_images, again.relabelled, again.total_images) == (0, 0, 5)
+    assert (again.new_images, again.relabelled, again.total_images, again.duplicates_skipped) == (0, 0, 5, 0)
     assert client.post(f"/api/v1/orders/{rejected}/reopen", json={"note": "it was a stall"}).is_success
     assert client.post(f"/api/v1/orders/{rejected}/dispatch", json={"worker_id": 1}, headers=reviewer).is_success
     with Session(engine) as session:
