@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from sqlmodel import Session
 
-from api.geometry import best_match
+from api.geometry import best_match, scale_box
 from api.ingest_sql import candidate_query
 from api.location import Box, bounding_box, box_ground_point, distance_m, pixel_to_latlon
 from api.models import DONE_STATES, OPEN_STATES, OrderState, as_utc
@@ -125,14 +125,11 @@ def _before_fix(s: Sighting, done: Candidate) -> bool:
 
 
 def _box_in_frame_of(order: Candidate, s: Sighting) -> Box:
-    """The order's box in the pixels of the sighting's frame: a camera whose stream changed
-    resolution still sees the same stall at the same place of the picture."""
+    """The order's box in the pixels of the sighting's frame (as it is if either size is unknown)."""
     assert order.box is not None
-    if order.frame_size is None or s.frame_size is None or order.frame_size == s.frame_size:
+    if order.frame_size is None or s.frame_size is None:
         return order.box
-    sx, sy = s.frame_size[0] / order.frame_size[0], s.frame_size[1] / order.frame_size[1]
-    x1, y1, x2, y2 = order.box
-    return (x1 * sx, y1 * sy, x2 * sx, y2 * sy)
+    return scale_box(order.box, order.frame_size, s.frame_size)
 
 
 def _candidates(session: Session, s: Sighting, since: datetime, radius_m: float) -> list[Candidate]:

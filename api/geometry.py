@@ -8,6 +8,15 @@ Box = tuple[float, float, float, float]
 T = TypeVar("T")
 
 
+def scale_box(box: Box, src: tuple[int, int], dst: tuple[int, int]) -> Box:
+    """`box` from a frame of size `src` (w, h) in the pixels of one of size `dst`: a camera
+    whose stream changed resolution sees the same thing at the same place of the picture."""
+    if src == dst:
+        return box
+    sx, sy = dst[0] / src[0], dst[1] / src[1]
+    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+
+
 def iou(a: Box, b: Box) -> float:
     """Intersection over union of two x1, y1, x2, y2 boxes; 0 for degenerate boxes."""
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))

@@ -32,6 +32,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.geometry import scale_box
+
 log = logging.getLogger("streetwatch.outbox")
 
 _SCHEMA = """
@@ -233,10 +235,9 @@ def _resized_event(event_json: str, size: tuple[int, int]) -> str:
     width, height = event.get("frame_width"), event.get("frame_height")
     if not width or not height:
         return event_json
-    sx, sy = size[0] / width, size[1] / height
-    x1, y1, x2, y2 = event["bbox"]
+    x1, y1, x2, y2 = scale_box(tuple(event["bbox"]), (width, height), size)
     event.update(frame_width=size[0], frame_height=size[1],
-                 bbox=[min(x1 * sx, size[0]), min(y1 * sy, size[1]), min(x2 * sx, size[0]), min(y2 * sy, size[1])])
+                 bbox=[min(x1, size[0]), min(y1, size[1]), min(x2, size[0]), min(y2, size[1])])
     return json.dumps(event)
 
 

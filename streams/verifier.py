@@ -26,7 +26,7 @@ from typing import Callable, Iterable
 
 import httpx
 
-from api.geometry import iou
+from api.geometry import iou, scale_box
 from api.schemas import IssueType
 
 log = logging.getLogger("streetwatch.edge")
@@ -40,7 +40,6 @@ class Watch:
     box: Box  # in the order's frame size
     frame_size: tuple[int, int]
     clear_seconds: float
-    started_at: float
     last_seen: float | None = None
     hits: int = 0
     last_frame: float | None = None  # when a frame of the camera was last looked at
@@ -88,7 +87,7 @@ class FixVerifier:
                         raise ValueError(f"bbox {list(box)} is not x1, y1, x2, y2")
                     fresh[order_id] = current.get(order_id) or Watch(
                         order_id, IssueType(item["issue_type"]), box,  # type: ignore[arg-type]
-                        (int(item["frame_width"]), int(item["frame_height"])), float(item["clear_seconds"]), now)
+                        (int(item["frame_width"]), int(item["frame_height"])), float(item["clear_seconds"]))
                 except (KeyError, TypeError, ValueError) as exc:  # e.g. an issue type from a newer API
                     log.warning("camera %s: skipping an order to verify that this box cannot read (%s: %s)",
                                 camera, type(exc).__name__, exc)
@@ -112,7 +111,7 @@ class FixVerifier:
         detections = list(detections)
         sent: list[tuple[int, str]] = []
         for watch in watches:
-            region = _scale(watch.box, watch.frame_size, frame_size)
+            region = scale_box(watch.box, watch.frame_size, frame_size)
             gap = now - watch.last_frame if watch.last_frame is not None else 0.0
             watch.last_frame = now
             if any(t == watch.issue_type and iou(region, box) >= self.min_iou for t, box in detections):
@@ -158,9 +157,3 @@ class FixVerifier:
         wait = min(self.max_backoff_s, 5.0 * 2 ** (watch.failures - 1))
         watch.retry_at = now + wait
         log.warning("order %d: %s; trying again in %.0f s", watch.order_id, why, wait)
-
-
-def _scale(box: Box, src: tuple[int, int], dst: tuple[int, int]) -> Box:
-    # The camera may have been reconfigured to another resolution since the order was made.
-    sx, sy = dst[0] / src[0], dst[1] / src[1]
-    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)

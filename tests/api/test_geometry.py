@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.geometry import best_match, iou
+from api.geometry import best_match, iou, scale_box
 
 
 def test_iou():
@@ -29,3 +29,8 @@ def test_best_match_picks_the_highest_overlap_above_threshold():
 def test_best_match_ties_go_to_the_first_candidate():
     twins = [("older", (0.0, 0.0, 10.0, 10.0)), ("newer", (0.0, 0.0, 10.0, 10.0))]
     assert best_match((0, 0, 10, 10), twins, 0.3) == "older"
+
+
+def test_scale_box_maps_a_box_between_frame_sizes():
+    assert scale_box((100, 50, 200, 150), (320, 240), (640, 480)) == (200, 100, 400, 300)
+    assert scale_box((100, 50, 200, 150), (640, 480), (640, 480)) == (100, 50, 200, 150)
