@@ -45,9 +45,9 @@ from sqlmodel import Session, col, select
 from tqdm import tqdm
 
 from api.evidence_store import EvidenceStore
-from api.verdicts import confirmed_by_people
 from api.models import Camera, Event, Evidence, Order, OrderState, RejectReason, is_false_alarm
 from api.schemas import EvidenceKind, IssueType
+from api.verdicts import confirmed_by_people
 
 log = logging.getLogger("streetwatch.export")
 CLASSES = [t.value for t in IssueType]  # label ids: 0 street_vending, 1 clutter, 2 flooding
@@ -78,8 +78,9 @@ class ExportSummary:
     total_images: int = 0
 
 
-def verdict_of(session: Session, order: Order) -> str | None:
-    """confirmed / rejected / reclassified, or None while no person has judged the order."""
+def verdict_of(order: Order, confirmed: set[int]) -> str | None:
+    """confirmed / rejected / reclassified, or None while no person has judged the order;
+    `confirmed`: the ids api/verdicts.py says people confirmed."""
     if order.state == OrderState.rejected:
         if order.reject_reason == RejectReason.wrong_type:
             # Another type was there: its frames are labelled with it, or, when the reviewer
@@ -90,8 +91,7 @@ def verdict_of(session: Session, order: Order) -> str | None:
         return "confirmed"  # a duplicate, permitted or someone else's: the issue was really there
     # Automatic dispatch and camera checks are not a person's verdict; a rejection taken back
     # withdraws any confirmation before it (api/verdicts.py).
-    assert order.id is not None
-    return "confirmed" if order.id in confirmed_by_people(session, [order.id]) else None
+    return "confirmed" if order.id in confirmed else None
 
 
 def dhash(data: bytes) -> int:
@@ -152,9 +152,10 @@ def export_reviews(session: Session, store: EvidenceStore, out: Path, since: dat
     if since is not None:
         query = query.where(col(Order.updated_at) >= since)
     summary = ExportSummary()
-    for order in tqdm(session.exec(query.order_by(col(Order.id))).all(), desc="orders", unit="order",
-                      disable=not progress):
-        verdict = verdict_of(session, order)
+    orders = session.exec(query.order_by(col(Order.id))).all()
+    confirmed = confirmed_by_people(session, [o.id for o in orders if o.id is not None])  # one query, not one per order
+    for order in tqdm(orders, desc="orders", unit="order", disable=not progress):
+        verdict = verdict_of(order, confirmed)
         if verdict is None:
             summary.unreviewed_orders += 1
             summary.withdrawn += _withdraw(out, records, hashes, skipped, order.id or 0)

@@ -17,10 +17,8 @@ from sqlmodel import Session, col, func, select
 
 from api.dispatch import UNRESOLVED, is_overdue
 from api.models import Camera, Order, OrderState, as_utc, is_false_alarm, utcnow
-from api.verdicts import confirmed_by_people
 from api.schemas import IssueType
-
-
+from api.verdicts import confirmed_by_people
 
 WORKED_ON = {OrderState.in_progress, OrderState.resolved, OrderState.closed}
 

@@ -18,18 +18,16 @@ from api.models import AuditEntry, OrderState, Role
 
 HUMAN_ROLES = {Role.reviewer.value, Role.worker.value, Role.admin.value}
 CONFIRMING_STATES = {OrderState.dispatched, OrderState.in_progress, OrderState.resolved, OrderState.closed}
+CHUNK = 500  # order ids per query: bounds the statement's parameters (SQLite's limit)
 
 
 def confirmed_by_people(session: Session, order_ids: Iterable[int]) -> set[int]:
     """The orders among `order_ids` whose latest word from a person confirms them."""
     ids = list(order_ids)
     verdict: dict[int, bool] = {}
-    for start in range(0, len(ids), CHUNK):  # bound the statement's parameters (SQLite's limit)
+    for start in range(0, len(ids), CHUNK):
         _read_verdicts(session, ids[start:start + CHUNK], verdict)
     return {order_id for order_id, yes in verdict.items() if yes}
-
-
-CHUNK = 500
 
 
 def _read_verdicts(session: Session, ids: list[int], verdict: dict[int, bool]) -> None:

@@ -25,7 +25,7 @@ from datasets.recipe import SPLITS, Recipe, SyntheticSource, YoloSource
 from datasets.synth.crops import CropBank
 from datasets.synth.generate import yolo_line
 from datasets.synth.scene import CLASSES as SYNTH_CLASSES, random_scene, render_scene
-from datasets.yolo_labels import LabelError, images_in, read_labels, source_names
+from datasets.yolo_labels import LabelError, images_in, label_of, read_labels, source_names
 
 SPLIT_SEED_OFFSET = {"train": 0, "val": 500_000, "test": 750_000}  # disjoint seeds per split
 FINGERPRINT = "sources.sha256"  # in a build: what its source folders held when it was built
@@ -146,7 +146,7 @@ def _yolo(src: YoloSource, recipe: Recipe, root: Path, summary: Summary, tags: l
         raise LabelError(f"source {src.name}: class_map names {unknown} not in {src.path / 'data.yaml'} ({names})")
     remap = {i: recipe.classes.index(src.class_map[n]) for i, n in enumerate(names) if src.class_map.get(n)}
     for image, split, name in tqdm(_yolo_plan(src, recipe), desc=src.name, unit="img"):
-        boxes = read_labels(image.parent.parent / "labels" / f"{image.stem}.txt", len(names))
+        boxes = read_labels(label_of(image), len(names))
         dest = root / "images" / split / f"{name}{image.suffix.lower()}"
         try:
             os.link(image, dest)  # same disk: no copy

@@ -60,6 +60,8 @@ class PendingEvents:
                 return
             except Exception:  # not the disk: this event will never go in; the others may
                 self.lost += 1
-                log.exception("outbox: event %s cannot be stored; dropped", self._waiting.popleft().event.event_id)
+                dropped = self._waiting.popleft()
+                log.exception("outbox: event %s cannot be stored; dropped", dropped.event.event_id)
                 continue
-            log.info("outbox: event %s stored after all", self._waiting.popleft().event.event_id)
+            stored = self._waiting.popleft()
+            log.info("outbox: event %s stored after all", stored.event.event_id)

@@ -85,14 +85,16 @@ def _post(client: httpx.Client, base_url: str, event_json: str, images: dict[str
     return client.post(f"{base_url}/api/v1/events", data={"event": event_json}, files=files, headers=headers)
 
 
-def retry_after(exc: Exception) -> float:
-    """The wait an answer's Retry-After asks for (seconds form), capped; 0 if none."""
-    if not isinstance(exc, httpx.HTTPStatusError):
-        return 0.0
-    try:
-        return min(MAX_RETRY_AFTER_S, max(0.0, float(exc.response.headers.get("Retry-After", "0"))))
-    except ValueError:  # the HTTP-date form: our API never sends it
-        return 0.0
+def retry_wait(exc: Exception, delay: float) -> float:
+    """How long to wait before the next try: `delay` with jitter, or as long as the answer's
+    Retry-After (seconds form, capped) asks if that is longer."""
+    asked = 0.0
+    if isinstance(exc, httpx.HTTPStatusError):
+        try:
+            asked = min(MAX_RETRY_AFTER_S, max(0.0, float(exc.response.headers.get("Retry-After", "0"))))
+        except ValueError:  # the HTTP-date form: our API never sends it
+            pass
+    return max(asked, random.uniform(0, delay) + delay / 2)
 
 
 class EventUploader:
@@ -143,7 +145,7 @@ class EventUploader:
                 except Exception as exc:  # noqa: BLE001 (the uploader must live on and retry)
                     log.warning("sending failed (%s: %s); retrying event %s in %.1fs", type(exc).__name__, exc,
                                 item.event.event_id, delay)
-                    self._stop.wait(max(retry_after(exc), random.uniform(0, delay) + delay / 2))
+                    self._stop.wait(retry_wait(exc, delay))
                     delay = min(cap, delay * 2)
 
 
@@ -213,7 +215,7 @@ class OutboxSender:
             self.failures += 1
             self._report_failure(item.event_id, exc)
             self.api_up = False
-            wait = max(retry_after(exc), random.uniform(0, delay) + delay / 2)
+            wait = retry_wait(exc, delay)
             try:
                 self.outbox.attempted(item.seq)
             finally:

@@ -194,9 +194,17 @@ def test_single_event_over_the_cap_is_still_kept(tmp_path, cap_mb):
     assert drain(box) == ids  # metadata is never dropped
 
 
-def _sender(box: Outbox, api) -> OutboxSender:
-    return OutboxSender(box, "http://api", transport=httpx.MockTransport(api), backoff_initial_s=0.01,
-                        backoff_max_s=0.05)
+def _send_all(box: Outbox, api) -> OutboxSender:
+    """Run a sender (backoff 10-50 ms) against `api` until the outbox is empty; the stopped sender."""
+    sender = OutboxSender(box, "http://api", transport=httpx.MockTransport(api), backoff_initial_s=0.01,
+                          backoff_max_s=0.05)
+    sender.start()
+    try:
+        assert wait(lambda: len(box) == 0)
+        assert sender._thread.is_alive()
+    finally:
+        sender.stop()
+    return sender
 
 
 def test_a_conflict_is_retried_a_few_times_then_the_event_gives_way(tmp_path):
@@ -214,12 +222,7 @@ def test_a_conflict_is_retried_a_few_times_then_the_event_gives_way(tmp_path):
     box = Outbox(tmp_path / "ob")
     box.put("always", "{}", {"frame": jpeg(0)})
     later = put(box, 1)
-    sender = _sender(box, api)
-    sender.start()
-    try:
-        assert wait(lambda: len(box) == 0)
-    finally:
-        sender.stop()
+    sender = _send_all(box, api)
     assert tries["always"] == 5 and sender.rejected == 1  # CONFLICT_TRIES, then dropped
     assert tries[later[0]] == 3 and sender.sent == 1  # a passing conflict: delivered
 
@@ -236,12 +239,7 @@ def test_an_optional_part_over_the_upload_limit_is_left_out_not_the_event(tmp_pa
 
     box = Outbox(tmp_path / "ob")
     ids = put(box, 1)
-    sender = _sender(box, api)
-    sender.start()
-    try:
-        assert wait(lambda: len(box) == 0)
-    finally:
-        sender.stop()
+    sender = _send_all(box, api)
     assert parts == [{"frame", "crop"}, {"frame"}] and sender.sent == 1 and sender.rejected == 0 and ids
 
 
@@ -256,12 +254,7 @@ def test_retry_after_is_honoured(tmp_path):
 
     box = Outbox(tmp_path / "ob")
     put(box, 1)
-    sender = _sender(box, api)  # its own backoff is 10-50 ms
-    sender.start()
-    try:
-        assert wait(lambda: len(box) == 0)
-    finally:
-        sender.stop()
+    _send_all(box, api)  # its own backoff is 10-50 ms
     assert len(times) == 2 and times[1] - times[0] >= 0.95
 
 
@@ -274,13 +267,7 @@ def test_a_200_that_is_not_the_apis_answer_is_not_taken_for_one(tmp_path):
 
     box = Outbox(tmp_path / "ob")
     ids = put(box, 1)
-    sender = _sender(box, api)
-    sender.start()
-    try:
-        assert wait(lambda: len(box) == 0)
-        assert sender._thread.is_alive()
-    finally:
-        sender.stop()
+    sender = _send_all(box, api)
     assert sender.sent == 1 and sender.failures == 2 and ids
 
 
@@ -300,11 +287,5 @@ def test_the_sender_outlives_a_failing_outbox(tmp_path, monkeypatch):
         return real_peek()
 
     monkeypatch.setattr(box, "peek", peek)
-    sender = OutboxSender(box, "http://api", transport=httpx.MockTransport(api), backoff_initial_s=0.01,
-                          backoff_max_s=0.05)
-    sender.start()
-    try:
-        assert wait(lambda: len(box) == 0)
-    finally:
-        sender.stop()
+    _send_all(box, api)
     assert api.received == ids
