@@ -59,7 +59,7 @@ def _api_create_key(args: argparse.Namespace) -> int:
     check_migrated(engine, url)
     with Session(engine) as session:
         try:
-            key = create_key(session, args.name, Role(args.role), args.worker_id)
+            key = create_key(session, args.name, Role(args.role), args.worker_id, args.box)
         except ValueError as exc:
             print(f"streetwatch api create-key: {exc}", file=sys.stderr)
             return 2
@@ -155,8 +155,17 @@ def _train(args: argparse.Namespace) -> int:
         from datasets.yolo_labels import names_of
 
         names_of(raw, data)  # ultralytics' own complaint about names is a traceback
+    ood = None
+    if args.ood:
+        from vision.ood_val import OodSet
+
+        if not args.ood_images:
+            print("streetwatch: --ood needs --ood-images FOLDER (the photos its CSV names)", file=sys.stderr)
+            return 2
+        ood = OodSet(Path(args.ood), Path(args.ood_images))
+        print(f"out-of-domain validation: {len(ood.rows())} photos of {args.ood} (split {ood.split})")
     best = train(data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-                 name=args.name, device=args.device)
+                 name=args.name, device=args.device, freeze=args.freeze, ood=ood)
     print(f"best weights: {best}")
     return 0
 
@@ -177,6 +186,18 @@ def _publish(args: argparse.Namespace) -> int:
     card = publish(Path(args.run), Path(args.model_dir), Path(args.data), [Path(c) for c in args.clip],
                    card=not args.no_card)
     print(card.read_text())
+    return 0
+
+
+def _model_init(args: argparse.Namespace) -> int:
+    from vision.yolov5_import import Yolov5ImportError, init_from_yolov5
+
+    try:
+        report = init_from_yolov5(Path(args.from_yolov5), Path(args.out), seed=args.seed)
+    except Yolov5ImportError as exc:
+        print(f"streetwatch: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
     return 0
 
 
@@ -208,9 +229,11 @@ def _eval(args: argparse.Namespace) -> int:
         if not args.images:
             print("streetwatch: eval on an image-label CSV needs --images FOLDER", file=sys.stderr)
             return 2
-        result = image_level_on_labels(Path(args.model), Path(args.data), Path(args.images), args.issue)
-        text = image_labels_report(result, Path(args.data).stem)
-        out = Path(args.out or f"var/eval/{Path(args.model).name}-{Path(args.data).stem}")
+        result = image_level_on_labels(Path(args.model), Path(args.data), Path(args.images), args.issue,
+                                       split=args.split)
+        title = Path(args.data).stem + (f" ({args.split})" if args.split else "")
+        text = image_labels_report(result, title)
+        out = Path(args.out or f"var/eval/{Path(args.model).name}-{Path(args.data).stem}{'-' + args.split if args.split else ''}")
         out.mkdir(parents=True, exist_ok=True)
         if wrong_calls_picture(result, Path(args.images), out / "wrong.jpg"):
             text += "\n![wrong calls](wrong.jpg)\n"
@@ -218,7 +241,7 @@ def _eval(args: argparse.Namespace) -> int:
         print(text)
         print(f"wrote {out / 'eval.md'}")
         return 0
-    report = evaluate(Path(args.model), Path(args.data), args.split, Path(args.out) if args.out else None)
+    report = evaluate(Path(args.model), Path(args.data), args.split or "val", Path(args.out) if args.out else None)
     print(report.read_text())
     print(f"wrote {report}")
     return 0
@@ -261,8 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_api_migrate)
     s = api.add_parser("create-key", help="create an API key with a role and print it (shown once)")
     s.add_argument("--name", required=True, type=_key_name, help="who or what holds the key, e.g. 'edge-box-3' or 'li.wei'")
-    s.add_argument("--role", required=True, choices=["edge", "reviewer", "worker", "admin"])
+    s.add_argument("--role", required=True, choices=["edge", "reviewer", "worker", "admin", "open311_client"])
     s.add_argument("--worker-id", type=int, help="the worker a worker key belongs to")
+    s.add_argument("--box", help="the edge box an edge key belongs to: it may speak only for that box's cameras")
     s.set_defaults(func=_api_create_key)
     s = api.add_parser("serve", help="serve the API with uvicorn")
     s.add_argument("--host", default="127.0.0.1")
@@ -297,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="model folder with manifest.yaml")
     s.add_argument("data", help="data.yaml of a built dataset (sources.csv beside it tags real/synthetic), "
                                 "or a CSV of image-level labels (file,clutter,note) with --images")
-    s.add_argument("--split", default="val", choices=["train", "val", "test"])
+    s.add_argument("--split", choices=["train", "val", "test"],
+                   help="data.yaml: the split (default val); CSV: only its rows of this split (default all)")
     s.add_argument("--images", help="folder of the photos an image-label CSV names")
     s.add_argument("--issue", default="clutter", choices=["street_vending", "clutter", "flooding"])
     s.add_argument("--out", help="report folder (default var/eval/...)")
@@ -327,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-card", action="store_true", help="keep the model's README (written from eval reports)")
     s.set_defaults(func=_publish)
 
+    s = model.add_parser("init", help="starting weights for training from an official YOLOv5 release checkpoint")
+    s.add_argument("--from-yolov5", required=True, metavar="PT",
+                   help="a YOLOv5 release file, e.g. yolov5n.pt (v6.x/v7.0, COCO); backbone and neck are kept")
+    s.add_argument("out", help="the ultralytics .pt to write (train --model OUT)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the fresh detection head")
+    s.set_defaults(func=_model_init)
+
     s = model.add_parser("export", help="export .pt weights to ONNX and OpenVINO (f32) beside them; updates the manifest")
     s.add_argument("weights", help="a .pt file, or a model folder whose manifest names one")
     s.add_argument("--imgsz", type=int, help="input size (default: the manifest's, else 640)")
@@ -337,15 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_commands(sub, _whole_number)
 
-    s = sub.add_parser("train", help="train a YOLO model from scratch (resumable)")
+    s = sub.add_parser("train", help="train a YOLO model (resumable)")
     s.add_argument("data", help="data.yaml of a YOLO dataset, or a dataset recipe (built first)")
     s.add_argument("--model", default="yolo11n.yaml",
-                   help="architecture YAML (from scratch) or our own .pt to fine-tune from")
+                   help="architecture YAML (from scratch), starting weights of `model init`, or our own .pt to fine-tune from")
     s.add_argument("--epochs", type=_at_least_one, default=30)
     s.add_argument("--imgsz", type=_at_least_one, default=320)
     s.add_argument("--batch", type=_at_least_one, default=16)
     s.add_argument("--name", default="streetwatch")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--freeze", type=int, default=0, help="keep the first N layers as they start (10: a COCO backbone)")
+    s.add_argument("--ood", help="image-level label CSV (with a split column) scored after every epoch; "
+                                 "its val rows pick best_ood.pt")
+    s.add_argument("--ood-images", help="folder of the photos --ood names")
     s.set_defaults(func=_train)
     return p
 

@@ -81,34 +81,54 @@ def _readable(images: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def _image_level(manifest: ModelManifest, model, images: list[Path], names: list[str]) -> dict[str, dict[str, float]]:
-    """Per issue type: does the image contain the issue (label) / did the model say so (threshold)?"""
+    """Per issue type: does the image contain the issue (label) / did the model say so (threshold),
+    and the threshold-free figures of ranking the images by their best score for it."""
+    from vision.image_metrics import summary
+
     class_issue = {i: manifest.issue_type_of(manifest_id) for i, n in enumerate(names)
                    for manifest_id, c in manifest.classes.items() if c.name == n}
+    issues = sorted({t.value for t in class_issue.values() if t})
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
+    scores: dict[str, list[float]] = defaultdict(list)
+    truths: dict[str, list[bool]] = defaultdict(list)
     for image in images:
         truth = {class_issue.get(b.class_id) for b in read_labels(label_of(image), len(names))} - {None}
+        truth = {t.value for t in truth}
         result = model.predict(str(image), imgsz=manifest.imgsz, conf=0.05, verbose=False)[0].boxes
-        said = {manifest.issue_type_of(int(c)) for c, s in zip(result.cls.tolist(), result.conf.tolist())
-                if s >= manifest.threshold_of(int(c))} - {None}
-        for issue in {t for t in class_issue.values() if t}:
-            tp, fp, fn = counts[issue.value]
-            counts[issue.value] = [tp + (issue in said and issue in truth), fp + (issue in said and issue not in truth),
-                                   fn + (issue not in said and issue in truth)]
+        best: dict[str, float] = defaultdict(float)
+        said = set()
+        for c, s in zip(result.cls.tolist(), result.conf.tolist()):
+            if (issue := manifest.issue_type_of(int(c))) is not None:
+                best[issue.value] = max(best[issue.value], s)
+                if s >= manifest.threshold_of(int(c)):
+                    said.add(issue.value)
+        for issue in issues:
+            tp, fp, fn = counts[issue]
+            counts[issue] = [tp + (issue in said and issue in truth), fp + (issue in said and issue not in truth),
+                             fn + (issue not in said and issue in truth)]
+            scores[issue].append(best[issue])
+            truths[issue].append(issue in truth)
     out = {}
     for issue, (tp, fp, fn) in counts.items():
         out[issue] = {"precision": tp / (tp + fp) if tp + fp else float("nan"),
-                      "recall": tp / (tp + fn) if tp + fn else float("nan"), "positives": tp + fn}
+                      "recall": tp / (tp + fn) if tp + fn else float("nan"), "positives": tp + fn,
+                      "ranking": summary(scores[issue], truths[issue])}
     return out
 
 
-def read_image_labels(csv_path: Path, images: Path, issue: str) -> list[tuple[Path, bool]]:
-    """Rows of an image-level label file (`file,<issue>,note`: 1 if the photo shows the issue)."""
+def read_image_labels(csv_path: Path, images: Path, issue: str, split: str | None = None) -> list[tuple[Path, bool]]:
+    """Rows of an image-level label file (`file,<issue>,note`: 1 if the photo shows the issue),
+    only those of `split` when given (the file then needs a `split` column)."""
     rows = []
     with Path(csv_path).open(newline="") as f:
         reader = csv.DictReader(f)
         if issue not in (reader.fieldnames or []) or "file" not in (reader.fieldnames or []):
             raise LabelError(f"{csv_path}: needs the columns file and {issue}, has {reader.fieldnames}")
+        if split is not None and "split" not in (reader.fieldnames or []):
+            raise LabelError(f"{csv_path}: no split column to take the {split!r} rows from")
         for line, row in enumerate(reader, start=2):
+            if split is not None and row["split"] != split:
+                continue
             if row[issue] not in ("0", "1"):
                 raise LabelError(f"{csv_path}:{line}: {issue} must be 0 or 1, not {row[issue]!r}")
             image = Path(images) / row["file"]
@@ -119,27 +139,34 @@ def read_image_labels(csv_path: Path, images: Path, issue: str) -> list[tuple[Pa
 
 
 def image_level_on_labels(model_dir: Path, csv_path: Path, images: Path, issue: str = "clutter",
-                          model=None) -> dict:
+                          model=None, split: str | None = None) -> dict:
     """Precision and recall of "this photo shows `issue`" at the manifest's thresholds, on
-    photos labelled at image level (no boxes), with the files it got wrong."""
+    photos labelled at image level (no boxes), with the files it got wrong; and the
+    threshold-free figures of the ranking by each photo's best score (vision/image_metrics.py)."""
     from ultralytics import YOLO
+
+    from vision.image_metrics import summary
 
     manifest = load_manifest(model_dir)
     model = model or YOLO(str(manifest.weights_path), task=manifest.task)
     tp = fp = fn = tn = 0
     wrong: list[tuple[str, str, float]] = []
-    for image, truth in read_image_labels(csv_path, images, issue):
-        boxes = model.predict(str(image), imgsz=manifest.imgsz, conf=0.05, verbose=False)[0].boxes
+    scores, truths = [], []
+    for image, truth in read_image_labels(csv_path, images, issue, split=split):
+        boxes = model.predict(str(image), imgsz=manifest.imgsz, conf=0.01, verbose=False)[0].boxes
         of_issue = [(int(c), s) for c, s in zip(boxes.cls.tolist(), boxes.conf.tolist())
                     if (t := manifest.issue_type_of(int(c))) is not None and t.value == issue]
         best = max((s for _, s in of_issue), default=0.0)
         said = any(s >= manifest.threshold_of(c) for c, s in of_issue)
         tp, fp, fn, tn = tp + (said and truth), fp + (said and not truth), fn + (truth and not said), tn + (not said and not truth)
+        scores.append(best)
+        truths.append(truth)
         if said != truth:
             wrong.append((image.name, "false alarm" if said else "missed", round(best, 3)))
     return {"issue": issue, "images": tp + fp + fn + tn, "positives": tp + fn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
             "precision": tp / (tp + fp) if tp + fp else float("nan"),
-            "recall": tp / (tp + fn) if tp + fn else float("nan"), "wrong": wrong}
+            "recall": tp / (tp + fn) if tp + fn else float("nan"), "wrong": wrong,
+            "ranking": summary(scores, truths)}
 
 
 def wrong_calls_picture(result: dict, images: Path, out: Path, limit: int = 24) -> Path | None:
@@ -163,9 +190,18 @@ def image_labels_report(result: dict, title: str) -> str:
     lines = [f"## {title}: image-level {result['issue']} ({result['images']} real photos, {result['positives']} with it)", "",
              "| precision | recall | TP | FP | FN | TN |", "|---|---|---|---|---|---|",
              f"| {result['precision']:.3f} | {result['recall']:.3f} | {result['tp']} | {result['fp']} | {result['fn']} | {result['tn']} |",
-             "", "Wrong calls (file, what, best score):", ""]
+             "", *ranking_table([(result["issue"], result["ranking"])]), "", "Wrong calls (file, what, best score):", ""]
     lines += [f"- {name}: {what} ({score:.2f})" for name, what, score in result["wrong"]] or ["- none"]
     return "\n".join(lines) + "\n"
+
+
+def ranking_table(rows: list[tuple[str, dict]]) -> list[str]:
+    """Threshold-free lines: image-level AP (ranking by the best score), best recall at precision
+    ≥ 0.85 and ≥ 0.90, and the base rate, which is the AP a random ranking gets."""
+    lines = ["| issue type | image AP | base rate | recall at P≥0.85 | recall at P≥0.90 |", "|---|---|---|---|---|"]
+    for issue, r in rows:
+        lines.append(f"| {issue} | {r['ap']:.3f} | {r['base_rate']:.2f} | {r['recall_at_p85']:.2f} | {r['recall_at_p90']:.2f} |")
+    return lines
 
 
 class _PredictOnce:
@@ -227,8 +263,10 @@ def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None =
         for i, cls in enumerate(box.ap_class_index):
             lines.append(f"| {metrics.names[int(cls)]} | {box.ap50[i]:.3f} | {box.ap[i]:.3f} |")
         lines += ["", "| issue type | image precision | image recall | images with it |", "|---|---|---|---|"]
-        for issue, m in sorted(_image_level(manifest, model, images, names).items()):
+        per_issue = sorted(_image_level(manifest, model, images, names).items())
+        for issue, m in per_issue:
             lines.append(f"| {issue} | {m['precision']:.3f} | {m['recall']:.3f} | {m['positives']} |")
+        lines += ["", *ranking_table([(issue, m["ranking"]) for issue, m in per_issue])]
         lines += ["", f"![PR curve, {origin}](pr-{origin}.png)", ""]
         found = mistakes(manifest, model, images, names)
         if contact_sheet(found, out / f"failures-{origin}.jpg"):

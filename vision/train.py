@@ -1,15 +1,22 @@
 """Train a YOLO detector from scratch with ultralytics and export it for the edge.
 
-No pretrained checkpoints are available on our machines, so `model` is an architecture
-YAML (e.g. yolo11n.yaml), or weights this project trained itself (a .pt) to fine-tune
-from, such as the deployed model when new data arrives. Runs are resumable: re-running with the same name continues
-from the run's last.pt.
+`model` is an architecture YAML (e.g. yolo11n.yaml: from scratch), starting weights made by
+`streetwatch model init --from-yolov5` from an official COCO release checkpoint, or weights this
+project trained itself (a .pt) to fine-tune from, such as the deployed model when new data
+arrives. Runs are resumable: re-running with the same name continues from the run's last.pt.
+`freeze` keeps the first layers (the COCO backbone: 10 for yolov5n) as they came; `ood` scores
+every epoch on real photos of another domain and keeps the best epoch as best_ood.pt
+(vision/ood_val.py).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vision.ood_val import OodSet
 
 log = logging.getLogger("streetwatch.train")
 
@@ -36,9 +43,12 @@ def train(
     device: str = "cpu",
     workers: int = 2,
     export: bool = True,
+    freeze: int = 0,
+    ood: "OodSet | None" = None,
 ) -> Path:
-    """Train (or resume) and return the path of best.pt; its ONNX and OpenVINO exports
-    (vision/export.py) sit beside it, ready for the edge's faster backends."""
+    """Train (or resume) and return the path of the best weights (best_ood.pt when `ood` is
+    given, else best.pt); their ONNX and OpenVINO exports (vision/export.py) sit beside them,
+    ready for the edge's faster backends."""
     from ultralytics import YOLO  # heavy import kept local so the CLI starts fast
 
     run_dir = Path(project).resolve() / name
@@ -47,6 +57,10 @@ def train(
         log.info("resuming %s", last)
         yolo = YOLO(str(last))
         use_every_core(yolo)
+        if ood is not None:
+            from vision.ood_val import add_ood_callback
+
+            add_ood_callback(yolo, ood, imgsz)
         try:
             yolo.train(resume=True)
         except AssertionError as exc:  # ultralytics refuses to resume a finished run
@@ -54,15 +68,19 @@ def train(
     else:
         yolo = YOLO(model)
         use_every_core(yolo)
+        if ood is not None:
+            from vision.ood_val import add_ood_callback
+
+            add_ood_callback(yolo, ood, imgsz)
         # ultralytics only starts from a checkpoint's weights when `pretrained` names it
         start = str(Path(model).resolve()) if str(model).endswith(".pt") else False
         yolo.train(
             data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers,
             project=str(Path(project).resolve()), name=name, exist_ok=True, pretrained=start,
             cache="ram", plots=True, patience=max(10, epochs // 3), seed=0, deterministic=False,
-            amp=False, close_mosaic=max(1, epochs // 8),
+            amp=False, close_mosaic=max(1, epochs // 8), freeze=freeze or None,
         )
-    best = run_dir / "weights" / "best.pt"
+    best = run_dir / "weights" / ("best_ood.pt" if ood is not None else "best.pt")
     if export:
         from vision.export import export_model
 
