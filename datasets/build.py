@@ -41,6 +41,9 @@ class Summary:
 
     def add(self, source: str, split: str, class_ids: list[int]) -> None:
         self.images[(source, split)] += 1
+        self.add_boxes(source, split, class_ids)
+
+    def add_boxes(self, source: str, split: str, class_ids: list[int]) -> None:
         self.boxes[(source, split)].update(self.classes[c] for c in class_ids)
 
     def table(self) -> str:
@@ -165,6 +168,9 @@ def sources_fingerprint(recipe: Recipe) -> str:
     folders = [src.path for src in recipe.sources if isinstance(src, YoloSource)]
     folders += [src.garbage_crops for src in recipe.sources if isinstance(src, SyntheticSource) and src.garbage_crops]
     digest = hashlib.sha256()
+    if recipe.context is not None:  # other weights label other boxes
+        stat = Path(recipe.context.weights).stat()
+        digest.update(f"context\t{recipe.context.weights}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     for folder in folders:
         digest.update(f"{folder}\n".encode())
         # ultralytics' label caches change when someone trains on the folder itself, not its data
@@ -199,6 +205,13 @@ def build_dataset(recipe: Recipe, out: Path) -> tuple[Path, Summary]:
         summary, tags = Summary(recipe.classes), []
         for src in recipe.sources:
             (_synthetic if isinstance(src, SyntheticSource) else _yolo)(src, recipe, tmp, summary, tags)
+        if recipe.context is not None:
+            from datasets.context import add_context_labels
+
+            ids = {name: i for i, name in enumerate(recipe.classes)}
+            cache = out.parent / ".context-cache"
+            for (source, split), added in add_context_labels(recipe.context, tmp, [t[:3] for t in tags], ids, cache).items():
+                summary.add_boxes(source, split, added)
         with (tmp / "sources.csv").open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["image", "split", "source", "origin"])

@@ -60,6 +60,15 @@ class YoloSource(Strict):
 Source = Annotated[Union[SyntheticSource, YoloSource], Field(discriminator="kind")]
 
 
+class ContextLabels(Strict):
+    """Context classes labelled on every image by an official YOLOv5 COCO checkpoint
+    (vision/coco_labeller.py): people, vehicles and furniture the detector should keep seeing."""
+    weights: Path                      # the release file (yolov5n.pt), relative to the recipe
+    classes: dict[str, str]            # COCO class name → recipe class (several may share one)
+    conf: float = Field(default=0.4, gt=0, lt=1)
+    imgsz: int = Field(default=640, ge=64, le=1920)
+
+
 class Recipe(Strict):
     # A letter or digit first: "." or ".." would make the output folder the datasets folder or its parent.
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -67,6 +76,7 @@ class Recipe(Strict):
     classes: list[str] = Field(min_length=1)
     splits: dict[Literal["train", "val", "test"], float] = Field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
     sources: list[Source] = Field(min_length=1)
+    context: ContextLabels | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "Recipe":
@@ -80,6 +90,10 @@ class Recipe(Strict):
                 unknown = sorted({c for c in src.class_map.values() if c is not None} - set(self.classes))
                 if unknown:
                     raise ValueError(f"source {src.name}: class_map targets {unknown} are not in classes")
+        if self.context is not None:
+            unknown = sorted(set(self.context.classes.values()) - set(self.classes))
+            if unknown:
+                raise ValueError(f"context: classes targets {unknown} are not in classes")
         return self
 
 
@@ -92,6 +106,11 @@ def load_recipe(path: Path | str) -> Recipe:
         from streams.config import first_error
 
         raise RecipeError(f"{path}: {first_error(exc)}") from exc
+    if recipe.context is not None:
+        if not recipe.context.weights.is_absolute():
+            recipe.context.weights = (path.parent / recipe.context.weights).resolve()
+        if not recipe.context.weights.is_file():
+            raise RecipeError(f"{path}: context: weights: file not found: {recipe.context.weights}")
     for src in recipe.sources:
         if isinstance(src, SyntheticSource) and src.garbage_crops is not None:
             if not src.garbage_crops.is_absolute():
