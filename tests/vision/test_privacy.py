@@ -109,3 +109,42 @@ def test_the_edge_blurs_every_image_it_renders_unless_the_camera_turns_it_off(ph
     expected = crop(PrivacyFilter().blur(photo)[0], issue.box).astype(int)
     assert np.abs(crop_b.astype(int) - expected).mean() < 0.5 * np.abs(crop_p.astype(int) - expected).mean()
     assert not any(_overlaps(b, face) for b in PrivacyFilter().find(decode(blurred["annotated"])))
+
+
+def test_heads_of_people_and_plates_of_vehicles_come_from_the_detectors_boxes():
+    from vision.privacy import regions_from_detections
+
+    boxes = np.array([[100, 200, 140, 360], [300, 300, 500, 400], [10, 10, 50, 50]], np.float32)
+    regions = regions_from_detections(boxes, ["person", "car", "umbrella"])
+    assert regions == [(100, 200, 40, 40), (300, 355, 200, 45)]  # the top quarter; the lower 45 %
+
+
+def test_a_person_the_cascades_miss_is_blurred_from_the_detector(photo):
+    """A face turned away or at night gives no cascade hit; the detector's person box still
+    covers its head. The edge blurs it when its model has a person class."""
+    import time
+    import uuid
+
+    from api.schemas import IssueType
+    from streams.config import EdgeConfig
+    from streams.pipeline import EdgePipeline
+    from tests.streams.test_edge_faults import NoDetections
+    from vision.confirm import ConfirmedIssue
+    from vision.detections import Detections
+
+    config = EdgeConfig.model_validate({"http": None, "cameras": [{"name": "c", "url": "rtsp://127.0.0.1/a"}]})
+    edge = EdgePipeline(config, detector=NoDetections(), uploader=object())
+    person_id = max(edge.manifest.classes) + 1
+    edge.manifest.classes[person_id] = edge.manifest.classes[min(edge.manifest.classes)].model_copy(
+        update={"name": "person", "issue_type": None})
+    head = (300, 400, 60, 60)  # a patch of texture no cascade calls a face
+    frame = photo.copy()
+    rng = np.random.default_rng(0)
+    frame[head[1]:head[1] + 60, head[0]:head[0] + 60] = rng.integers(0, 255, (60, 60, 3), dtype=np.uint8)
+    now = time.time()
+    issue = ConfirmedIssue(uuid.uuid4(), IssueType.clutter, 0, 1, (280.0, 380.0, 380.0, 640.0), 0.9, now - 10, now)
+    person = Detections(np.array([[300, 400, 360, 640]]), np.array([0.3]), np.array([person_id]))
+    decode = lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # noqa: E731
+    with_person = decode(edge._make_event(edge.cameras["c"], frame, issue, person).images["frame"])
+    without = decode(edge._make_event(edge.cameras["c"], frame, issue).images["frame"])
+    assert _sharpness(with_person, head) < 0.2 * _sharpness(without, head)
