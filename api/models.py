@@ -378,6 +378,7 @@ class Role(StrEnum):
     reviewer = "reviewer"  # confirms, rejects, dispatches
     worker = "worker"  # moves own orders to in_progress / resolved
     admin = "admin"  # everything, and cameras, grids, workers, keys
+    open311_client = "open311_client"  # a 311 app: files service requests through Open311 (POST requests)
 
 
 class ApiKey(SQLModel, table=True):

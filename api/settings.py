@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     auto_dispatch: bool = Field(True, description="dispatch new orders to a grid worker at once")
     sweep_interval_seconds: float = Field(60.0, ge=0.0, description="how often SLAs and clearing are checked; "
                                                                       "0 turns the background sweep off")
+    public_url: str | None = Field(None, description="the API's public base URL, e.g. https://streetwatch.city.gov.cn; "
+                                                    "Open311 media_url and discovery links are made absolute with "
+                                                    "it; unset → the URL each request came to")
+    open311_jurisdiction_id: str | None = Field(None, max_length=100, description="if set, an Open311 call that "
+                                                "names another jurisdiction_id is refused")
+    open311_media_hosts: list[str] = Field(default_factory=list, description="hosts an Open311 POST's media_url "
+                                           "may be fetched from; empty → no server-side fetch at all")
 
     @field_validator("policies", mode="before")
     @classmethod
@@ -76,6 +83,22 @@ class Settings(BaseSettings):
 
     def policy(self, issue_type: IssueType) -> IssuePolicy:
         return self.policies[issue_type]
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        # Links are joined onto it, so it must be a bare http(s) base: no query, no fragment.
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"public_url must be http(s)://host[:port][/path], got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("open311_media_hosts")
+    @classmethod
+    def _media_hosts(cls, value: list[str]) -> list[str]:
+        return [h.strip().lower() for h in value if h.strip()]
 
     @model_validator(mode="after")
     def _endpoint_without_scheme(self) -> "Settings":

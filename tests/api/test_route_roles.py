@@ -21,12 +21,17 @@ PUBLIC = {
     ("GET", "/api/v1/evidence/{key:path}"),  # the URL's own signature is the credential
     ("POST", "/api/v1/reports"),
     ("GET", "/api/v1/reports/{tracking_id}"),
-    ("GET", "/open311/v2/services.json"),  # 311 read APIs are public; they show no contacts or workers
-    ("GET", "/open311/v2/requests.json"),
-    ("GET", "/open311/v2/requests/{service_request_id}.json"),
+    ("GET", "/open311/v2/services.{fmt}"),  # 311 read APIs are public; they show no contacts or workers
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"),
+    ("GET", "/open311/v2/requests.{fmt}"),
+    ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"),
+    ("GET", "/open311/v2/tokens/{token}.{fmt}"),
+    ("GET", "/open311/discovery.{fmt}"),
+    ("GET", "/open311/v2/discovery.{fmt}"),
 }
 PARAMS = {"order_id": "1", "grid_id": "g-1", "worker_id": "1", "key_id": "1", "name": "cam-1", "tracking_id": "SW-0000000000",
-          "key:path": "events/x/a.jpg", "job_id": "no-such-job", "service_request_id": "1"}
+          "key:path": "events/x/a.jpg", "job_id": "no-such-job", "service_request_id": "1",
+          "fmt": "json", "service_code": "clutter", "token": "SW-0000000000"}
 
 
 def _routes(routes) -> Iterator[APIRoute]:
