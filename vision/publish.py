@@ -40,6 +40,7 @@ def publish(run_dir: Path, model_dir: Path, data: Path, clips: list[Path], card:
     from vision.export import export_model
 
     manifest, best = _check_inputs(run_dir, model_dir, data, clips)
+    print(f"publishing {best}")
     weights = model_dir / manifest.weights
     weights.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=weights.parent))  # same disk: os.replace is atomic
@@ -57,7 +58,9 @@ def publish(run_dir: Path, model_dir: Path, data: Path, clips: list[Path], card:
     results = list(csv.DictReader((run_dir / "results.csv").open()))
     args = yaml.safe_load((run_dir / "args.yaml").read_text())
     training = {
-        "architecture": f"{args['model']} from scratch (no pretrained weights)",
+        "architecture": (f"{args['model']} from scratch (no pretrained weights)" if str(args["model"]).endswith(".yaml")
+                         else f"started from {Path(str(args['model'])).name}"),
+        "weights chosen": best.name,
         "image size": args["imgsz"], "epochs": len(results), "batch": args["batch"],
         "device": "CPU, 2 cores", "wall time": f"{float(results[-1]['time']) / 60:.0f} min",
         "data": f"{data}",
@@ -82,7 +85,10 @@ def _check_inputs(run_dir: Path, model_dir: Path, data: Path, clips: list[Path])
     if not manifest.weights.endswith(".pt"):
         raise ManifestError(f"{model_dir / 'manifest.yaml'}: weights: publish installs a .pt, not {manifest.weights}")
     names_of(read_yaml(Path(data), LabelError), Path(data))  # --data: a data.yaml with class names
-    best = Path(run_dir) / "weights" / "best.pt"
+    # a run with out-of-domain validation (train --ood) picked its epoch on real photos of another domain
+    best = Path(run_dir) / "weights" / "best_ood.pt"
+    if not best.is_file():
+        best = Path(run_dir) / "weights" / "best.pt"
     for needed in (best, Path(run_dir) / "results.csv", Path(run_dir) / "args.yaml"):
         if not needed.is_file():
             raise FileNotFoundError(f"{needed}: not found (is {run_dir} a finished training run?)")

@@ -80,3 +80,16 @@ def test_publish_installs_weights_thresholds_and_their_onnx_together(tmp_path):
     assert all(manifest.export_path(fmt).is_file() for fmt in manifest.exports)
     assert (model / "m.onnx").stat().st_size > 1_000_000
     assert not list(model.glob(".publish-*")) and not (model / ".manifest.yaml.new").exists()
+
+
+def test_a_run_with_out_of_domain_validation_publishes_the_epoch_it_chose(tmp_path):
+    """train --ood keeps best_ood.pt (the epoch best on real photos of another domain and on
+    val): that, not ultralytics' best.pt, is what publish installs."""
+    from vision.publish import _check_inputs
+
+    run = _run(tmp_path)
+    make_yolo_source(tmp_path / "src", GOOD_LABELS)
+    model = _model(tmp_path)
+    assert _check_inputs(run, model, tmp_path / "src" / "data.yaml", [])[1].name == "best.pt"
+    shutil.copy(run / "weights" / "best.pt", run / "weights" / "best_ood.pt")
+    assert _check_inputs(run, model, tmp_path / "src" / "data.yaml", [])[1].name == "best_ood.pt"
