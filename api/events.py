@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from api import ingest_sql
 from api.db import begin_write
 from api.evidence_store import EvidenceStore
-from api.images import BadImage, CheckedImage, check_images
+from api.images import CheckedImage, check_images
 from api.dedup import CameraInfo, Sighting, locate
 from api.dedup_locks import lock_sighting
 from api.models import Evidence, utcnow
@@ -54,13 +54,9 @@ def ingest_event(session: Session, store: EvidenceStore, settings: Settings, eve
     Raises BadImage / TooLarge (nothing stored), StoreUnavailable (nothing stored; retry).
     Posting an event_id again returns the first answer with replay=True and stores nothing.
     """
-    checked = check_images(images, settings.max_upload_bytes)
-    frame = checked[0]  # (check_images puts the required frame first)
-    if (frame.width, frame.height) != (event.frame_width, event.frame_height):
-        # The box is in the frame's pixels: a frame of another size makes it point elsewhere
-        # (and the review export would label the wrong place).
-        raise BadImage("frame", f"is {frame.width}x{frame.height} but the event says "
-                                f"{event.frame_width}x{event.frame_height} (frame_width, frame_height)")
+    # The box is in the frame's pixels: a frame of another size makes it point elsewhere (and
+    # the review export would label the wrong place). Checked from the headers, before decoding.
+    checked = check_images(images, settings.max_upload_bytes, (event.frame_width, event.frame_height))
     # No replay check up front: the unique event_id refuses a replay's INSERT, and only then
     # is the first answer looked up. A replay (the edge retrying after a lost answer) is rare
     # and costs an S3 put and delete; a check on every event cost a statement on every event.

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
-from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from api.schemas import EvidenceKind
 
@@ -16,9 +19,32 @@ FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png")}
 # formats are accepted anyway, and ultralytics (when imported in the same process) patches
 # Image.open to fetch a HEIF plugin on any unidentified file.
 _OPENERS = {b"\xff\xd8\xff": JpegImagePlugin.JpegImageFile, b"\x89PNG\r\n\x1a\n": PngImagePlugin.PngImageFile}
-# Far above any camera (16384² is the frame limit of the wire contract) yet low enough that a
-# crafted file cannot make Pillow allocate gigabytes.
-MAX_PIXELS = 16384 * 16384
+# Declared sizes are checked before a byte is decoded: a 336 KiB PNG of zeros can declare
+# 9400x9400 and cost 350 MB to decode (Pillow's own bomb warning starts at 89.5 MP).
+# Cameras: 8K UHD, the largest CCTV sensors; an event's frame must also be the size it states.
+CAMERA_MAX_PIXELS = 7680 * 4320
+# Photos people take (citizens, workers): a 24 MP phone photo; 48-200 MP sensors save 12 MP
+# binned images unless told otherwise.
+PHOTO_MAX_PIXELS = 24_000_000
+PHOTO_KINDS = frozenset({EvidenceKind.report, EvidenceKind.resolution})
+# Decodes that allocate more than this many pixels take one of a few slots, so that a burst of
+# large images waits its turn instead of holding several hundred MB at once.
+LARGE_DECODE_PIXELS = 4_000_000
+_large_decodes = threading.BoundedSemaphore(2)
+
+
+def max_pixels(kind: EvidenceKind) -> int:
+    return PHOTO_MAX_PIXELS if kind in PHOTO_KINDS else CAMERA_MAX_PIXELS
+
+
+@contextmanager
+def decode_slot(pixels: int) -> Iterator[None]:
+    """Hold one of the large-decode slots while decoding `pixels` pixels (none for small ones)."""
+    if pixels <= LARGE_DECODE_PIXELS:
+        yield
+        return
+    with _large_decodes:
+        yield
 
 
 class BadImage(ValueError):
@@ -47,43 +73,75 @@ class CheckedImage:
     sha256: str
 
 
-def check_image(kind: EvidenceKind, data: bytes, max_bytes: int | None = None, field: str | None = None) -> CheckedImage:
-    """Decode the whole image: a truncated or corrupt JPEG is refused, not stored. Errors name
-    `field` (the form field it came in), else the evidence kind (the edge's part names)."""
-    part = field or kind.value
-    if max_bytes is not None and len(data) > max_bytes:
-        raise TooLarge(part, max_bytes)
+def open_image(part: str, data: bytes, limit: int, size: tuple[int, int] | None = None) -> ImageFile.ImageFile:
+    """The image's header only, nothing decoded yet: refused (BadImage) unless it is a JPEG or
+    PNG of at most `limit` pixels, and of exactly `size` when one is given."""
     if not data:
         raise BadImage(part, "empty file")
+    opener = next((cls for magic, cls in _OPENERS.items() if data.startswith(magic)), None)
+    if opener is None:
+        raise BadImage(part, "must be a JPEG or PNG image")
+    try:
+        img = opener(io.BytesIO(data))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadImage(part, f"not a decodable JPEG or PNG image ({exc})") from exc
+    width, height = img.size
+    if size is not None and (width, height) != size:
+        img.close()
+        raise BadImage(part, f"is {width}x{height} but the event says {size[0]}x{size[1]} (frame_width, frame_height)")
+    if width * height > limit:
+        img.close()
+        raise BadImage(part, f"{width}x{height} pixels is more than the limit of {limit / 1e6:.1f} megapixels")
+    return img
+
+
+@contextmanager
+def decoding(part: str) -> Iterator[None]:
+    """Decoder failures (truncated, corrupt, a bomb Pillow notices) as BadImage naming `part`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opener = next((cls for magic, cls in _OPENERS.items() if data.startswith(magic)), None)
-            if opener is None:
-                raise BadImage(part, "must be a JPEG or PNG image")
-            with opener(io.BytesIO(data)) as img:
-                fmt = img.format
-                width, height = img.size
-                if width * height > MAX_PIXELS:
-                    raise BadImage(part, f"{width}x{height} pixels is more than any camera sends")
-                if fmt == "JPEG":
-                    # Luminance at 1/8 scale: libjpeg still entropy-decodes every component
-                    # of every scan (a truncated file is still refused, as in colour) but skips
-                    # most IDCT work and all colour conversion: 1.2 against 5.0 ms for a
-                    # full decode of a 1280x720 frame (1.6 ms in colour at 1/8).
-                    img.draft("L", (max(1, width // 8), max(1, height // 8)))
-                img.load()
+            yield
     except BadImage:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
         raise BadImage(part, f"not a decodable JPEG or PNG image ({exc})") from exc
+
+
+def check_image(kind: EvidenceKind, data: bytes, max_bytes: int | None = None, field: str | None = None,
+                size: tuple[int, int] | None = None, limit: int | None = None) -> CheckedImage:
+    """Decode the whole image: a truncated or corrupt JPEG is refused, not stored. Errors name
+    `field` (the form field it came in), else the evidence kind (the edge's part names).
+    `size`: the exact size it must have; `limit`: most pixels (the kind's cap by default)."""
+    part = field or kind.value
+    if max_bytes is not None and len(data) > max_bytes:
+        raise TooLarge(part, max_bytes)
+    with decoding(part):
+        with open_image(part, data, limit or max_pixels(kind), size) as img:
+            fmt = img.format
+            width, height = img.size
+            if fmt == "JPEG":
+                # Luminance at 1/8 scale: libjpeg still entropy-decodes every component
+                # of every scan (a truncated file is still refused, as in colour) but skips
+                # most IDCT work and all colour conversion: 1.2 against 5.0 ms for a
+                # full decode of a 1280x720 frame (1.6 ms in colour at 1/8).
+                img.draft("L", (max(1, width // 8), max(1, height // 8)))
+            with decode_slot(img.size[0] * img.size[1]):
+                img.load()
+    assert fmt is not None
     content_type, ext = FORMATS[fmt]
     return CheckedImage(kind, data, content_type, ext, width, height, hashlib.sha256(data).hexdigest())
 
 
-def check_images(images: dict[EvidenceKind, bytes], max_bytes: int | None = None) -> list[CheckedImage]:
-    """All parts checked before any is stored; `frame` is required, the others optional."""
+def check_images(images: dict[EvidenceKind, bytes], max_bytes: int | None = None,
+                 frame_size: tuple[int, int] | None = None) -> list[CheckedImage]:
+    """All parts checked before any is stored; `frame` is required, the others optional. With
+    `frame_size` (the event's), the frame must be that size and no part may be larger: that
+    is known from the headers, before anything is decoded."""
     if EvidenceKind.frame not in images:
         raise BadImage(EvidenceKind.frame.value, "required: the full analysed frame (JPEG or PNG)")
-    return [check_image(kind, images[kind], max_bytes) for kind in EvidenceKind if kind in images]
+    limit = min(CAMERA_MAX_PIXELS, frame_size[0] * frame_size[1]) if frame_size else None
+    return [check_image(kind, images[kind], max_bytes, size=frame_size if kind == EvidenceKind.frame else None,
+                        limit=limit)
+            for kind in EvidenceKind if kind in images]

@@ -13,7 +13,7 @@ from api.dedup_locks import lock_sighting
 from api.db import begin_write
 from api.events import store_then_commit
 from api.evidence_store import EvidenceStore
-from api.images import check_image
+from api.photos import redacted_photo
 from api.models import AuditEntry, Evidence, Order, OrderState, Report, as_utc, utcnow
 from api.schemas import EvidenceKind, IssueType
 from api.settings import Settings
@@ -46,21 +46,34 @@ class ProgressStep(BaseModel):
     at: str
 
 
+# What a resident reads about their report: fixed texts per state, as Open311 shows, never the
+# audit log's notes (a worker's resolution note named people and phone numbers).
+STATUS_NOTES = {
+    OrderState.reported: "received; waiting to be dispatched",
+    OrderState.dispatched: "dispatched to the grid's worker",
+    OrderState.in_progress: "a worker is on it",
+    OrderState.resolved: "resolved; waiting for review",
+    OrderState.closed: "closed: the issue was dealt with",
+    OrderState.rejected: "closed without action",
+    OrderState.reopened: "reopened: seen again after it was resolved",
+}
+
+
 class ReportProgress(BaseModel):
-    """What a resident sees: no worker names, no other residents' contacts."""
+    """What a resident sees: no worker names, no other residents' contacts, no free text."""
 
     tracking_id: str
     issue_type: IssueType
     state: OrderState = Field(description="the state of the order the report was filed under")
+    status_note: str = Field(description="a fixed text for the state")
     reported_at: str
     updated_at: str
     steps: list[ProgressStep]
-    resolution_note: str | None = None
 
 
 def create_report(session: Session, store: EvidenceStore, settings: Settings, report: ReportIn,
                   photo: bytes) -> ReportAccepted:
-    checked = check_image(EvidenceKind.report, photo, settings.max_upload_bytes, field="photo")
+    checked = redacted_photo(photo, settings.max_upload_bytes)
     tracking_id = new_tracking_id()
 
     def write(keys: list[str]) -> ReportAccepted:
@@ -79,7 +92,9 @@ def create_report(session: Session, store: EvidenceStore, settings: Settings, re
         session.commit()
         return ReportAccepted(tracking_id=tracking_id, status_url=f"/api/v1/reports/{tracking_id}")
 
-    return store_then_commit(session, store, f"reports/{tracking_id}", [checked], write)
+    # Not under the tracking id: object keys end up in public media URLs, and the tracking id
+    # is what opens the report's progress (the key's random attempt part makes it unique).
+    return store_then_commit(session, store, "reports", [checked], write)
 
 
 def report_progress(session: Session, tracking_id: str) -> ReportProgress | None:
@@ -92,8 +107,6 @@ def report_progress(session: Session, tracking_id: str) -> ReportProgress | None
                                                   col(AuditEntry.to_state).is_not(None))
                          .order_by(col(AuditEntry.id))).all()
     steps = [ProgressStep(state=m.to_state, at=as_utc(m.at).isoformat()) for m in moves if m.to_state is not None]
-    resolved = next((m.note for m in reversed(moves) if m.to_state == OrderState.resolved), None)
     return ReportProgress(tracking_id=tracking_id, issue_type=report.issue_type, state=order.state,
-                          reported_at=as_utc(report.created_at).isoformat(), updated_at=as_utc(order.updated_at).isoformat(),
-                          steps=steps,
-                          resolution_note=resolved if order.state in (OrderState.resolved, OrderState.closed) else None)
+                          status_note=STATUS_NOTES[order.state], reported_at=as_utc(report.created_at).isoformat(),
+                          updated_at=as_utc(order.updated_at).isoformat(), steps=steps)

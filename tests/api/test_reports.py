@@ -8,7 +8,7 @@ import pytest
 
 from api.evidence_store import make_store
 from api.models import OrderState, utcnow
-from api.reports import TRACKING_PATTERN
+from api.reports import STATUS_NOTES, TRACKING_PATTERN
 from tests.api.factories import (add_worker, auth, counts, event_json, jpeg, make_key, nothing_stored, order_row,
                                  post, set_order)
 
@@ -32,10 +32,12 @@ def test_report_needs_no_key_and_its_tracking_id_shows_progress(client, backend)
     worker = add_worker(client, "W", on_duty=False)
     client.post(f"/api/v1/orders/{order_id}/dispatch", json={"worker_id": worker})
     set_order(backend, order_id, state=OrderState.in_progress)
-    client.post(f"/api/v1/orders/{order_id}/resolve", data={"note": "sofa collected"})
+    client.post(f"/api/v1/orders/{order_id}/resolve", data={"note": "sofa collected by Li Wei, 139 1234 5678"})
     progress = client.get(f"/api/v1/reports/{tracking}").json()
-    assert progress["state"] == "resolved" and progress["resolution_note"] == "sofa collected"
+    assert progress["state"] == "resolved" and progress["status_note"] == STATUS_NOTES[OrderState.resolved]
     assert [s["state"] for s in progress["steps"]] == ["reported", "dispatched", "resolved"]
+    # The worker's free text (a name, a phone number) is not for the public: fixed texts only.
+    assert "Li Wei" not in str(progress) and "resolution_note" not in progress
 
 
 @pytest.mark.parametrize("fields,photo,where", [
