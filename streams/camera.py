@@ -31,6 +31,7 @@ from typing import Callable
 
 from streams.rtsp import Frame, RtspReader, StreamError, StreamOpenError, StreamStalledError, mask_url
 from streams.rtsp_native import NativeRtspReader, UnsupportedStream
+from streams.rtsp_session import TcpRefused
 from streams.decode_plan import DecodePlan
 from streams.sampler import FrameSampler
 
@@ -38,7 +39,7 @@ log = logging.getLogger("streetwatch.streams")
 
 STATES = ("starting", "streaming", "stalled", "reconnecting", "failed", "stopped")
 # The camera answered but said no: wrong path, wrong credentials, not a video stream.
-_REFUSAL = re.compile(r"Server returned (401|403|404|454)|has no video stream")
+_REFUSAL = re.compile(r"Server returned (401|403|404|454|461)|has no video stream|refused RTP over TCP")
 _WATCHDOG_GRACE_S = 5.0
 
 
@@ -82,7 +83,8 @@ class CameraWorker:
             raise ValueError(f"rtsp_client must be native or ffmpeg, got {rtsp_client!r}")
         # Our own RTSP client (streams/rtsp_session.py) serves planned decoding of rtsp:// over
         # TCP; FFmpeg serves the rest, and any camera the native client finds it cannot read.
-        self.native = (rtsp_client == "native" and self.plan is not None and transport == "tcp"
+        # transport `auto`: TCP first; a camera that refuses it is read over UDP by FFmpeg.
+        self.native = (rtsp_client == "native" and self.plan is not None and transport in ("tcp", "auto")
                        and url.startswith("rtsp://") and not reader_options)
         self._health = CameraHealth()
         self._lock = threading.Lock()
@@ -186,6 +188,13 @@ class CameraWorker:
                 log.info("camera %s: %s; reading it with FFmpeg", self.name, exc)
                 self.native, first = False, True  # not a failure: at once, and no reconnect counted
                 continue
+            except TcpRefused as exc:
+                if self.transport != "auto":
+                    error = exc  # `failed` (461) or reconnecting (no answer); its message says what to set
+                else:
+                    log.info("camera %s: %s; reading it over UDP with FFmpeg", self.name, exc)
+                    self.native, self.transport, first = False, "udp", True
+                    continue
             except StreamError as exc:
                 error = exc
             except Exception as exc:  # a bug or an unexpected library error: log it, keep the camera going

@@ -62,7 +62,7 @@ class RtspCameraServer:
     """
 
     def __init__(self, clips: Mapping[str, Path | str], port: int | None = None, start_timeout_s: float = 15,
-                 stagger_s: float = 0.0):
+                 stagger_s: float = 0.0, shared: bool = True, protocols: str = "tcp+udp"):
         if not clips:
             raise ValueError("RtspCameraServer needs at least one clip")
         self.clips = {name: Path(p).resolve() for name, p in clips.items()}
@@ -75,6 +75,9 @@ class RtspCameraServer:
         self.port = port if port is not None else free_port()
         self.start_timeout_s = start_timeout_s
         self.stagger_s = stagger_s  # mount i starts i × stagger_s into its clip: cameras out of step
+        # shared=False: a media per client (snapshot grabs come and go every few seconds);
+        # protocols="udp": RTP over UDP only, a camera that answers SETUP over TCP with 461.
+        self.shared, self.protocols = shared, protocols
         self.proc: subprocess.Popen | None = None
         self._stderr = None
 
@@ -103,7 +106,7 @@ class RtspCameraServer:
 
     def _start_once(self) -> None:
         cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--exit-on-stdin-eof",
-               "--stagger", str(self.stagger_s)]
+               "--stagger", str(self.stagger_s), "--protocols", self.protocols] + ([] if self.shared else ["--unshared"])
         for name, clip in self.clips.items():
             cmd += ["--mount", f"{name}={clip}"]
         # stderr goes to a file, not a pipe: a pipe nobody reads would fill up and hang the server.

@@ -79,6 +79,19 @@ class IssueSettings(Strict):
     # Hysteresis: a track counts while the median of its last `score_window` scores is over
     # the threshold, so a one-frame spike never confirms anything.
     score_window: int = Field(default=5, ge=1, le=50)
+    # Sparse samples (snapshot modes, or intervals of 10 s and more: vision/sparse_confirm.py):
+    # the same region in min_hits of the last sample_window samples confirms it (None: the
+    # larger of 5 and min_hits).
+    sample_window: int | None = Field(default=None, ge=1, le=100)
+    # Cameras watching this issue type are sampled at least this often (the shortest wins;
+    # a camera's own sample_interval_s overrides it).
+    sample_interval_s: float | None = Field(default=None, gt=0, le=DAY)
+
+    @model_validator(mode="after")
+    def _hits_fit_window(self) -> "IssueSettings":
+        if self.sample_window is not None and self.min_hits > self.sample_window:
+            raise ValueError(f"min_hits ({self.min_hits}) cannot exceed sample_window ({self.sample_window})")
+        return self
 
 
 def _check_hours(v: list[str]) -> list[str]:
@@ -112,6 +125,25 @@ class Mask(Zone):
 
 DecodeMode = Literal["auto", "keyframes", "all"]
 RtspClient = Literal["native", "ffmpeg"]
+# How a camera is sampled (streams/sampling.py): hold its stream open (`stream`), or fetch one
+# picture when a frame is due: the first keyframe of a short RTSP session (`rtsp_snapshot`) or
+# the JPEG of its HTTP snapshot URL (`http_snapshot`).
+SamplingMode = Literal["stream", "rtsp_snapshot", "http_snapshot"]
+# RTP over the RTSP connection (tcp), over UDP (udp), or TCP first and UDP when the camera
+# refuses it (461) or does not answer SETUP over TCP (auto, what FFmpeg does).
+RtspTransport = Literal["tcp", "udp", "auto"]
+
+
+class SnapshotSettings(Strict):
+    """The snapshot scheduler's limits (streams/snapshot_scheduler.py)."""
+    max_concurrent: int = Field(default=64, ge=1, le=4096)  # grabs (connections) at once, all cameras
+    timeout_s: float = Field(default=5.0, gt=0, le=600)  # an HTTP snapshot's answer, an RTSP handshake
+    # The GOP limit: an RTSP grab with no keyframe within this long is a missed grab.
+    keyframe_timeout_s: float = Field(default=6.0, gt=0, le=600)
+    backoff_max_s: float = Field(default=300.0, gt=0, le=DAY)  # the longest wait after repeated misses
+    # A grab costs a connection (handshake + up to a GOP of waiting): below this interval an
+    # rtsp_snapshot camera keeps its session and is read as a stream, keyframes only.
+    keep_session_below_s: float = Field(default=10.0, ge=0, le=DAY)
 
 
 class HttpSettings(Strict):
@@ -132,7 +164,10 @@ MaskEntry = Annotated[Union[Annotated[list[Point], Tag("polygon")], Annotated[Ma
 
 class CameraConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", max_length=100)
-    url: str
+    url: str | None = None  # the RTSP URL (stream, rtsp_snapshot)
+    snapshot_url: str | None = None  # a JPEG over HTTP(S) (http_snapshot): ONVIF GetSnapshotUri, ISAPI, CGI
+    mode: SamplingMode | None = None  # overrides the global value
+    rtsp_transport: RtspTransport | None = None  # overrides the global value
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     grid_id: Text | None = Field(default=None, max_length=100)  # the wire contract's limits (CameraRef)
@@ -147,10 +182,21 @@ class CameraConfig(Strict):
 
     @field_validator("url")
     @classmethod
-    def _rtsp(cls, v: str) -> str:
+    def _rtsp(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         if not v.startswith(("rtsp://", "rtsps://", "file://", "/")):
             raise ValueError("must be an rtsp:// URL (or a file path for testing)")
         if v.startswith(("rtsp://", "rtsps://")):
+            _host_and_port(v)
+        return v
+
+    @field_validator("snapshot_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None:
+            if not v.startswith(("http://", "https://")):
+                raise ValueError("must be an http:// or https:// URL (the camera's JPEG snapshot)")
             _host_and_port(v)
         return v
 
@@ -193,6 +239,10 @@ class EdgeConfig(Strict):
     # receive a camera, streams/rtsp_session.py) or FFmpeg. Cameras the own client cannot
     # read (H.265, rtsps://) fall back to FFmpeg by themselves.
     rtsp_client: RtspClient = "native"
+    rtsp_transport: RtspTransport = "auto"
+    # How cameras are sampled unless a camera says otherwise; a box may mix modes.
+    mode: SamplingMode = "stream"
+    snapshot: SnapshotSettings = Field(default_factory=SnapshotSettings)
     # Reuse a camera's last detections when its frame barely changed (mean absolute difference
     # of small grey thumbnails, 0-255); None: always run the model.
     change_threshold: float | None = Field(default=None, ge=0)
@@ -219,6 +269,14 @@ class EdgeConfig(Strict):
             raise ValueError(f"camera names must be unique; repeated: {', '.join(dupes)}")
         if self.backoff_initial_s > self.backoff_max_s:
             raise ValueError("backoff_initial_s must not exceed backoff_max_s")
+        for i, cam in enumerate(self.cameras):
+            mode = cam.mode or self.mode
+            if mode == "http_snapshot" and cam.snapshot_url is None:
+                raise ValueError(f"cameras.{i} ({cam.name}): mode http_snapshot needs snapshot_url")
+            if mode != "http_snapshot" and cam.url is None:
+                raise ValueError(f"cameras.{i} ({cam.name}): mode {mode} needs url (the camera's rtsp:// URL)")
+            if mode == "rtsp_snapshot" and not cam.url.startswith(("rtsp://", "rtsps://")):
+                raise ValueError(f"cameras.{i} ({cam.name}): mode rtsp_snapshot needs an rtsp:// url")
         return self
 
     @field_validator("timezone")

@@ -78,6 +78,7 @@ class _Collector:
                 state.add_metric([name, s], 1.0 if cam["state"] == s else 0.0)
         yield from per_camera.values()
         yield state
+        yield from _snapshot_families(h)
         yield GaugeMetricFamily("streetwatch_queue_depth", "Frames waiting for inference", value=h["queue_depth"])
         box = h["outbox"]
         yield GaugeMetricFamily("streetwatch_outbox_events", "Events waiting in the outbox", value=box["events"])
@@ -86,6 +87,26 @@ class _Collector:
                                   value=box["dropped_images"])
         yield CounterMetricFamily("streetwatch_events_sent", "Events acknowledged by the API", value=h["events_sent"])
         yield CounterMetricFamily("streetwatch_events_rejected", "Events the API refused", value=h["events_rejected"])
+
+
+def _snapshot_families(h: dict):
+    """Snapshot cameras' grabs and failed grabs by reason (streams/grab.py), and the scheduler's load."""
+    grabs = CounterMetricFamily("streetwatch_snapshot_grabs", "Pictures grabbed (snapshot cameras)", labels=["camera"])
+    failures = CounterMetricFamily("streetwatch_snapshot_failures", "Failed grabs by reason: timeout, unreachable, "
+                                   "no_keyframe, unauthorized, http_status, not_jpeg, empty, undecodable, "
+                                   "rtsp_refused, error", labels=["camera", "reason"])
+    for name, cam in h["cameras"].items():
+        if "grabs" in cam:
+            grabs.add_metric([name], cam["grabs"])
+            for reason, count in cam.get("grab_failures", {}).items():
+                failures.add_metric([name, reason], count)
+    yield grabs
+    yield failures
+    snap = h.get("snapshots")
+    if snap:
+        yield GaugeMetricFamily("streetwatch_snapshot_in_flight", "Grabs running now", value=snap["in_flight"])
+        yield CounterMetricFamily("streetwatch_snapshot_held_for_queue", "Dispatch rounds held back by a full "
+                                  "inference queue", value=snap["held_for_queue"])
 
 
 class EdgeHttpServer:

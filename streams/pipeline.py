@@ -35,6 +35,7 @@ from api.schemas import CameraRef, EventIn, ModelRef
 from streams.config import CameraConfig, ConfigError, EdgeConfig
 from streams.health import camera_report, edge_report
 from streams.pending_events import STORE_ERRORS, PendingEvents
+from streams.sampling import camera_interval, camera_mode, camera_transport, is_sparse
 from streams.uplink import EventUploader, OutgoingEvent
 from vision.confirm import ConfirmedIssue, ConfirmRule, EventConfirmer
 from vision.detections import Detections
@@ -54,8 +55,8 @@ def _utc(ts: float) -> datetime:
 @dataclass
 class CameraState:
     config: CameraConfig
-    tracker: IssueTracker
-    confirmer: EventConfirmer
+    tracker: IssueTracker | None  # None: sparse samples, confirmed by region (vision/sparse_confirm.py)
+    confirmer: EventConfirmer  # or a SparseConfirmer, which has the same face
     zones: list[Area]
     masks: list[Area]
     frames_analysed: int = 0
@@ -90,18 +91,25 @@ class EdgePipeline:
         self.pending = PendingEvents(self._store)  # rendered events the outbox refused, to retry
         self.verifier = None
         self._verify: queue.Queue = queue.Queue(maxsize=64)
+        self.snapshots = None  # the snapshot cameras' scheduler, made with the first one (streams/snapshot_setup.py)
 
     def _camera_state(self, cam: CameraConfig) -> CameraState:
-        interval = cam.sample_interval_s or self.config.sample_interval_s
-        rules = {t: ConfirmRule(s.confirm_seconds, s.min_hits, s.clear_seconds, s.score_window)
+        interval = camera_interval(self.config, cam)
+        rules = {t: ConfirmRule(s.confirm_seconds, s.min_hits, s.clear_seconds, s.score_window,
+                                s.sample_window or max(5, s.min_hits))
                  for t, s in self.config.issues.items()}
+        zones = [Area.make(z.polygon, [t.value for t in z.issue_types], z.anchor, z.hours) for z in cam.zones.values()]
+        masks = [Area.make(m.polygon, [t.value for t in m.issue_types], m.anchor, m.hours) for m in cam.masks]
+        if is_sparse(self.config, cam):  # snapshots, or 10 s and more between frames: regions, no tracks
+            from vision.sparse_confirm import SparseConfirmer
+
+            return CameraState(cam, None, SparseConfirmer(self.manifest.issue_type_of, self._threshold_of, rules),
+                               zones, masks)
         confirmer = EventConfirmer(self.manifest.issue_type_of, self._threshold_of, rules)
         # Tracks must be able to start at the lowest class threshold, or a class with a low
         # threshold would never get a track to confirm.
         lowest = min(self._threshold_of(c) for c in self.manifest.classes)
         tracker = IssueTracker(interval, lost_seconds=30.0, high_thresh=min(0.25, lowest), low_thresh=min(0.1, lowest / 2))
-        zones = [Area.make(z.polygon, [t.value for t in z.issue_types], z.anchor, z.hours) for z in cam.zones.values()]
-        masks = [Area.make(m.polygon, [t.value for t in m.issue_types], m.anchor, m.hours) for m in cam.masks]
         return CameraState(cam, tracker, confirmer, zones, masks)
 
     def _threshold_of(self, class_id: int) -> float:
@@ -128,7 +136,7 @@ class EdgePipeline:
         if state.zones or state.masks:
             kinds = [t.value if (t := self.manifest.issue_type_of(c)) else None for c in detections.class_id]
             detections = filter_zones(detections, kinds, state.zones, state.masks, self._minute_of_day(captured_at))
-        tracked = state.tracker.update(detections)
+        tracked = state.tracker.update(detections) if state.tracker is not None else detections
         state.frames_analysed += 1
         issues = state.confirmer.update(tracked, captured_at)
         state.events += len(issues)
@@ -136,8 +144,9 @@ class EdgePipeline:
 
     def process_frame(self, camera: str, image: np.ndarray, captured_at: float) -> list[OutgoingEvent]:
         """Detect, analyse and render the events of one frame, synchronously."""
-        issues = self.analyse(camera, self.detector.detect(image), captured_at, (image.shape[1], image.shape[0]))
-        return [self._make_event(self.cameras[camera], image, issue) for issue in issues]
+        detections = self.detector.detect(image)
+        issues = self.analyse(camera, detections, captured_at, (image.shape[1], image.shape[0]))
+        return [self._make_event(self.cameras[camera], image, issue, detections) for issue in issues]
 
     def _privacy_filter(self):
         with self._privacy_lock:
@@ -147,12 +156,24 @@ class EdgePipeline:
                 self._privacy = PrivacyFilter()
             return self._privacy
 
-    def _make_event(self, state: CameraState, image: np.ndarray, issue: ConfirmedIssue) -> OutgoingEvent:
+    def _privacy_regions(self, detections: Detections | None) -> list[tuple[int, int, int, int]]:
+        """Heads of the people and plates of the vehicles the model saw in the frame (a model
+        with context classes), at any score a person could hide behind."""
+        if detections is None or not len(detections):
+            return []
+        from vision.privacy import regions_from_detections
+
+        names = [self.manifest.classes[int(c)].name if int(c) in self.manifest.classes else "" for c in detections.class_id]
+        keep = detections.confidence >= 0.1
+        return regions_from_detections(detections.xyxy[keep], [n for n, k in zip(names, keep) if k])
+
+    def _make_event(self, state: CameraState, image: np.ndarray, issue: ConfirmedIssue,
+                    detections: Detections | None = None) -> OutgoingEvent:
         cam = state.config
         blur = cam.privacy_blur if cam.privacy_blur is not None else self.config.privacy_blur
         if blur:
             # Everything rendered below comes from the blurred copy; the original stays here.
-            image, _ = self._privacy_filter().blur(image)
+            image, _ = self._privacy_filter().blur(image, self._privacy_regions(detections))
         h, w = image.shape[:2]
         class_name = self.manifest.classes[issue.class_id].name
         label = f"{issue.issue_type.value} {issue.confidence:.2f}"
@@ -197,11 +218,11 @@ class EdgePipeline:
                 except STORE_ERRORS as exc:  # a full disk: the event still goes on
                     log.error("camera %s: cannot journal event %s (%s); a crash before it is stored would lose it",
                               camera, issue.event_id, exc)
-            self._evidence.put((state, frame.image, issue))
+            self._evidence.put((state, frame.image, issue, detections))
         for issue in self._recovered.pop(camera, []):
             log.info("camera %s: rendering event %s, confirmed before a restart, from a frame taken now",
                      camera, issue.event_id)
-            self._evidence.put((state, frame.image, issue))
+            self._evidence.put((state, frame.image, issue, detections))
         if self.verifier is not None and self.verifier.watches.get(camera):
             try:  # the verifier's HTTP calls must never hold up inference: hand it over
                 self._verify.put_nowait((state, frame.image, detections, time.monotonic()))
@@ -224,7 +245,8 @@ class EdgePipeline:
                     for box, cls, conf in zip(detections.xyxy, detections.class_id, detections.confidence)
                     if (issue := self.manifest.issue_type_of(int(cls))) and conf >= self._threshold_of(int(cls))]
             blur = state.config.privacy_blur if state.config.privacy_blur is not None else self.config.privacy_blur
-            jpeg = lambda: encode_jpeg(self._privacy_filter().blur(image)[0] if blur else image)  # noqa: E731
+            regions = self._privacy_regions(detections)
+            jpeg = lambda: encode_jpeg(self._privacy_filter().blur(image, regions)[0] if blur else image)  # noqa: E731
             try:
                 self.verifier.observe(state.config.name, (image.shape[1], image.shape[0]), seen, jpeg, now)
             except Exception:
@@ -241,14 +263,14 @@ class EdgePipeline:
         hold_s = float(os.environ.get("STREETWATCH_TEST_EVIDENCE_DELAY_S", "0"))
         while not self._stop.is_set() or not self._evidence.empty():
             try:
-                state, image, issue = self._evidence.get(timeout=0.5)
+                state, image, issue, detections = self._evidence.get(timeout=0.5)
             except queue.Empty:
                 self.pending.retry()
                 continue
             if hold_s:
                 self._stop.wait(hold_s)
             try:
-                self.pending.store(self._make_event(state, image, issue))  # kept for a retry if the disk is full
+                self.pending.store(self._make_event(state, image, issue, detections))  # kept for a retry if the disk is full
             except Exception:
                 self.evidence_errors += 1
                 log.exception("camera %s: could not render or store event %s", state.config.name, issue.event_id)
@@ -335,11 +357,20 @@ class EdgePipeline:
         from streams.camera import CameraWorker  # PyAV is only needed for live cameras
 
         cfg, cam = self.config, self.cameras[name].config
+        if camera_mode(cfg, cam) != "stream":
+            if self.snapshots is None:
+                from streams.snapshot_setup import SnapshotCameras
+
+                self.snapshots = SnapshotCameras(cfg, self.scheduler.submit, self.scheduler.depth,
+                                                 len(self.scheduler.detectors))
+            self._workers[name] = self.snapshots.add(cam)
+            return
         worker = CameraWorker(
-            name, cam.url, cam.sample_interval_s or cfg.sample_interval_s, self.scheduler.submit,
+            name, cam.url, camera_interval(cfg, cam), self.scheduler.submit,
             open_timeout_s=cfg.open_timeout_s, read_timeout_s=cfg.read_timeout_s, stall_timeout_s=cfg.stall_timeout_s,
             backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
             decode_mode=cam.decode or cfg.decode, rtsp_client=cam.rtsp_client or cfg.rtsp_client,
+            transport=camera_transport(cfg, cam),
         )
         worker.start()
         self._workers[name] = worker
@@ -375,17 +406,24 @@ class EdgePipeline:
                 worker.health if worker is not None else None, state.frames_analysed, state.events,
                 state.analysed_at, state.latencies, sched.reused[name] if sched else 0,
                 sched.replaced[name] if sched else 0)
+            if hasattr(worker, "report"):  # a snapshot camera: grabs, failures by reason
+                cameras[name].update(worker.report())
         sender = self.sender or self.uploader
         outbox = self.outbox.stats() if self.outbox is not None else {
             "events": self.uploader.pending() if self.uploader else 0, "bytes": 0, "dropped_images": 0, "dropped_bytes": 0}
         outbox["unstored"] = len(self.pending)  # rendered events waiting in memory for the disk
-        return edge_report(cameras, sched.depth() if sched else 0, outbox, sender.sent if sender else 0,
-                           sender.rejected if sender else 0, sum(sched.replaced.values()) if sched else 0)
+        report = edge_report(cameras, sched.depth() if sched else 0, outbox, sender.sent if sender else 0,
+                             sender.rejected if sender else 0, sum(sched.replaced.values()) if sched else 0)
+        if self.snapshots is not None:
+            report["snapshots"] = self.snapshots.stats()
+        return report
 
     def stop(self) -> None:
         self._stop.set()
         for worker in self._workers.values():
             worker.stop(timeout=5)
+        if self.snapshots is not None:
+            self.snapshots.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         for thread in self._threads:

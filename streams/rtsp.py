@@ -38,6 +38,9 @@ class StreamStalledError(StreamReadError):
     """The connection is up but nothing (decodable) arrived within the timeout."""
 
 
+# The camera answered and said no: another transport would get the same answer.
+_REFUSED = re.compile(r"Server returned (401|403|404|454)|has no video stream|Unauthorized|Forbidden|Not Found")
+
 # user:password@ up to the *last* @ before the host, in case a password has a raw "@" in it.
 _USERINFO = re.compile(r"(://[^/@:\s]*):[^/\s]*@")
 
@@ -105,8 +108,8 @@ class RtspReader:
 
     def __init__(self, url: str, open_timeout_s: float = 5.0, read_timeout_s: float = 5.0, transport: str = "tcp",
                  keyframes_only: bool = False, options: dict[str, str] | None = None,
-                 frame_timeout_s: float | None = None, single_thread: bool = False):
-        if transport not in ("tcp", "udp", "udp_multicast", "http", "https"):
+                 frame_timeout_s: float | None = None, single_thread: bool = False, interrupt_reads: bool = False):
+        if transport not in ("tcp", "udp", "auto", "udp_multicast", "http", "https"):
             raise ValueError(f"unknown RTSP transport {transport!r}")
         self.url = url
         self.open_timeout_s, self.read_timeout_s = open_timeout_s, read_timeout_s
@@ -122,6 +125,9 @@ class RtspReader:
         self.last_packet_at = time.monotonic()  # read by the camera's watchdog
         self._previous_packet_at = self.last_packet_at
         self.single_thread = single_thread
+        # PyAV's read timeout on RTSP too: costly per packet (see above), but a one-shot grab
+        # over UDP has no other bound on a camera that went quiet.
+        self.interrupt_reads = interrupt_reads
         self._container: av.container.InputContainer | None = None
         self._stream = None
 
@@ -146,6 +152,27 @@ class RtspReader:
         }
 
     def open(self) -> "RtspReader":
+        """`auto`: RTP over TCP, and over UDP when the camera refuses TCP (it then stays `udp`)."""
+        if self._container is not None or self.transport != "auto" or not self.is_rtsp:
+            return self._open()
+        self.transport = "tcp"
+        try:
+            return self._open()
+        except StreamOpenError as tcp:
+            if _REFUSED.search(str(tcp)):  # the camera answered and refused: UDP would not help
+                self.transport = "auto"
+                raise
+            self.transport = "udp"
+            try:
+                self._open()
+            except StreamOpenError as udp:
+                self.transport = "auto"
+                over_tcp = str(tcp).removeprefix(f"cannot open {self.safe_url}: ")
+                raise StreamOpenError(f"{udp} (over UDP; over TCP: {over_tcp})") from None
+            log.info("%s: no RTP over TCP (%s); reading it over UDP", self.safe_url, tcp)
+            return self
+
+    def _open(self) -> "RtspReader":
         if self._container is not None:
             return self
         started = time.monotonic()
@@ -153,13 +180,18 @@ class RtspReader:
         try:
             # On RTSP, FFmpeg's `timeout` option (see _options) bounds the reads.
             container = av.open(self.url, options=self._options(),
-                                timeout=(self.open_timeout_s, None if self.is_rtsp else self.read_timeout_s))
+                                timeout=(self.open_timeout_s, None if self.is_rtsp and not self.interrupt_reads
+                                         else self.read_timeout_s))
         except (av.FFmpegError, OSError) as exc:
             waited = time.monotonic() - started
             if isinstance(exc, av.ExitError) or waited >= min(self.open_timeout_s, self.read_timeout_s) - 0.05:
                 reason = f"no answer within {waited:.1f}s ({_describe(exc)})"
             else:
                 reason = _describe(exc)
+            if self.is_rtsp and self.transport == "tcp" and "Protocol not supported" in reason:
+                # FFmpeg's word for SETUP's 461 Unsupported transport: a UDP-only camera.
+                reason += ("; the camera refused RTP over TCP (461 Unsupported transport): it offers UDP only; "
+                           "set rtsp_transport: udp (or auto)")
             raise StreamOpenError(f"cannot open {self.safe_url}: {reason}") from None
         if not container.streams.video:
             container.close()

@@ -42,7 +42,8 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstApp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 # GstApp gives appsrc/appsink their push_buffer/pull_sample methods, cheaper than emitting signals
-from gi.repository import GLib, Gst, GstApp, GstRtspServer  # noqa: E402,F401
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402,F401
 
 CLOCK_NONE = Gst.CLOCK_TIME_NONE
 
@@ -203,6 +204,11 @@ def main() -> int:
     parser.add_argument("--mount", action="append", required=True, metavar="NAME=CLIP.mp4")
     parser.add_argument("--stagger", type=float, default=0.0, metavar="SECONDS",
                         help="start mount i this many seconds × i into its clip (keyframes out of step)")
+    parser.add_argument("--unshared", action="store_true",
+                        help="a media per client, not one per mount: clients that connect and leave every few "
+                             "seconds (snapshot grabs) then never meet a shared media still being torn down (503)")
+    parser.add_argument("--protocols", choices=["tcp+udp", "udp", "tcp"], default="tcp+udp",
+                        help="the RTP transports offered: udp alone answers SETUP over TCP with 461, as VLC does")
     parser.add_argument("--exit-on-stdin-eof", action="store_true",
                         help="exit when stdin closes (the parent process died): no orphaned servers")
     args = parser.parse_args()
@@ -233,6 +239,8 @@ def main() -> int:
     server.set_address(args.address)
     server.set_service(str(args.port))
     points = server.get_mount_points()
+    lower = GstRtsp.RTSPLowerTrans
+    protocols = {"tcp+udp": lower.TCP | lower.UDP, "udp": lower.UDP, "tcp": lower.TCP}[args.protocols]
     for name, mount in mounts.items():
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(
@@ -240,7 +248,8 @@ def main() -> int:
             "max-buffers=16 leaky-type=downstream ! "
             "rtph264pay name=pay0 pt=96 config-interval=-1 aggregate-mode=zero-latency )"
         )
-        factory.set_shared(True)  # one pipeline per mount, however many clients
+        factory.set_shared(not args.unshared)  # one pipeline per mount, however many clients
+        factory.set_protocols(protocols)
         factory.connect("media-configure", lambda _f, media, m=mount: m.attach(media))
         points.add_factory(f"/{name}", factory)
 

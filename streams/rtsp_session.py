@@ -33,6 +33,16 @@ class UnsupportedStream(StreamOpenError):
     """The camera is fine, but this client does not speak its format: use FFmpeg for it."""
 
 
+class TcpRefused(StreamOpenError):
+    """The camera would not send RTP over the RTSP connection: SETUP answered 461 Unsupported
+    transport (`answered`), or no answer to SETUP over TCP. With rtsp_transport `auto` the
+    camera is read over UDP instead (streams/camera.py, streams/snapshot_rtsp.py)."""
+
+    def __init__(self, message: str, answered: bool):
+        super().__init__(message)
+        self.answered = answered
+
+
 @dataclass
 class Response:
     status: int
@@ -167,7 +177,15 @@ class RtspSession:
         described = self._request("DESCRIBE", self.url, {"Accept": "application/sdp"})
         base = described.headers.get("content-base") or described.headers.get("content-location") or self.url
         self.track = parse_sdp_video(described.body.decode("utf-8", "replace"), base)
-        setup = self._request("SETUP", self.track.control, {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"})
+        try:
+            setup = self._request("SETUP", self.track.control, {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"})
+        except TcpRefused:
+            raise
+        except StreamOpenError as exc:
+            if "no answer within" not in str(exc):
+                raise
+            raise TcpRefused(f"{exc} over TCP (a camera that offers RTP over UDP only may stay silent; "
+                             "rtsp_transport: auto or udp reads it over UDP)", answered=False) from None
         session = setup.headers.get("session", "")
         self._session = session.split(";")[0].strip() or None
         # Bounded numbers only: a camera's 400-digit timeout overflowed, a 5000-digit one hit
@@ -206,6 +224,13 @@ class RtspSession:
             if response.status == 401 and attempt == 0 and self.user and "www-authenticate" in response.headers:
                 self._challenge = _challenge(response.headers["www-authenticate"])
                 continue
+            if response.status == 461:
+                # What a UDP-only camera (VLC, some encoders and NVR restreamers) says to TCP.
+                offered = response.headers.get("transport")
+                raise TcpRefused(f"cannot open {self.safe_url}: Server returned 461 {response.reason} ({method} "
+                                 f"with RTP/AVP/TCP): the camera offers "
+                                 f"{offered if offered else 'RTP over UDP only'}; set rtsp_transport: udp "
+                                 f"(or auto) for it", answered=True)
             if response.status >= 300:
                 # Worded like FFmpeg's, which the camera's health classification reads.
                 raise StreamOpenError(f"cannot open {self.safe_url}: Server returned {response.status} "

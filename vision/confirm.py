@@ -23,12 +23,20 @@ from api.schemas import IssueType
 from vision.detections import Detections, box_containment, box_iou
 
 
+def same_place(a: np.ndarray, b: np.ndarray, min_iou: float = 0.3) -> bool:
+    """Overlap, or one box mostly inside the other: water and piles are often detected as a
+    whole one frame and as fragments the next."""
+    return float(box_iou(a, b)[0, 0]) >= min_iou or float(box_containment(a, b)) >= 0.6
+
+
 @dataclass(frozen=True)
 class ConfirmRule:
     confirm_seconds: float = 10.0  # how long an issue must persist before it is reported
     min_hits: int = 3  # analysed frames with the issue above threshold
     clear_seconds: float = 120.0  # unseen this long: forgotten, a return is a new event
     score_window: int = 5  # the median of this many recent scores must pass the threshold
+    # Sparse samples (vision/sparse_confirm.py): the region in min_hits of the last sample_window.
+    sample_window: int = 5
 
 
 @dataclass
@@ -155,9 +163,7 @@ class EventConfirmer:
                               track.confidence, track.first_seen, now)
 
     def _same_place(self, a: np.ndarray, b: np.ndarray) -> bool:
-        # Overlap, or one box mostly inside the other: water and piles are often detected
-        # as a whole one frame and as fragments the next.
-        return float(box_iou(a, b)[0, 0]) >= self.region_iou or float(box_containment(a, b)) >= 0.6
+        return same_place(a, b, self.region_iou)
 
     def _covered(self, issue: IssueType, box: np.ndarray) -> bool:
         return any(r.issue_type == issue and self._same_place(box, r.box) for r in self._regions)
