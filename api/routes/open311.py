@@ -56,7 +56,7 @@ async def _jurisdiction(settings: SettingsDep, jurisdiction_id: Annotated[str | 
 
 
 async def _base_url(request: Request, settings: SettingsDep) -> str:
-    return settings.public_url or str(request.base_url).rstrip("/")
+    return (settings.public_url or str(request.base_url)).rstrip("/")
 
 
 BaseUrl = Annotated[str, Depends(_base_url)]
