@@ -21,7 +21,7 @@ import yaml
 from tqdm import tqdm
 
 from datasets.output import check_replaceable, swap_in
-from datasets.recipe import SPLITS, Recipe, SyntheticSource, YoloSource
+from datasets.recipe import SPLITS, CompositeSource, Recipe, SyntheticSource, YoloSource
 from datasets.synth.crops import CropBank
 from datasets.synth.generate import yolo_line
 from datasets.synth.scene import CLASSES as SYNTH_CLASSES, random_scene, render_scene
@@ -204,7 +204,13 @@ def build_dataset(recipe: Recipe, out: Path) -> tuple[Path, Summary]:
                 (tmp / kind / split).mkdir(parents=True)
         summary, tags = Summary(recipe.classes), []
         for src in recipe.sources:
-            (_synthetic if isinstance(src, SyntheticSource) else _yolo)(src, recipe, tmp, summary, tags)
+            if isinstance(src, CompositeSource):
+                from datasets.composite import build_composites
+
+                of = next(s for s in recipe.sources if isinstance(s, YoloSource) and s.name == src.of)
+                build_composites(src, recipe, tmp, _yolo_plan(of, recipe), summary, tags)
+            else:
+                (_synthetic if isinstance(src, SyntheticSource) else _yolo)(src, recipe, tmp, summary, tags)
         if recipe.context is not None:
             from datasets.context import add_context_labels
 

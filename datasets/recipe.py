@@ -57,7 +57,23 @@ class YoloSource(Strict):
     limit: int | None = Field(default=None, gt=0)  # at most this many images per split (quick runs)
 
 
-Source = Annotated[Union[SyntheticSource, YoloSource], Field(discriminator="kind")]
+class CompositeSource(Strict):
+    """Real photos of another source (`of`, a yolo source of this recipe) as backgrounds, with
+    standing water pasted on (a flooding box), wet roads (hard negatives) and camera conditions
+    (night, IR, glare, rain, droplets, low bitrate, far away): datasets/synth/real_paste.py.
+    Each composite keeps its background's split and labels, so nothing leaks across splits."""
+    kind: Literal["composite"]
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    of: str
+    images: int = Field(gt=0, le=1_000_000)
+    seed: int = 0
+    water_share: float = Field(default=0.4, ge=0, le=1)
+    wet_share: float = Field(default=0.15, ge=0, le=1)
+    effect_share: float = Field(default=0.7, ge=0, le=1)
+    max_side: int = Field(default=640, ge=64, le=4096)
+
+
+Source = Annotated[Union[SyntheticSource, YoloSource, CompositeSource], Field(discriminator="kind")]
 
 
 class ContextLabels(Strict):
@@ -90,6 +106,15 @@ class Recipe(Strict):
                 unknown = sorted({c for c in src.class_map.values() if c is not None} - set(self.classes))
                 if unknown:
                     raise ValueError(f"source {src.name}: class_map targets {unknown} are not in classes")
+        yolo_names = {s.name for s in self.sources if isinstance(s, YoloSource)}
+        for src in self.sources:
+            if isinstance(src, CompositeSource):
+                if src.of not in yolo_names:
+                    raise ValueError(f"source {src.name}: of: {src.of!r} is no yolo source of this recipe")
+                if src.water_share + src.wet_share > 1:
+                    raise ValueError(f"source {src.name}: water_share + wet_share is over 1")
+                if src.water_share and "flooding" not in self.classes:
+                    raise ValueError(f"source {src.name}: pasted water needs a flooding class")
         if self.context is not None:
             unknown = sorted(set(self.context.classes.values()) - set(self.classes))
             if unknown:
