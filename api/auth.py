@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -39,6 +40,7 @@ class Principal:
     name: str
     role: Role
     worker_id: int | None = None
+    box_id: str | None = None  # an edge key's box: it speaks only for that box's cameras (api/box_binding.py)
 
 
 SYSTEM = Principal("system", Role.admin)
@@ -58,8 +60,13 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(session: Session, name: str, role: Role, worker_id: int | None = None) -> str:
+def create_key(session: Session, name: str, role: Role, worker_id: int | None = None,
+               box_id: str | None = None) -> str:
     """Store a new key and return it: the only time the plain key exists."""
+    if box_id is not None and role != Role.edge:
+        raise ValueError("only edge keys belong to a box")
+    if box_id is not None and not re.fullmatch(r"[A-Za-z0-9_.\-]{1,100}", box_id):
+        raise ValueError("a box id has 1-100 letters, digits, '_', '.' or '-'")
     if role == Role.worker:
         if worker_id is None:
             raise ValueError("a worker key needs --worker-id: the worker it belongs to")
@@ -68,7 +75,7 @@ def create_key(session: Session, name: str, role: Role, worker_id: int | None = 
     elif worker_id is not None:
         raise ValueError("only worker keys belong to a worker")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiKey(name=name, role=role, key_hash=hash_key(key), worker_id=worker_id))
+    session.add(ApiKey(name=name, role=role, key_hash=hash_key(key), worker_id=worker_id, box_id=box_id))
     session.commit()
     return key
 
@@ -99,14 +106,14 @@ def known_principal(static_edge_key: str | None, key: str | None) -> Principal |
 def look_up_key(session: Session, key: str) -> Principal:
     """A key that known_principal() did not know: ask the database, and remember the answer."""
     digest = hash_key(key)
-    row = session.exec(select(ApiKey.name, ApiKey.role, ApiKey.worker_id, ApiKey.revoked_at)
+    row = session.exec(select(ApiKey.name, ApiKey.role, ApiKey.worker_id, ApiKey.box_id, ApiKey.revoked_at)
                        .where(ApiKey.key_hash == digest)).first()
     # End the read (plain tuples, nothing to reload): the route's write transaction must
     # begin on its own terms (SQLite's BEGIN IMMEDIATE, PostgreSQL's locks).
     session.rollback()
     if row is None or row.revoked_at is not None:
         raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-    principal = Principal(row.name, Role(row.role), row.worker_id)
+    principal = Principal(row.name, Role(row.role), row.worker_id, row.box_id)
     with _known_keys_lock:
         _known_keys[digest] = (principal, time.monotonic() + KEY_CACHE_SECONDS)
     return principal

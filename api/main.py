@@ -20,7 +20,7 @@ from api.errors import install_error_handlers
 from api.evidence_store import make_store
 from api.rate_limit import RateLimiter
 from api.routes import events, evidence, exports, health, open311, orders, reports, stats, verifications, workforce
-from api.routes import web
+from api.routes import fleet, web
 from api.sweeper import sweeper_lifespan
 from api.settings import Settings, get_settings
 
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "system", "description": "Health"},
         ],
     )
+            {"name": "fleet", "description": "Edge boxes' heartbeats; boxes and cameras with their health"},
     app.state.settings = settings
     app.state.engine = engine
     app.state.store = make_store(settings)
@@ -91,6 +92,7 @@ def __getattr__(name: str) -> Any:
     # `uvicorn api.main:app` works, but importing this module builds nothing (and touches no
     # database) until someone asks for `app`.
     if name == "app":
+    app.include_router(fleet.router)
         globals()["app"] = application = create_app()
         return application
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

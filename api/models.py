@@ -365,9 +365,11 @@ class Notification(SQLModel, table=True):
     """A message for a person (a worker by id, or a grid supervisor by name), e.g. 'order 12 reopened'."""
 
     id: int | None = Field(default=None, primary_key=True)
-    order_id: int = Field(foreign_key="order.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="order.id", index=True)  # None: about a camera or box
     worker_id: int | None = Field(default=None, foreign_key="worker.id", index=True)
     supervisor: str | None = Field(default=None, max_length=100)
+    camera: str | None = Field(default=None, max_length=100)  # a blind camera's name (api/fleet_alerts.py)
+    box_id: str | None = Field(default=None, max_length=100)  # a silent box
     kind: str = Field(max_length=32)
     message: str
     created_at: datetime = Field(default_factory=utcnow)
@@ -388,5 +390,6 @@ class ApiKey(SQLModel, table=True):
     role: Role = Field(sa_type=_enum(Role))
     key_hash: str = Field(unique=True, max_length=64)  # sha256 of the key: keys are long random tokens
     worker_id: int | None = Field(default=None, foreign_key="worker.id")
+    box_id: str | None = Field(default=None, max_length=100)  # an edge key speaks only for this box's cameras
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     def _merge_policies(cls, value: Any) -> Any:
         return _merged_policies(value) if isinstance(value, dict) else value
 
+    camera_offline_minutes: float = Field(15.0, gt=0, description="a camera not streaming this long notifies "
+                                                                  "its grid's supervisor (api/fleet_alerts.py)")
     def policy(self, issue_type: IssueType) -> IssuePolicy:
         return self.policies[issue_type]
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, select
 
 from api.dispatch import UNRESOLVED, is_overdue
+from api.fleet_stats import OnlineRate, online_rates
 from api.models import Camera, Order, OrderState, as_utc, is_false_alarm, utcnow
 from api.schemas import IssueType
 from api.verdicts import confirmed_by_people
@@ -47,6 +48,8 @@ class Stats(BaseModel):
     citizen_reported: int
     per_camera: list[RateRow]
     per_model_version: list[RateRow]
+    camera_online_rate: list[OnlineRate] = Field(description="time-weighted camera online rate per grid and UTC day, "
+                                                             "over the period (default: the last 7 days)")
 
 
 def compute_stats(session: Session, since: datetime | None = None, until: datetime | None = None,
@@ -99,6 +102,7 @@ def compute_stats(session: Session, since: datetime | None = None, until: dateti
         citizen_reported=sum(1 for o, _ in rows if o.camera_id is None),
         per_camera=[_rates(k, v, judged_real) for k, v in sorted(cameras.items())],
         per_model_version=[_rates(k, v, judged_real) for k, v in sorted(versions.items())],
+        camera_online_rate=online_rates(session, since, until, grid_id, now),
     )
 
 

@@ -1,7 +1,9 @@
-"""The periodic SLA / clearing sweep, run in a background thread of each API process.
+"""The periodic sweep (SLA escalation, clearing, blind cameras and silent boxes), run in a
+background thread of each API process.
 
-Several processes sweeping at once is fine: `api.dispatch.sweep` sets each flag with a
-conditional UPDATE, so each escalation happens once."""
+It runs once per interval across all processes and hosts: each round goes to the process that
+takes the database lease (api/sweep_lease.py). Should two ever sweep at once, each step still
+sets its flag with a conditional UPDATE, so each escalation and alert happens once."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from fastapi import FastAPI
 from sqlmodel import Session
 
 from api.dispatch import sweep
+from api.fleet_alerts import sweep_fleet
+from api.settings import Settings
+from api.sweep_lease import take_lease
 
 log = logging.getLogger("streetwatch.api")
 
@@ -38,6 +43,12 @@ def _loop(app: FastAPI, interval: float, stop: threading.Event) -> None:
     while not stop.wait(interval):
         try:
             with Session(app.state.engine) as session:
-                sweep(session, app.state.settings)
+                if take_lease(session, "sweep", interval):
+                    sweep_all(session, app.state.settings)
         except Exception:  # a database hiccup must not kill the sweeper; the next round retries
             log.exception("SLA sweep failed; retrying in %.0f s", interval)
+
+
+def sweep_all(session: Session, settings: Settings) -> dict[str, int]:
+    """One round: late orders, orders the camera stopped seeing, blind cameras, silent boxes."""
+    return {**sweep(session, settings), **sweep_fleet(session, settings)}

@@ -45,9 +45,11 @@ class CameraPublic(CameraBase):
 
 class NotificationPublic(BaseModel):
     id: int
-    order_id: int
+    order_id: int | None  # None: about a camera or a box (camera_offline, box_offline, ...)
     worker_id: int | None
     supervisor: str | None
+    camera: str | None = None
+    box_id: str | None = None
     kind: str
     message: str
     created_at: object

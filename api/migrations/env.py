@@ -5,6 +5,7 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import api.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import api.fleet_models  # noqa: F401
 from api.settings import get_settings
 
 config = context.config

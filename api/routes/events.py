@@ -9,7 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.auth import require
+from api.auth import Principal, require
+from api.box_binding import ensure_camera
 from api.deps import SessionDep, SettingsDep, StoreDep, declared_parts_only
 from api.models import Role
 from api.events import ingest_event
@@ -17,6 +18,7 @@ from api.images import TooLarge
 from api.schemas import EventAccepted, EventIn, EvidenceKind
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
+EDGE = require(Role.edge)
 
 EVENT_DESCRIPTION = ("The event as a JSON string (schema `EventIn` in `api/schemas.py`): event_id (UUID, the "
                      "idempotency key), camera {name, lat, lon, grid_id}, issue_type (street_vending | clutter | "
@@ -67,11 +69,14 @@ async def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
 @router.post(
     "",
     status_code=201,
-    dependencies=[Depends(require(Role.edge)), Depends(declared_parts_only)],
+    # The key first (a stranger's misspelled part is a 401, not a 422); the same dependency
+    # object as `who` below, so FastAPI runs it once.
+    dependencies=[Depends(EDGE), Depends(declared_parts_only)],
     responses={
         200: {"model": EventAccepted, "description": "Replay: this event_id was received before; nothing stored"},
         401: {"description": "Missing or unknown API key"},
-        403: {"description": "The key's role may not post events (edge or admin keys may)"},
+        403: {"description": "The key's role may not post events (edge or admin keys may), or the camera is not "
+                             "one of the key's box's (api/box_binding.py)"},
         413: {"description": "A file part is larger than STREETWATCH_MAX_UPLOAD_BYTES"},
         422: {"description": "Invalid event JSON (the `loc` names the field), an undecodable image "
                              "(the `loc` names the part), or an Idempotency-Key that is not the event_id"},
@@ -83,6 +88,7 @@ async def post_event(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
+    who: Annotated[Principal, Depends(EDGE)],
     event: Annotated[str, Form(description=EVENT_DESCRIPTION, examples=[EVENT_EXAMPLE])],
     frame: Annotated[UploadFile, File(description="the full analysed frame, JPEG or PNG (required)")],
     annotated: Annotated[UploadFile | None, File(description="the frame with the box and label drawn")] = None,
@@ -98,6 +104,7 @@ async def post_event(
     """
     parsed = _parse_event(event)
     _check_clock(parsed)
+    await ensure_camera(session, who, parsed.camera.name)
     if idempotency_key is not None and idempotency_key.strip().lower() != str(parsed.event_id):
         raise RequestValidationError([{"type": "value_error", "loc": ("header", "Idempotency-Key"),
                                        "msg": f"must equal event.event_id ({parsed.event_id})"}])

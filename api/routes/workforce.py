@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from api.auth import Principal, create_key, hash_key, require, revoke_key
 from api.deps import SessionDep, SettingsDep
-from api.dispatch import sweep
+from api.sweeper import sweep_all
 from api.schemas import MAX_ID
 from api.models import ApiKey, GridCreate, GridPublic, GridUpdate, Role, WorkerCreate, WorkerPublic, WorkerUpdate
 from api.problems import Forbidden, InvalidField, NotFound
@@ -83,20 +83,24 @@ def get_notifications(session: SessionDep, who: Staff,
 
 @router.post("/sweep")
 def post_sweep(session: SessionDep, settings: SettingsDep, _: Admin) -> dict[str, int]:
-    """Run the SLA / clearing sweep now (it also runs every STREETWATCH_SWEEP_INTERVAL_SECONDS)."""
-    return sweep(session, settings)
+    """Run the sweep now: SLAs, clearing, blind cameras, silent boxes (it also runs every
+    STREETWATCH_SWEEP_INTERVAL_SECONDS)."""
+    return sweep_all(session, settings)
 
 
 class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: Role
     worker_id: StrictInt | None = Field(default=None, ge=1, le=MAX_ID, description="required for worker keys")
+    box_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$",
+                               description="edge keys: the box it speaks for (only that box's cameras)")
 
 
 class KeyCreated(BaseModel):
     id: int
     name: str
     role: Role
+    box_id: str | None = None
     key: str = Field(description="shown only now; store it in the client's config")
 
 
@@ -104,12 +108,12 @@ class KeyCreated(BaseModel):
 def post_key(body: KeyIn, session: SessionDep, _: Admin) -> KeyCreated:
     """Create an API key with a role (edge, reviewer, worker, admin)."""
     try:
-        key = create_key(session, body.name, body.role, body.worker_id)
+        key = create_key(session, body.name, body.role, body.worker_id, body.box_id)
     except ValueError as exc:
-        raise InvalidField(("body", "worker_id"), str(exc)) from None
+        raise InvalidField(("body", "box_id" if "box" in str(exc) else "worker_id"), str(exc)) from None
     row = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).one()
     assert row.id is not None
-    return KeyCreated(id=row.id, name=row.name, role=row.role, key=key)
+    return KeyCreated(id=row.id, name=row.name, role=row.role, box_id=row.box_id, key=key)
 
 
 @router.delete("/keys/{key_id}", status_code=204, responses={404: {"description": "No such key"}})
