@@ -52,7 +52,16 @@ def test_image_level_on_labelled_photos_counts_and_names_wrong_calls(tmp_path):
     assert (result["tp"], result["fp"], result["fn"], result["tn"]) == (2, 1, 1, 2)
     assert result["precision"] == 2 / 3 and result["recall"] == 2 / 3
     assert sorted((w[0], w[1]) for w in result["wrong"]) == [("alarm-1.jpg", "false alarm"), ("weak-1.jpg", "missed")]
-    assert "| 0.667 | 0.667 | 2 | 1 | 1 | 2 |" in image_labels_report(result, "t")
+    report = image_labels_report(result, "t")
+    assert "| 0.667 | 0.667 | 2 | 1 | 1 | 2 |" in report
+    # ranked by best score: hit 0.9, hit 0.9, alarm 0.8, weak 0.1, clean 0, clean 0 → AP (1 + 1 + 3/4) / 3
+    assert result["ranking"]["ap"] == pytest.approx((1 + 1 + 3 / 4) / 3) and result["ranking"]["base_rate"] == 0.5
+    assert "| clutter | 0.917 | 0.50 | 0.67 | 0.67 |" in report
+    assert result["flagged_other"] == {"flooding": 0, "street_vending": 0}
+    assert "Photos flagged flooding (at its threshold): 0 of 6 (0.0%)" in report
+    labels.write_text("file,clutter,split,note\nhit-1.jpg,1,val,x\nweak-1.jpg,1,test,x\nclean-1.jpg,0,val,x\n")
+    val = image_level_on_labels(ROOT / "models" / "streetwatch-demo", labels, tmp_path, model=_Said(), split="val")
+    assert val["images"] == 2 and val["tp"] == 1 and val["tn"] == 1
     import cv2
 
     from vision.evaluate import wrong_calls_picture
