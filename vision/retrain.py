@@ -38,16 +38,21 @@ def write_recipe(path: Path, name: str, classes: list[str], export_dir: Path, sy
     test, and the comparison would score it on its own training data. `small` caps every source
     (synthetic at `synthetic_images`, real folders at a few images per split) for quick runs."""
     splits = {"train": 0.6, "val": 0.2, "test": 0.2}
+    context = None
     if base_recipe is not None:
         from datasets.recipe import load_recipe
 
         base = load_recipe(base_recipe)  # resolves its relative folders
         seed, splits = base.seed, dict(base.splits)
         sources = [src.model_dump(mode="json", exclude_none=True) for src in base.sources]
+        # the deployed model's context classes are labelled on the reviewed frames too
+        context = base.context.model_dump(mode="json") if base.context is not None else None
         if small:
             for src in sources:
                 if src["kind"] == "synthetic":
                     src.update(images=min(src["images"], synthetic_images), width=width, height=height)
+                elif src["kind"] == "composite":
+                    src["images"] = min(src["images"], 8)
                 else:
                     src["limit"] = min(src.get("limit") or 8, 8)
     else:
@@ -67,6 +72,8 @@ def write_recipe(path: Path, name: str, classes: list[str], export_dir: Path, sy
     sources.append({"kind": "yolo", "name": "reviews", "path": str(Path(export_dir).resolve()),
                     "class_map": {k: v for k, v in REVIEW_CLASS_MAP.items() if v in classes}})
     recipe = {"name": name, "seed": seed, "classes": classes, "splits": splits, "sources": sources}
+    if context is not None:
+        recipe["context"] = context
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path

@@ -166,3 +166,29 @@ def test_eval_sets_leave_the_dataset_free_to_be_rebuilt(tmp_path):
         assert listed and all(p.is_file() and p.parent.parent.parent == data.parent for p in listed)
         assert yaml.safe_load(spec.read_text())["names"][1] == "clutter"
     build_dataset(recipe, tmp_path / "work" / "data")  # the second round of the loop
+
+
+def test_retrain_recipe_keeps_the_deployed_recipes_composites_and_context_classes(tmp_path):
+    """streetwatch-v3's recipe has a composite source and context labels: a SMALL retrain recipe
+    capped the composite with `limit` (a field it does not have) and dropped the context."""
+    import yaml
+
+    from datasets.recipe import load_recipe
+    from tests.datasets.test_recipe import GOOD_LABELS, make_yolo_source, write_recipe as write_base
+    from vision.retrain import write_recipe
+
+    weights = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "yolov5n-coco" / "yolov5n.pt"
+    make_yolo_source(tmp_path / "src", GOOD_LABELS)
+    classes = ["vending", "clutter", "flooding", "garbage_bin", "person"]
+    base = write_base(tmp_path, classes=classes, sources=[
+        {"kind": "yolo", "name": "real", "path": "src", "class_map": {"garbage": "clutter"}},
+        {"kind": "composite", "name": "street", "of": "real", "images": 500}],
+        context={"weights": str(weights), "classes": {"person": "person"}})
+    (tmp_path / "reviews" / "images").mkdir(parents=True)
+    (tmp_path / "reviews" / "data.yaml").write_text(yaml.safe_dump({"names": {0: "street_vending", 1: "clutter"}}))
+    out = write_recipe(tmp_path / "work" / "recipe.yaml", "r", classes, tmp_path / "reviews", 2,
+                       base_recipe=base, small=True)
+    recipe = load_recipe(out)
+    assert [s.name for s in recipe.sources] == ["real", "street", "reviews"] and recipe.sources[1].images == 8
+    assert recipe.context is not None and recipe.context.classes == {"person": "person"}
+    assert recipe.context.weights == weights.resolve()
