@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.orm import Session as OrmSession, SessionTransaction
 from sqlmodel import Session, create_engine
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
@@ -52,8 +54,24 @@ def _prepare_sqlite_path(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+# How long a request waits for a pooled connection, and for this process's SQLite writer slot,
+# before it answers 503 with Retry-After (api/errors.py) rather than hanging on.
+POOL_TIMEOUT_S = 10.0
+WRITER_WAIT_S = 30.0
+# SQLite connections are file handles: one per thread of the request pool (anyio's 40), so a
+# burst of readers never waits for one. Writers queue on the writer slot below, not in the pool.
+SQLITE_POOL = {"pool_size": 10, "max_overflow": 30}
+# PostgreSQL connections are server processes shared by every API process: fewer, and a wait.
+POSTGRES_POOL = {"pool_size": 10, "max_overflow": 20}
+
+
+class DatabaseBusy(RuntimeError):
+    """No connection or writer slot came free in time: a passing overload, answered 503."""
+
+
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           pool_timeout=POOL_TIMEOUT_S, **SQLITE_POOL)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -93,7 +111,7 @@ def _postgres_engine(url: str) -> Engine:
     # the API's CPU under the event benchmark. If PostgreSQL restarts, a connection used in the
     # last PING_IF_IDLE_S can still fail once: that request answers 503 (the edge retries) and
     # SQLAlchemy drops the pool's other connections from before the restart.
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_timeout=POOL_TIMEOUT_S, **POSTGRES_POOL)
 
     @event.listens_for(engine, "connect")
     @event.listens_for(engine, "checkin")
@@ -151,8 +169,49 @@ def begin_write(session: Session) -> None:
     """Begin a transaction that reads, then writes: on SQLite with BEGIN IMMEDIATE. A plain
     BEGIN reads a snapshot; if another writer commits before ours writes, SQLite cannot
     upgrade the snapshot and answers "database is locked" at once, whatever the busy timeout.
-    (PostgreSQL ignores the option: its writers wait on rows, not on the file.)"""
+    (PostgreSQL ignores the option: its writers wait on rows, not on the file.)
+
+    On SQLite a writer first takes this process's writer slot, and only then a connection:
+    writers waiting for SQLite's one write lock held a pooled connection each, so a burst of
+    them starved the readers until the pool timed out (500s after 30 s). The slot is given
+    back when the transaction ends (commit, rollback or close)."""
+    if is_sqlite(session) and WRITER_SLOT not in session.info:
+        slot = _writer_slot(session.get_bind())
+        if not slot.acquire(timeout=WRITER_WAIT_S):
+            raise DatabaseBusy(f"no SQLite writer slot within {WRITER_WAIT_S:.0f} s")
+        session.info[WRITER_SLOT] = slot
+        try:
+            session.connection(execution_options={"sqlite_immediate": True})
+        except BaseException:
+            _release_writer_slot(session)
+            raise
+        return
     session.connection(execution_options={"sqlite_immediate": True})
+
+
+WRITER_SLOT = "streetwatch_writer_slot"
+_writer_slots: dict[str, threading.Lock] = {}
+_writer_slots_lock = threading.Lock()
+
+
+def _writer_slot(bind: Any) -> threading.Lock:
+    # One per database file and process (a plain Lock: the transaction may end on another
+    # thread than it began, e.g. get_session's close).
+    engine = getattr(bind, "engine", bind)
+    with _writer_slots_lock:
+        return _writer_slots.setdefault(str(engine.url), threading.Lock())
+
+
+def _release_writer_slot(session: OrmSession) -> None:
+    slot = session.info.pop(WRITER_SLOT, None)
+    if slot is not None:
+        slot.release()
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _transaction_ended(session: OrmSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost one: its connection is back in the pool
+        _release_writer_slot(session)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:

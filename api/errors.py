@@ -11,9 +11,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from api.db import DatabaseBusy
 from api.evidence_store import StoreUnavailable
 from api.images import BadImage, TooLarge
+from api.photos import RedactionUnavailable
 from api.problems import Problem
 
 log = logging.getLogger("streetwatch.api")
@@ -52,6 +55,62 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "database unavailable, retry later"}, status_code=503, headers=RETRY_AFTER)
 
 
+async def _database_busy(_: Request, exc: Exception) -> JSONResponse:
+    # Every pooled connection (or the SQLite writer slot) stayed taken for the whole wait: a
+    # burst, not a fault. Nothing of this request was stored.
+    log.warning("database busy: %s", exc)
+    return JSONResponse({"detail": "database busy, nothing was stored; retry later"}, status_code=503,
+                        headers=RETRY_AFTER)
+
+
+async def _redaction_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.error("citizen photos refused: %s", exc)
+    return JSONResponse({"detail": "photos cannot be processed right now, nothing was stored; retry later"},
+                        status_code=503, headers=RETRY_AFTER)
+
+
+# A refused value is echoed so the client sees what was wrong, not to hand its upload back: a
+# 30 MB comment came back whole in its 422.
+ECHO_CHARS = 200
+ECHO_ITEMS = 20
+
+
+def _echo(value: Any, depth: int = 0) -> Any:
+    """A short, plain-data copy of a refused input: long strings cut, long lists and objects
+    trimmed, and anything that is not JSON (an uploaded file object) only named."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= ECHO_CHARS else f"{value[:ECHO_CHARS]}… ({len(value)} characters)"
+    if isinstance(value, (bytes, bytearray)):
+        return f"({len(value)} bytes)"
+    if depth >= 3:
+        return "…"
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {str(k)[:ECHO_CHARS]: _echo(v, depth + 1) for k, v in items[:ECHO_ITEMS]}
+        if len(items) > ECHO_ITEMS:
+            out["…"] = f"{len(items) - ECHO_ITEMS} more"
+        return out
+    if isinstance(value, (list, tuple)):
+        head = [_echo(v, depth + 1) for v in list(value)[:ECHO_ITEMS]]
+        return head + ([f"… {len(value) - ECHO_ITEMS} more"] if len(value) > ECHO_ITEMS else [])
+    return f"({type(value).__name__.lstrip('_')})"
+
+
+def _short_errors(errors: Any) -> list[dict[str, Any]]:
+    out = []
+    for error in errors:
+        error = dict(error)
+        if "input" in error:
+            error["input"] = _echo(error["input"])
+        if "ctx" in error:  # e.g. the exception a validator raised: its text, not the object
+            error["ctx"] = {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+                            for k, v in dict(error["ctx"]).items()}
+        out.append(error)
+    return out
+
+
 def _writable(value: Any) -> Any:
     """What strict UTF-8 JSON can write of a refused input: NaN and Infinity as the strings
     "nan" and "inf", a lone surrogate (JSON's "\\ud800", which Python's json parses into a str
@@ -71,7 +130,7 @@ async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
     # FastAPI's own handler, except that the refused `input` it echoes cannot turn the 422
     # into a 500 while the answer is written (see _writable).
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _writable(jsonable_encoder(exc.errors()))}, status_code=422)
+    return JSONResponse({"detail": _writable(jsonable_encoder(_short_errors(exc.errors())))}, status_code=422)
 
 
 async def _data_refused(_: Request, exc: Exception) -> JSONResponse:
@@ -101,6 +160,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TooLarge, _too_large)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_busy)
+    app.add_exception_handler(DatabaseBusy, _database_busy)
+    app.add_exception_handler(RedactionUnavailable, _redaction_unavailable)
     app.add_exception_handler(DataError, _data_refused)
     app.add_exception_handler(IntegrityError, _conflicting_write)
     app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -13,10 +13,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.body_limit import BodySizeLimit
+from api.client_address import TrustedProxies
+from api.key_first import KeyBeforeBody
 from api.keepalive import RotateKeepAlive
 from api.nul_guard import RefuseNul
 from api.db import check_migrated, get_engine
 from api.errors import install_error_handlers
+from api import form_text
 from api.evidence_store import make_store
 from api.rate_limit import RateLimiter
 from api.routes import events, evidence, exports, health, open311, orders, reports, stats, verifications, workforce
@@ -64,26 +67,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "exports", "description": "Reviewed orders as training data (admin)"},
             {"name": "open311", "description": "Open311 GeoReport v2 (read): issue types as services, orders as requests"},
             {"name": "evidence", "description": "Evidence downloads when images are kept in a local folder"},
+            {"name": "fleet", "description": "Edge boxes' heartbeats; boxes and cameras with their health"},
             {"name": "system", "description": "Health"},
         ],
     )
-            {"name": "fleet", "description": "Edge boxes' heartbeats; boxes and cameras with their health"},
     app.state.settings = settings
     app.state.engine = engine
     app.state.store = make_store(settings)
     app.state.report_limiter = RateLimiter(settings.report_rate_per_minute)
     app.state.export_jobs = {}
     app.add_middleware(RefuseNul)  # inside the body cap, which counts what it reads
-    app.add_middleware(BodySizeLimit, max_bytes=3 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.add_middleware(KeyBeforeBody, api=app)  # before RefuseNul reads a JSON body
+    app.add_middleware(BodySizeLimit, max_bytes=3 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+                       max_text_bytes=settings.max_json_bytes)
     if settings.keepalive_requests:
         app.add_middleware(RotateKeepAlive, mean_requests=settings.keepalive_requests)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
+    # Outermost: every layer inside, uvicorn's access log included, sees the settled client.
+    app.add_middleware(TrustedProxies, trusted=settings.trusted_proxies)
     install_error_handlers(app)
+    form_text.install()  # form fields that are not UTF-8 are refused, not kept as Latin-1
     for module in (events, orders, reports, verifications, workforce, stats, exports, open311, evidence, health):
         app.include_router(module.router)
+    app.include_router(fleet.router)
     web.install(app)  # the review page at /review/
     return app
 
@@ -92,7 +101,6 @@ def __getattr__(name: str) -> Any:
     # `uvicorn api.main:app` works, but importing this module builds nothing (and touches no
     # database) until someone asks for `app`.
     if name == "app":
-    app.include_router(fleet.router)
         globals()["app"] = application = create_app()
         return application
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

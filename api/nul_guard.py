@@ -46,7 +46,7 @@ def _nul_in_url(scope: Scope) -> tuple | None:
     return None
 
 
-def _is_json(content_type: bytes) -> bool:
+def is_json(content_type: bytes) -> bool:
     # What FastAPI may parse as JSON: application/json, application/*+json (merge-patch+json,
     # ...), and a body sent with no content type at all.
     mime = content_type.split(b";")[0].strip().lower()
@@ -62,7 +62,7 @@ class RefuseNul:
             await self.app(scope, receive, send)
             return
         loc = _nul_in_url(scope)
-        if loc is None and _is_json(dict(scope["headers"]).get(b"content-type", b"")):
+        if loc is None and is_json(dict(scope["headers"]).get(b"content-type", b"")):
             try:
                 body = await _read_body(receive)
             except HTTPException as exc:  # the body cap (api/body_limit.py) ran out while we read

@@ -6,6 +6,7 @@ light: pydantic only, no database, no web framework.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -32,6 +33,8 @@ UtcDateTime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 NUL_REFUSED = "must not contain NUL (U+0000) characters"
+NOT_UTF8 = "must be UTF-8 text (it came in another encoding, e.g. GBK)"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def no_nul(value: str) -> str:
@@ -39,6 +42,10 @@ def no_nul(value: str) -> str:
     # field, rather than by the database in the middle of an ingest.
     if "\x00" in value:
         raise ValueError(NUL_REFUSED)
+    # A lone surrogate is no character: bytes that were not UTF-8 (api/form_text.py), or a
+    # JSON "\ud800" escape. Either would be stored as garble or fail in the database.
+    if _SURROGATE.search(value):
+        raise ValueError(NOT_UTF8)
     return value
 
 

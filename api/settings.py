@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     policies: dict[IssueType, IssuePolicy] = Field(default_factory=lambda: _merged_policies({}))
     report_rate_per_minute: float = Field(6.0, gt=0, description="citizen reports per client address per minute "
                                                                    "(burst of the same size), per API process")
+    trusted_proxies: list[str] = Field(default_factory=list, description='addresses or networks of reverse proxies '
+                                       'whose X-Forwarded-For is believed, e.g. ["127.0.0.1", "10.0.0.0/8"]; '
+                                       'empty → the peer address is the client')
+    max_json_bytes: int = Field(1024 * 1024, gt=0, description="the largest JSON or form-urlencoded body accepted "
+                                                               "(413 beyond); image uploads have max_upload_bytes")
     cors_origins: list[str] = Field(default_factory=list, description='browser origins allowed to call the API, '
                                                                       'e.g. ["https://dashboard.city.gov.cn"]')
     auto_dispatch: bool = Field(True, description="dispatch new orders to a grid worker at once")
@@ -75,16 +81,26 @@ class Settings(BaseSettings):
                                                 "names another jurisdiction_id is refused")
     open311_media_hosts: list[str] = Field(default_factory=list, description="hosts an Open311 POST's media_url "
                                            "may be fetched from; empty → no server-side fetch at all")
+    camera_offline_minutes: float = Field(15.0, gt=0, description="a camera not streaming this long notifies "
+                                                                  "its grid's supervisor (api/fleet_alerts.py)")
 
     @field_validator("policies", mode="before")
     @classmethod
     def _merge_policies(cls, value: Any) -> Any:
         return _merged_policies(value) if isinstance(value, dict) else value
 
-    camera_offline_minutes: float = Field(15.0, gt=0, description="a camera not streaming this long notifies "
-                                                                  "its grid's supervisor (api/fleet_alerts.py)")
     def policy(self, issue_type: IssueType) -> IssuePolicy:
         return self.policies[issue_type]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network (CIDR)") from None
+        return [entry.strip() for entry in value]
 
     @field_validator("public_url")
     @classmethod
