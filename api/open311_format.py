@@ -5,7 +5,7 @@ an Open311 route (validation, keys, rate limit, image checks) becomes GeoReport'
 
 from __future__ import annotations
 
-import logging
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -16,11 +16,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.evidence_store import StoreUnavailable
 from api.images import BadImage, TooLarge
 from api.open311_xml import to_xml
 
-log = logging.getLogger("streetwatch.api")
 XML_TYPE = "text/xml; charset=utf-8"
 FORMATS = ("json", "xml")
 
@@ -73,10 +71,23 @@ def as_open311_error(exc: Exception) -> Open311Error | None:
         return Open311Error(400, f"{exc.part}: {exc.reason}")
     if isinstance(exc, TooLarge):
         return Open311Error(413, str(exc))
-    if isinstance(exc, StoreUnavailable):
-        log.warning("evidence store unavailable: %s", exc)  # the reason names the store: log only
-        return Open311Error(503, "evidence store unavailable, nothing was stored; retry later", {"Retry-After": "5"})
     return None
+
+
+async def _from_app_handler(request: Request, exc: Exception) -> Open311Error | None:
+    """What the app's own handler answers (a busy database, a store or redaction that is down:
+    503 with Retry-After), as a GeoReport error, so this module need not know every such fault."""
+    handlers = request.app.exception_handlers
+    handler = next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
+    if handler is None:
+        return None
+    answer = await handler(request, exc)
+    if not isinstance(answer, JSONResponse) or answer.status_code < 400:
+        return None
+    detail = json.loads(bytes(answer.body)).get("detail") if answer.body else None
+    retry = answer.headers.get("retry-after")
+    return Open311Error(answer.status_code, detail if isinstance(detail, str) else "the request was refused",
+                        {"Retry-After": retry} if retry else None)
 
 
 class Open311Route(APIRoute):
@@ -89,7 +100,7 @@ class Open311Route(APIRoute):
             try:
                 return await handler(request)
             except Exception as exc:
-                refusal = as_open311_error(exc)
+                refusal = as_open311_error(exc) or await _from_app_handler(request, exc)
                 if refusal is None:
                     raise
                 return error(format_of(request), refusal.status, refusal.description, refusal.headers)

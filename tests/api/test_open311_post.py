@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from api.db import get_engine
+from api.evidence_store import StoreUnavailable
 from api.main import create_app
 from api.models import Report
 from api.settings import Settings
@@ -131,8 +132,9 @@ def test_bad_posts_are_georeport_errors_in_the_requested_format_and_store_nothin
             code, description = error_of(resp, fmt)
             assert (resp.status_code, code) == (status, status), (changes, resp.text)
             assert words in description, (changes, description)
-        edge = o311.post(f"/open311/v2/requests.{fmt}", data=fields(make_key(backend, "edge")), files=photo())
-        assert edge.status_code == 403 and "open311_client" in error_of(edge, fmt)[1]
+        for role in ("edge", "reviewer"):
+            other = o311.post(f"/open311/v2/requests.{fmt}", data=fields(make_key(backend, role)), files=photo())
+            assert other.status_code == 403 and "open311_client" in error_of(other, fmt)[1], role
         assert stored(backend) == before
         ok = o311.post(f"/open311/v2/requests.{fmt}", data=fields(key, jurisdiction_id="city.gov.cn"), files=photo())
         assert ok.status_code == 201, ok.text
@@ -195,3 +197,17 @@ def test_media_url_is_fetched_only_from_allowed_hosts_without_redirects(sqlite_b
         assert fetched.status_code == 201, fetched.text
     after = stored(sqlite_backend)
     assert (after["report"], after["evidence"]) == (1, 1)
+
+
+def test_a_store_outage_is_a_503_georeport_error_that_keeps_nothing(sqlite_backend):
+    key = make_key(sqlite_backend, "open311_client")
+    with open311_app(sqlite_backend) as o311:
+        def down(*args: object, **kwargs: object) -> None:
+            raise StoreUnavailable("evidence folder /srv/secret-volume is full")
+
+        o311.app.state.store.put = down
+        resp = o311.post("/open311/v2/requests.xml", data=fields(key), files=photo())
+        code, description = error_of(resp, "xml")
+        assert (resp.status_code, code) == (503, 503) and int(resp.headers["Retry-After"]) >= 1
+        assert "nothing was stored" in description and "secret" not in description
+    assert stored(sqlite_backend)["report"] == 0
