@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "verifications", "description": "Camera checks of resolved orders (edge)"},
             {"name": "stats", "description": "Figures for dashboards"},
             {"name": "exports", "description": "Reviewed orders as training data (admin)"},
-            {"name": "open311", "description": "Open311 GeoReport v2 (read): issue types as services, orders as requests"},
+            {"name": "open311", "description": "Open311 GeoReport v2 in XML and JSON: issue types as services, "
+                                                 "orders as requests; POST files a citizen report"},
             {"name": "evidence", "description": "Evidence downloads when images are kept in a local folder"},
             {"name": "fleet", "description": "Edge boxes' heartbeats; boxes and cameras with their health"},
             {"name": "system", "description": "Health"},

@@ -127,6 +127,12 @@ def test_three_posts_a_request_and_reads_it_back(server, photo_file):
     assert requests.get(mine["media_url"], timeout=10).headers["content-type"] == "image/jpeg"
     listed = t.requests("clutter")
     assert request_id in [r["service_request_id"] for r in listed]
+    for fmt in ("json", "xml"):  # and georeport, which cannot post, reads it back in both formats
+        reader = GeoReport(server.endpoint, output_format=fmt)
+        assert reader.get_service_request(request_id)["service_code"] == "clutter"
+        found = reader.get_service_requests(service_code="clutter")
+        found = found if isinstance(found, list) else [found]  # xmltodict gives one <request> as a dict
+        assert request_id in [r["service_request_id"] for r in found]
 
 
 def test_three_gets_georeport_errors_and_nothing_is_stored(server, photo_file):
