@@ -40,6 +40,10 @@ class ApiTarget(Strict):
     url: str = "http://127.0.0.1:8000"
     key: str | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=DAY)
+    # The box's name in the fleet (its key must be made for it: create-key --box); set, the box
+    # sends a heartbeat every heartbeat_s (streams/heartbeat.py). Unset: a box on its own.
+    box_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
+    heartbeat_s: float = Field(default=30.0, ge=1, le=3600)
 
     @field_validator("url")
     @classmethod

@@ -28,6 +28,7 @@ def camera_report(capture: CameraHealth | None, frames_analysed: int, events: in
     times = list(analysed_at)
     return {
         "state": capture.state if capture else "stopped",
+        "last_frame_at": capture.last_frame_at if capture else None,  # time.time() of its last frame
         "last_error": capture.last_error if capture else None,
         "reconnects": capture.reconnects if capture else 0,
         "frames_decoded": capture.frames_decoded if capture else 0,
