@@ -371,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_commands(sub, _whole_number)
 
+    from streams.camera_cli import add_camera_commands  # (the ONVIF client loads when a probe runs)
+
+    add_camera_commands(sub)
+
     s = sub.add_parser("train", help="train a YOLO model (resumable)")
     s.add_argument("data", help="data.yaml of a YOLO dataset, or a dataset recipe (built first)")
     s.add_argument("--model", default="yolo11n.yaml",
