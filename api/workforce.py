@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from api.db import begin_write
 from api.location import check_ground_points
 from api.schemas import both_or_neither
-from api.models import (Camera, CameraBase, Grid, GridCreate, GridPublic, GridUpdate, Notification, Worker, WorkerCreate,
-                        WorkerPublic, WorkerUpdate, utcnow)
+from api.models import (MAX_GRID_CORNERS, Camera, CameraBase, Grid, GridCreate, GridPublic, GridUpdate, Notification,
+                        Worker, WorkerCreate, WorkerPublic, WorkerUpdate, utcnow)
 from api.problems import Conflict, InvalidField, NotFound
 
 
 class CameraUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     grid_id: str | None = Field(default=None, max_length=100)
@@ -55,10 +57,10 @@ class NotificationPublic(BaseModel):
     created_at: object
 
 
-def _check_grids(session: Session, grid_ids: list[str]) -> None:
+def _check_grids(session: Session, grid_ids: list[str], field: str = "grid_ids") -> None:
     for gid in grid_ids:
         if session.get(Grid, gid) is None:
-            raise InvalidField(("body", "grid_ids"), f"no grid with id {gid!r}; create it first")
+            raise InvalidField(("body", field), f"no grid with id {gid!r}; create it first")
 
 
 def create_worker(session: Session, data: WorkerCreate) -> WorkerPublic:
@@ -114,6 +116,8 @@ def create_grid(session: Session, data: GridCreate) -> GridPublic:
 def _check_polygon(polygon: list[list[float]]) -> None:
     if len(polygon) < 3:
         raise InvalidField(("body", "polygon"), "needs at least 3 [lat, lon] corners")
+    if len(polygon) > MAX_GRID_CORNERS:
+        raise InvalidField(("body", "polygon"), f"at most {MAX_GRID_CORNERS} corners; simplify the outline")
     for i, corner in enumerate(polygon):
         if len(corner) != 2 or not (-90 <= corner[0] <= 90 and -180 <= corner[1] <= 180):
             raise InvalidField(("body", "polygon", str(i)), "must be [lat, lon] within range")
@@ -146,8 +150,11 @@ def update_camera(session: Session, name: str, data: CameraUpdate) -> CameraPubl
     """Place a camera (position, grid, ground mapping); creates it if no event came from it yet."""
     for attempt in range(2):
         begin_write(session)
+        changes = data.model_dump(exclude_unset=True)
+        if changes.get("grid_id") is not None:  # as for workers: a grid must exist to be named
+            _check_grids(session, [changes["grid_id"]], "grid_id")
         camera = session.exec(select(Camera).where(Camera.name == name)).first() or Camera(name=name)
-        for field, value in data.model_dump(exclude_unset=True).items():
+        for field, value in changes.items():
             setattr(camera, field, value)
         camera.placed_at = utcnow()  # from now on events do not move it (api/ingest_sql.py: camera_upsert)
         session.add(camera)

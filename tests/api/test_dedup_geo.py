@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from api.db import get_engine
 from api.location import bounding_box, distance_m, pixel_to_latlon, point_in_polygon
 from api.models import Camera, OrderState, utcnow
-from tests.api.factories import BASE, event_json, jpeg, metres_north, order_row, place_camera, post, seen_by, set_order
+from tests.api.factories import BASE, add_grid, event_json, jpeg, metres_north, order_row, place_camera, post, seen_by, set_order
 
 def _report(client, lat: float, lon: float, issue_type: str = "flooding"):
     return client.post("/api/v1/reports", data={"issue_type": issue_type, "lat": lat, "lon": lon, "text": "water"},
@@ -123,6 +123,7 @@ def test_an_admin_placement_is_not_moved_by_events_but_an_edge_position_is(clien
     assert (camera.lat, camera.lon, camera.grid_id) == (BASE[0] + 0.01, BASE[1] + 0.01, "g-7")
     assert camera.placed_at is None
 
+    add_grid(client, "g-2")  # an admin places cameras only in grids that exist
     place_camera(client, "cam-1", *BASE, grid_id="g-2")
     again = event_json(camera="cam-1", bbox=(200, 150, 260, 200))
     again["camera"].update(lat=BASE[0] + 0.02, lon=BASE[1] + 0.02, grid_id="g-9")

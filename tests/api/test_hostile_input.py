@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.api.factories import counts, event_json, jpeg, nothing_stored, post
+from tests.api.factories import add_grid, counts, event_json, jpeg, nothing_stored, post
 
 
 def locs(resp) -> list[list]:
@@ -117,6 +117,7 @@ def test_half_a_position_is_refused(client, backend):
     resp = client.patch(f"/api/v1/workers/{worker['id']}", json={"lon": 121.5})
     assert resp.status_code == 422 and client.get("/api/v1/workers").json()[0]["lon"] == 121.4
     assert client.put("/api/v1/cameras/cam-9", json={"lat": 31.0}).status_code == 422
+    add_grid(client, "g-2")
     assert client.put("/api/v1/cameras/cam-9", json={"grid_id": "g-2"}).status_code == 200  # no position: fine
 
 
