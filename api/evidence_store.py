@@ -12,9 +12,9 @@ import io
 import os
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 from urllib.parse import quote
 
 from api.settings import Settings
@@ -44,6 +44,10 @@ class EvidenceStore(Protocol):
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store can take writes now."""
+        ...
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """Every object under `prefix` (e.g. "events/") with its last change, in UTC."""
         ...
 
 
@@ -151,6 +155,17 @@ class S3EvidenceStore:
         self._bucket_ready = False  # ask the server every time: that is the point of a health check
         self._call(lambda: None)
 
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        from minio.error import MinioException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                if obj.object_name and obj.last_modified:
+                    yield obj.object_name, obj.last_modified.astimezone(timezone.utc)
+        except (MinioException, HTTPError, OSError) as exc:
+            raise StoreUnavailable(f"S3 at {self.endpoint}: cannot list {prefix}: {exc}") from exc
+
 
 class LocalEvidenceStore:
     """Files under a folder; URLs point at the API's /api/v1/evidence route with an HMAC signature."""
@@ -202,6 +217,18 @@ class LocalEvidenceStore:
             raise StoreUnavailable(f"evidence folder {self.root}: {exc}") from exc
         if not os.access(self.root, os.W_OK):
             raise StoreUnavailable(f"evidence folder {self.root} is not writable")
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return
+        for path in base.rglob("*"):
+            try:
+                if path.is_file():
+                    changed = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+                    yield path.relative_to(self.root).as_posix(), changed
+            except FileNotFoundError:  # deleted while we walked
+                continue
 
 
 def make_store(settings: Settings) -> EvidenceStore:

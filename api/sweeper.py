@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from api.dispatch import sweep
 from api.fleet_alerts import sweep_fleet
+from api.orphans import SWEEP_INTERVAL_S as ORPHAN_SWEEP_INTERVAL_S, sweep_orphans
 from api.settings import Settings
 from api.sweep_lease import take_lease
 
@@ -47,6 +48,12 @@ def _loop(app: FastAPI, interval: float, stop: threading.Event) -> None:
                     sweep_all(session, app.state.settings)
         except Exception:  # a database hiccup must not kill the sweeper; the next round retries
             log.exception("SLA sweep failed; retrying in %.0f s", interval)
+        try:
+            with Session(app.state.engine) as session:
+                if take_lease(session, "orphans", ORPHAN_SWEEP_INTERVAL_S):  # hourly, one process
+                    sweep_orphans(session, app.state.store)
+        except Exception:
+            log.exception("orphaned evidence sweep failed; retrying in %.0f s", interval)
 
 
 def sweep_all(session: Session, settings: Settings) -> dict[str, int]:
