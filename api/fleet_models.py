@@ -69,3 +69,17 @@ class SweepLease(SQLModel, table=True):
     holder: str = Field(max_length=200)
     expires_at: datetime
     rounds: int = 0  # sweeps run under this lease, all processes together
+
+
+class CameraZones(SQLModel, table=True):
+    """A camera's zones and masks edited centrally (api/zone_schemas.py): they replace those of
+    its box's YAML, which the box pulls and applies without a restart."""
+
+    __tablename__ = "camera_zones"
+    camera_id: int = Field(primary_key=True, foreign_key="camera.id")
+    frame_width: int
+    frame_height: int
+    zones: dict = Field(default_factory=dict, sa_type=sa.JSON)
+    masks: list = Field(default_factory=list, sa_type=sa.JSON)
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str = Field(max_length=100)

@@ -44,6 +44,7 @@ class ApiTarget(Strict):
     # sends a heartbeat every heartbeat_s (streams/heartbeat.py). Unset: a box on its own.
     box_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
     heartbeat_s: float = Field(default=30.0, ge=1, le=3600)
+    config_poll_s: float = Field(default=60.0, ge=1, le=DAY)  # central zones (streams/remote_config.py)
 
     @field_validator("url")
     @classmethod

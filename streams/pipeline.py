@@ -90,7 +90,7 @@ class EdgePipeline:
         self.evidence_errors = 0
         self.pending = PendingEvents(self._store)  # rendered events the outbox refused, to retry
         self.verifier = None
-        self.heartbeat = None  # streams/heartbeat.py, with api.box_id
+        self.fleet = None  # heartbeat and central zones, with api.box_id (streams/fleet_link.py)
         self._verify: queue.Queue = queue.Queue(maxsize=64)
         self.snapshots = None  # the snapshot cameras' scheduler, made with the first one (streams/snapshot_setup.py)
 
@@ -292,9 +292,9 @@ class EdgePipeline:
 
         cfg = self.config
         if cfg.api.box_id:
-            from streams.heartbeat import start_heartbeat
+            from streams.fleet_link import FleetLink
 
-            self.heartbeat = start_heartbeat(self)  # first: the API takes events only for declared cameras
+            self.fleet = FleetLink(self)
         import cv2
 
         # OpenCV's own worker threads would run the (niced) evidence thread's face search on
@@ -437,8 +437,8 @@ class EdgePipeline:
             self.http.stop()
         if self.verifier is not None:
             self.verifier.client.close()
-        if self.heartbeat is not None:
-            self.heartbeat.stop()
+        if self.fleet is not None:
+            self.fleet.stop()
         if self.sender is not None:
             self.sender.stop()
             self.outbox.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from api.auth import Principal, require
 from api.deps import SessionDep
@@ -13,6 +13,8 @@ from api.fleet_schemas import (NAME_PATTERN, BoxPublic, CameraHealthPublic, Came
 from api.fleet_views import camera_history, list_boxes, list_cameras, release_camera
 from api.heartbeats import record_heartbeat
 from api.models import Role
+from api.zone_schemas import BoxConfig, CameraZonesIn, CameraZonesPublic
+from api.zones import box_config, delete_zones, get_zones, put_zones
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 Edge = Annotated[Principal, Depends(require(Role.edge))]
@@ -65,3 +67,38 @@ def get_camera_states(name: CameraPath, session: SessionDep, _: Reviewer,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[StateChangePublic]:
     """The camera's state changes, newest first."""
     return camera_history(session, name, limit)
+
+
+@router.get("/boxes/{box_id}/config", responses={
+    304: {"description": "Unchanged since the ETag sent in If-None-Match"},
+    403: {"description": "The key does not speak for this box"}})
+def get_box_config(box_id: BoxIdPath, session: SessionDep, who: Edge, response: Response,
+                   if_none_match: Annotated[str | None, Header()] = None) -> BoxConfig:
+    """The central zones and masks of the box's cameras, with an ETag: the box polls with
+    If-None-Match and applies a change without restarting (streams/remote_config.py)."""
+    config = box_config(session, who, box_id)
+    etag = f'"{config.etag}"'
+    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})  # type: ignore[return-value]
+    response.headers["ETag"] = etag
+    return config
+
+
+@router.put("/cameras/{name}/zones", responses={404: {"description": "No such camera"},
+                                               422: {"description": "A polygon that does not close, self-intersects "
+                                                                    "or lies outside the frame; `loc` names it"}})
+def put_camera_zones(name: CameraPath, body: CameraZonesIn, session: SessionDep, who: Admin) -> CameraZonesPublic:
+    """Set a camera's zones and masks (pixel polygons on its frame_width × frame_height frame):
+    from now on they replace those of its box's YAML; the box applies them at its next poll."""
+    return put_zones(session, who, name, body)
+
+
+@router.get("/cameras/{name}/zones", responses={404: {"description": "No such camera, or no central zones"}})
+def get_camera_zones(name: CameraPath, session: SessionDep, _: Reviewer) -> CameraZonesPublic:
+    return get_zones(session, name)
+
+
+@router.delete("/cameras/{name}/zones", status_code=204, responses={404: {"description": "No central zones"}})
+def delete_camera_zones(name: CameraPath, session: SessionDep, _: Admin) -> None:
+    """Drop the central zones: the box goes back to its YAML's at its next poll."""
+    delete_zones(session, name)

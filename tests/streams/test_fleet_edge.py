@@ -1,6 +1,7 @@
 """An edge box in a fleet, against the real API process and real RTSP cameras: its heartbeats
 make its cameras known; a camera killed becomes `stalled` in the API, notifies its grid's
-supervisor after the (shortened) offline time, and clears when it streams again."""
+supervisor after the (shortened) offline time, and clears when it streams again; a zone edited
+through the API reaches the running box within one poll."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_a_killed_camera_is_stalled_in_the_api_alerts_and_clears_when_back(clip,
     with api, RtspCameraServer({"s1": clip}) as steady, RtspCameraServer({"kil": clip}) as doomed:
         httpx.post(f"{api.url}/api/v1/grids", json={"id": "g-1", "supervisor": "wang"}, headers=admin).raise_for_status()
         config = EdgeConfig.model_validate({
-            "api": {"url": api.url, "key": edge_key, "box_id": "box-1", "heartbeat_s": 1},
+            "api": {"url": api.url, "key": edge_key, "box_id": "box-1", "heartbeat_s": 1, "config_poll_s": 1},
+            "outbox": {"path": str(tmp_path / "outbox")},
             "sample_interval_s": 1.0, "open_timeout_s": 3, "read_timeout_s": 3, "stall_timeout_s": 4,
             "backoff_initial_s": 0.5, "backoff_max_s": 2, "http": None, "verify_fixes": False,
             "cameras": [{"name": "s1", "url": steady.url("s1"), "grid_id": "g-1"},
@@ -64,5 +66,12 @@ def test_a_killed_camera_is_stalled_in_the_api_alerts_and_clears_when_back(clip,
             assert wait_for(lambda: kinds() == [("camera_offline", "kil"), ("camera_back", "kil")], 10), kinds()
             states = httpx.get(f"{api.url}/api/v1/cameras/kil/states", headers=admin).json()
             assert states[0]["to_state"] == "streaming" and "stalled" in {s["to_state"] for s in states}
+
+            # A zone edited through the API reaches the running box within a poll.
+            zone = [[0, 100], [300, 100], [300, 360], [0, 360]]
+            httpx.put(f"{api.url}/api/v1/cameras/s1/zones", headers=admin, json={
+                "frame_width": 640, "frame_height": 360, "zones": {"kerb": {"polygon": zone}}}).raise_for_status()
+            polygon = lambda: [a.polygon.reshape(-1, 2).tolist() for a in edge.cameras["s1"].zones]  # noqa: E731
+            assert wait_for(lambda: polygon() == [zone], 5), polygon()
         finally:
             edge.stop()
