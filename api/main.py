@@ -23,7 +23,7 @@ from api import form_text
 from api.evidence_store import make_store
 from api.rate_limit import RateLimiter
 from api.routes import events, evidence, exports, health, open311, orders, reports, stats, verifications, workforce
-from api.routes import fleet, web
+from api.routes import docs, fleet, web
 from api.sweeper import sweeper_lifespan
 from api.settings import Settings, get_settings
 
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         license_info={"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         lifespan=sweeper_lifespan,
+        docs_url=None, redoc_url=None,  # served from installed files instead of a CDN: api/routes/docs.py
         openapi_tags=[
             {"name": "events", "description": "What edge boxes post"},
             {"name": "orders", "description": "Work orders: reading and the lifecycle"},
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(fleet.router)
     web.install(app)  # the review page at /review/
+    docs.install(app)  # /docs and /redoc
     return app
 
 
