@@ -50,7 +50,8 @@ def _bench_edge(args: argparse.Namespace) -> int:
     from benchmarks.edge_bench import bench_edge
 
     report = bench_edge(cameras=args.cameras, seconds=args.seconds, warmup=args.warmup, naive=not args.no_naive,
-                        faults=not args.no_faults, detector=args.detector)
+                        faults=not args.no_faults, detector=args.detector,
+                        model=Path(args.model) if args.model else None)
     return 0 if report.get("edge_sustained") else 1
 
 
@@ -73,6 +74,8 @@ def add_bench_commands(sub: argparse._SubParsersAction, whole_number: Callable[.
     s.add_argument("--warmup", type=_warmup, default=30,
                    help="seconds after every new camera is analysed before measuring (its first events pass)")
     s.add_argument("--detector", default="onnxruntime", choices=["onnxruntime", "openvino", "ultralytics"])
+    s.add_argument("--model", help="model folder to run (default models/streetwatch-demo, the figures' reference); "
+                                   "its manifest's imgsz is the input size")
     s.add_argument("--no-naive", action="store_true", help="skip the ultralytics baseline")
     s.add_argument("--no-faults", action="store_true", help="skip the kill/freeze drill")
     s.set_defaults(func=_bench_edge)

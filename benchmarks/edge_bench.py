@@ -113,15 +113,16 @@ def _run_child(kind: str, spec: dict, timeout: float) -> list[dict]:
 
 
 def bench_edge(cameras: int = 64, seconds: float = 20, warmup: float = 8, naive: bool = True, faults: bool = True,
-               detector: str = "onnxruntime", out: Path | None = None) -> dict:
+               detector: str = "onnxruntime", out: Path | None = None, model: Path | None = None) -> dict:
     from vision.manifest import load_manifest
 
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     clip = prepare_clip()
-    manifest = load_manifest(ROOT / "models" / "streetwatch-demo")
+    manifest = load_manifest(model or ROOT / "models" / "streetwatch-demo")
     report: dict = {"cameras_max": cameras, "seconds": seconds, "warmup": warmup,
                     "clip": f"1280x720 H.264 Main, {CLIP_FPS} fps, keyframe every {CLIP_GOP_S} s, no B-frames, 2 Mbit/s",
-                    "machine": _machine(), "detector": detector, "target_interval_s": TARGET_INTERVAL_S}
+                    "machine": _machine(), "detector": detector, "target_interval_s": TARGET_INTERVAL_S,
+                    "model": f"{manifest.name} v{manifest.version} at {manifest.imgsz} px"}
     print(f"bench edge: up to {cameras} looping 720p cameras on 127.0.0.1, {seconds:g} s per step, "
           f"sustained = p95 analysis interval < {SUSTAINED_P95_S} s and no camera starved, "
           f"one frame per {TARGET_INTERVAL_S:g} s", flush=True)
