@@ -38,5 +38,8 @@ def test_naive_times_are_utc(client, path, start, end):
 @pytest.mark.parametrize("path,start,end", ROUTES)
 def test_a_time_before_year_one_in_utc_is_422(client, path, start, end):
     resp = client.get(path, params={end: "0001-01-01T01:00:00+05:00"})
+    if path.startswith("/open311/"):  # GeoReport's own errors: 400, [{code, description}] naming the field
+        assert resp.status_code == 400 and resp.json()[0]["description"].startswith(f"{end}: ")
+        return
     assert resp.status_code == 422
     assert end in str(resp.json()["detail"])
