@@ -5,12 +5,15 @@ a GeoReport error in the requested format that stores nothing."""
 from __future__ import annotations
 
 import http.server
+import io
 import threading
 from collections.abc import Iterator
 
 import defusedxml.ElementTree as SafeET
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlmodel import Session, func, select
 
 from api.db import get_engine
@@ -211,3 +214,24 @@ def test_a_store_outage_is_a_503_georeport_error_that_keeps_nothing(sqlite_backe
         assert (resp.status_code, code) == (503, 503) and int(resp.headers["Retry-After"]) >= 1
         assert "nothing was stored" in description and "secret" not in description
     assert stored(sqlite_backend)["report"] == 0
+
+
+def test_the_published_media_url_is_the_redacted_photo(o311, backend):
+    """Filed through the report path, the photo is kept as that path keeps it: no EXIF (names,
+    GPS), under a key without the tracking id; media_url serves that copy."""
+    exif = Image.Exif()
+    exif[0x013B] = "Wang Fang"  # Artist
+    exif[0x8825] = {1: "N", 2: (39.0, 54.0, 27.0), 3: "E", 4: (116.0, 23.0, 17.0)}  # GPS
+    out = io.BytesIO()
+    Image.open(io.BytesIO(jpeg())).save(out, "JPEG", exif=exif)
+    assert b"Wang Fang" in out.getvalue()
+    resp = o311.post("/open311/v2/requests.json", data=fields(make_key(backend, "open311_client")),
+                     files=photo(out.getvalue()))
+    assert resp.status_code == 201, resp.text
+    (answer,) = resp.json()
+    (request,) = o311.get(f"/open311/v2/requests/{answer['service_request_id']}.json").json()
+    assert answer["token"] not in request["media_url"]
+    served = httpx.get(request["media_url"]) if not request["media_url"].startswith("http://testserver/") \
+        else o311.get(request["media_url"])
+    assert served.status_code == 200 and b"Wang Fang" not in served.content
+    assert not Image.open(io.BytesIO(served.content)).getexif()
