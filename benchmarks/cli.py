@@ -46,12 +46,51 @@ def _bench_api(args: argparse.Namespace) -> int:
     return 0
 
 
+_STREAM_ONLY = ("no_naive", "no_faults")
+_SNAPSHOT_ONLY = ("stream_cameras", "steps", "stream_steps", "max_minutes")
+
+
+def edge_options(args: argparse.Namespace) -> tuple[dict | None, str | None]:
+    """The bench's options with each mode's defaults filled in, or what is wrong with them.
+    `--mode stream` is the stream bench against the plain ultralytics loop at 2 s; a snapshot
+    mode ramps that mode against `stream` at `--interval`."""
+    flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
+    if args.mode == "stream":
+        given = [flag(n) for n in _SNAPSHOT_ONLY if getattr(args, n) is not None]
+        if args.interval is not None and args.interval != 2:
+            given.insert(0, "--interval")
+        if given:
+            return None, (f"{', '.join(given)}: only with --mode rtsp_snapshot or http_snapshot (the stream bench "
+                          "runs at one frame per 2 s against the plain ultralytics loop)")
+        return {"cameras": args.cameras or 64, "seconds": args.seconds or 20.0,
+                "warmup": 30.0 if args.warmup is None else args.warmup}, None
+    given = [flag(n) for n in _STREAM_ONLY if getattr(args, n)]
+    if given:
+        return None, f"{', '.join(given)}: only with --mode stream"
+    interval = args.interval or 30.0
+    return {"mode": args.mode, "interval": interval, "cameras": args.cameras or 2000,
+            "stream_cameras": args.stream_cameras or 512, "seconds": args.seconds or 2 * interval,
+            "warmup": 5.0 if args.warmup is None else args.warmup, "steps": args.steps,
+            "stream_steps": args.stream_steps, "max_minutes": args.max_minutes}, None
+
+
 def _bench_edge(args: argparse.Namespace) -> int:
+    import sys
+
+    options, problem = edge_options(args)
+    if problem:
+        print(f"streetwatch: bench edge: {problem}", file=sys.stderr)
+        return 2
+    model = Path(args.model) if args.model else None
+    if args.mode != "stream":
+        from benchmarks.sampling_bench import bench_sampling
+
+        report = bench_sampling(**options, detector=args.detector, model=model)
+        return 0 if report["summary"][args.mode]["sustained"] else 1
     from benchmarks.edge_bench import bench_edge
 
-    report = bench_edge(cameras=args.cameras, seconds=args.seconds, warmup=args.warmup, naive=not args.no_naive,
-                        faults=not args.no_faults, detector=args.detector,
-                        model=Path(args.model) if args.model else None)
+    report = bench_edge(**options, naive=not args.no_naive, faults=not args.no_faults, detector=args.detector,
+                        model=model)
     return 0 if report.get("edge_sustained") else 1
 
 
@@ -68,14 +107,30 @@ def add_bench_commands(sub: argparse._SubParsersAction, whole_number: Callable[.
     s.add_argument("--warmup", type=_warmup, default=3.0)
     s.add_argument("--json", help="also write the figures here")
     s.set_defaults(func=_bench_api)
-    s = bench.add_parser("edge", help="cameras sustained at one frame per 2 s: the edge vs the plain ultralytics loop")
-    s.add_argument("--cameras", type=at_least_one, default=64, help="the most cameras to ramp up to")
-    s.add_argument("--seconds", type=_measured, default=20, help="measured seconds per ramp step")
-    s.add_argument("--warmup", type=_warmup, default=30,
-                   help="seconds after every new camera is analysed before measuring (its first events pass)")
+    s = bench.add_parser("edge", help="cameras sustained at one frame per 2 s: the edge vs the plain ultralytics loop; "
+                                      "with --mode rtsp_snapshot|http_snapshot: that mode vs stream at --interval")
+    s.add_argument("--mode", choices=["stream", "rtsp_snapshot", "http_snapshot"], default="stream",
+                   help="stream (default): the edge against the naive loop at 2 s; a snapshot mode: ramped against "
+                        "stream mode at --interval in the same run")
+    s.add_argument("--interval", type=_measured, help="seconds between a camera's analysed frames (snapshot modes; "
+                                                      "default 30)")
+    s.add_argument("--cameras", type=at_least_one,
+                   help="the most cameras to ramp up to (default 64; 2000 in a snapshot mode)")
+    s.add_argument("--seconds", type=_measured, help="measured seconds per ramp step (default 20; twice the "
+                                                     "interval in a snapshot mode)")
+    s.add_argument("--warmup", type=_warmup,
+                   help="seconds after every new camera is analysed before measuring (default 30: its first events "
+                        "pass; 5 in a snapshot mode, where no event is confirmed)")
     s.add_argument("--detector", default="onnxruntime", choices=["onnxruntime", "openvino", "ultralytics"])
     s.add_argument("--model", help="model folder to run (default models/streetwatch-demo, the figures' reference); "
                                    "its manifest's imgsz is the input size")
     s.add_argument("--no-naive", action="store_true", help="skip the ultralytics baseline")
     s.add_argument("--no-faults", action="store_true", help="skip the kill/freeze drill")
+    s.add_argument("--stream-cameras", type=at_least_one,
+                   help="snapshot modes: the most cameras of the stream side's ramp (default 512)")
+    s.add_argument("--steps", type=_client_counts, help="snapshot modes: the snapshot side's ramp, e.g. 250,500,1000")
+    s.add_argument("--stream-steps", type=_client_counts, help="snapshot modes: the stream side's ramp, e.g. 32,64,128")
+    s.add_argument("--max-minutes", type=_measured,
+                   help="snapshot modes: the whole run's time budget (the stream side may take 40 %%); a ramp "
+                        "stops before a step that would end past it")
     s.set_defaults(func=_bench_edge)

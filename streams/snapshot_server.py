@@ -14,6 +14,10 @@ qop=auth), as Hikvision and Dahua cameras do; a wrong password is a 401.
 
 `python -m streams.snapshot_server --port P --cameras N --jpeg FILE` serves N cameras in a
 process of its own (the benchmark's, so its CPU is counted apart); prints READY.
+`keep_alive=False` (`--close`) closes the connection after every answer: a box polling a
+thousand cameras every 30 s opens a connection per grab (cameras drop idle keep-alive
+connections within seconds), whereas a thousand cameras on one port would all share the
+client's few pooled connections.
 """
 
 from __future__ import annotations
@@ -37,11 +41,11 @@ def _md5(text: str) -> str:
 
 class SnapshotServer:
     def __init__(self, cameras: Mapping[str, Sequence[bytes]], frame_s: float = 1.0, host: str = "127.0.0.1",
-                 port: int = 0):
+                 port: int = 0, keep_alive: bool = True):
         self.cameras = {name: list(frames) for name, frames in cameras.items()}
         if not all(self.cameras.values()):
             raise ValueError("every camera needs at least one JPEG")
-        self.frame_s, self.host, self.port = frame_s, host, port
+        self.frame_s, self.host, self.port, self.keep_alive = frame_s, host, port, keep_alive
         self.faults: dict[str, str] = {}
         self.auth: dict[str, tuple[str, str, str]] = {}  # camera → (user, password, basic|digest)
         self.requests: dict[str, int] = {}
@@ -107,6 +111,8 @@ class SnapshotServer:
         if name not in self.cameras:
             return self._send(req, 404, b"no such camera", "text/plain")
         self.requests[name] = self.requests.get(name, 0) + 1
+        if not self.keep_alive:
+            req.close_connection = True
         fault = self.faults.get(name)
         if fault == "down":
             req.close_connection = True
@@ -152,6 +158,8 @@ class SnapshotServer:
     def _send(req: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str,
               headers: Mapping[str, str] | None = None) -> None:
         req.send_response(status)
+        if req.close_connection:
+            req.send_header("Connection", "close")
         req.send_header("Content-Type", ctype)
         req.send_header("Content-Length", str(len(body)))
         for k, v in (headers or {}).items():
@@ -185,9 +193,11 @@ def main() -> int:
     parser.add_argument("--cameras", type=int, required=True)
     parser.add_argument("--jpeg", action="append", required=True, help="a JPEG every camera serves (repeat: in turn)")
     parser.add_argument("--frame-s", type=float, default=1.0)
+    parser.add_argument("--close", action="store_true", help="a connection per request (no keep-alive)")
     args = parser.parse_args()
     frames = [open(p, "rb").read() for p in args.jpeg]
-    server = SnapshotServer({f"c{i}": frames for i in range(args.cameras)}, args.frame_s, port=args.port).start()
+    server = SnapshotServer({f"c{i}": frames for i in range(args.cameras)}, args.frame_s, port=args.port,
+                            keep_alive=not args.close).start()
     print(f"READY {server.port}", flush=True)
     try:
         sys.stdin.read()  # until the parent closes stdin (or dies)

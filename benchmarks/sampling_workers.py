@@ -1,0 +1,222 @@
+"""One side of `streetwatch bench edge --mode rtsp_snapshot|http_snapshot`, run in its own child
+process (`python -m benchmarks.sampling_workers SPEC.json`) so that its CPU and RSS are its own:
+the edge pipeline in one sampling mode, its test cameras in processes of their own, ramped step
+by step. Prints one `RESULT {json}` line per step (benchmarks/sampling_bench.py reads them)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from benchmarks.sampling_bench import BENCH_DIR, ramp, sustained, window_stats
+
+MOUNTS = 8  # looping clip phases one camera server plays; every camera is still its own session
+
+
+def _process_cpu(pid: int | None) -> float:
+    import psutil
+
+    try:
+        t = psutil.Process(pid).cpu_times()
+        return t.user + t.system
+    except psutil.Error:
+        return 0.0
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+# -- the cameras: cheap, and their CPU counted apart ---------------------------------------------
+class StreamCameras:
+    """The stream bench's looping cameras (a gst-rtsp-server per step, 8 shared mounts)."""
+
+    field = "url"
+
+    def __init__(self, clip: str, most: int):
+        from benchmarks.edge_workers import Cameras
+
+        self.cams = Cameras(clip)
+
+    def grow(self, n: int) -> list[str]:
+        return self.cams.grow(n)
+
+    def cpu_seconds(self) -> float:
+        return self.cams.cpu_seconds()
+
+    def stop(self) -> None:
+        self.cams.shrink(0)
+
+
+class RtspSnapshotCameras:
+    """One gst-rtsp-server, a media per client (grabs come and go; a shared media being torn
+    down would answer a new grab 503), 8 mounts 0.37 s apart in the clip so keyframes are not in
+    step: a grab costs the server about 4 ms of CPU, a fifth of what it costs the box."""
+
+    field = "url"
+
+    def __init__(self, clip: str, most: int):
+        from streams.camera_server import RtspCameraServer
+
+        self.server = RtspCameraServer({f"p{j}": clip for j in range(MOUNTS)}, shared=False, stagger_s=0.37,
+                                       start_timeout_s=120).start()
+
+    def grow(self, n: int) -> list[str]:
+        return [self.server.url(f"p{i % MOUNTS}") for i in range(n)]
+
+    def cpu_seconds(self) -> float:
+        return _process_cpu(self.server.proc.pid)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class HttpSnapshotCameras:
+    """The light snapshot server (streams/snapshot_server.py) in a process of its own, serving
+    the clip's frames as JPEGs encoded once, a new connection per grab."""
+
+    field = "snapshot_url"
+
+    def __init__(self, clip: str, most: int):
+        jpegs = _clip_jpegs(clip)
+        cmd = [sys.executable, "-m", "streams.snapshot_server", "--cameras", str(most), "--close"]
+        for path in jpegs:
+            cmd += ["--jpeg", str(path)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("READY "):
+            self.proc.kill()
+            raise RuntimeError(f"the snapshot server did not start: {line!r}")
+        self.port = int(line.split()[1])
+
+    def grow(self, n: int) -> list[str]:
+        return [f"http://127.0.0.1:{self.port}/c{i}/snapshot.jpg" for i in range(n)]
+
+    def cpu_seconds(self) -> float:
+        return _process_cpu(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.stdin.close()  # it exits when its stdin closes
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _clip_jpegs(clip: str) -> list[Path]:
+    """The clip's frames, one per second, as JPEG files (encoded once and kept)."""
+    folder = BENCH_DIR / f"{Path(clip).stem}-jpegs"
+    if not folder.is_dir() or not any(folder.glob("*.jpg")):
+        from streams.snapshot_server import jpegs_of_clip
+
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, jpeg in enumerate(jpegs_of_clip(clip, every_s=1.0)):
+            (folder / f"{i:03d}.jpg").write_bytes(jpeg)
+    return sorted(folder.glob("*.jpg"))
+
+
+SIDES = {"stream": StreamCameras, "rtsp_snapshot": RtspSnapshotCameras, "http_snapshot": HttpSnapshotCameras}
+
+
+def edge_config(spec: dict, field: str, urls: list[str]) -> dict:
+    """The box under test: the named mode at the interval, no event ever confirmed (the clip's
+    issues would otherwise confirm ~3 events per new camera, each blurred and rendered: a burst
+    at a camera's start, not the steady cost measured here), so both sides do the same work
+    per analysed frame: detection, zones, region memory."""
+    from api.schemas import IssueType
+    from streams.config import DAY
+
+    return {"model": spec["model"], "detector": spec.get("detector", "onnxruntime"), "mode": spec["mode"],
+            "sample_interval_s": spec["interval"], "http": None, "verify_fixes": False,
+            "open_timeout_s": 5, "read_timeout_s": 3, "stall_timeout_s": 6,
+            "backoff_initial_s": 0.5, "backoff_max_s": 4,
+            # the mode named is the mode measured, also at the short intervals of a smoke run
+            "snapshot": {"keep_session_below_s": 0},
+            "issues": {t.value: {"confirm_seconds": DAY} for t in IssueType},
+            "cameras": [{"name": f"cam{i:04d}", field: url} for i, url in enumerate(urls)]}
+
+
+def run_worker(spec: dict) -> None:
+    from streams.config import CameraConfig, EdgeConfig
+    from streams.pipeline import EdgePipeline
+
+    class Discard:
+        sent = rejected = 0
+
+        def start(self): ...
+        def stop(self): ...
+        def submit(self, item): ...
+        def pending(self): return 0
+
+    mode, interval, steps = spec["mode"], spec["interval"], spec["steps"]
+    cams = SIDES[mode](spec["clip"], max(steps))
+    edge = None
+    try:
+        config = EdgeConfig.model_validate(edge_config(spec, cams.field, cams.grow(steps[0])))
+        edge = EdgePipeline(config, uploader=Discard())
+        edge.start()
+        added_at = dict.fromkeys(edge.cameras, time.monotonic())
+        # a snapshot camera's first grab lies within its first interval; a stream camera's first
+        # analysed frame waits for its connection and a keyframe
+        first_wait = interval + 30 if mode != "stream" else 60 + interval
+
+        def measure(n: int) -> dict:
+            urls = cams.grow(n)
+            for i in range(len(edge.cameras), n):
+                edge.add_camera(CameraConfig(name=f"cam{i:04d}", **{cams.field: urls[i]}))
+                added_at[f"cam{i:04d}"] = time.monotonic()
+            _wait(lambda: all(s.analysed_at for s in edge.cameras.values()), first_wait)
+            time.sleep(spec["warmup"])
+            start, cpu0, side0 = time.monotonic(), _process_cpu(None), cams.cpu_seconds()
+            time.sleep(spec["seconds"])
+            end = time.monotonic()
+            cpu = (_process_cpu(None) - cpu0) / (end - start) * 100
+            side_cpu = (cams.cpu_seconds() - side0) / (end - start) * 100
+            times = {name: list(s.analysed_at) for name, s in edge.cameras.items()}
+            stats = window_stats(times, added_at, start, end, interval)
+            result = {"event": "step", "mode": mode, "cameras": n, "interval_s": interval,
+                      "interval_p50_s": stats["p50"], "interval_p95_s": stats["p95"], "intervals": stats["intervals"],
+                      "worst_camera_p95_s": stats["worst_camera_p95"], "starved_cameras": len(stats["starved"]),
+                      "starved": stats["starved"][:20], "cpu_percent": round(cpu, 1),
+                      "camera_side_cpu_percent": round(side_cpu, 1), "rss_mb": round(_rss_mb(), 1),
+                      "sustained": sustained(stats, interval)}
+            if edge.snapshots is not None:
+                health = edge.health()["cameras"]
+                result["grab_failures"] = sum(sum(c.get("grab_failures", {}).values()) for c in health.values())
+                result.update({k: v for k, v in edge.snapshots.stats().items() if k in ("most_in_flight",
+                                                                                        "held_for_queue")})
+            _emit(result)
+            return result
+
+        results = ramp(steps, measure, spec["step_seconds"], spec.get("deadline"))
+        if results and results[-1].get("event") == "budget":
+            _emit(results[-1])
+    except Exception:  # the parent sees the steps so far; the reason goes to stderr
+        traceback.print_exc()
+    finally:
+        logging.getLogger("streetwatch").setLevel(logging.CRITICAL)  # the cameras go before the box: no news
+        cams.stop()
+        os._exit(0)  # the camera threads are daemons; no need to wait for each to wind down
+
+
+def _emit(result: dict) -> None:
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def _wait(cond, timeout: float) -> None:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout and not cond():
+        time.sleep(0.2)
+
+
+if __name__ == "__main__":  # python -m benchmarks.sampling_workers SPEC.json
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_worker(json.loads(Path(sys.argv[1]).read_text()))

@@ -1,0 +1,206 @@
+"""`streetwatch bench edge --mode rtsp_snapshot|http_snapshot`: its options, the ramp's stop rule
+and the report's arithmetic (pure; the benchmark itself is run by hand, its figures are in
+benchmarks/README.md, never asserted here)."""
+
+from __future__ import annotations
+
+import pytest
+
+import streetwatch_cli
+from benchmarks import sampling_bench
+from benchmarks.cli import edge_options
+from benchmarks.sampling_bench import conclude, ramp, ramp_steps, side_summary, sustained, window_stats
+
+
+def _args(*argv: str):
+    return streetwatch_cli.build_parser().parse_args(["bench", "edge", *argv])
+
+
+# -- options --------------------------------------------------------------------------------------
+def test_a_snapshot_mode_gets_its_own_defaults_and_the_stream_bench_keeps_its_own():
+    options, problem = edge_options(_args("--mode", "http_snapshot", "--interval", "30"))
+    assert problem is None
+    assert options == {"mode": "http_snapshot", "interval": 30.0, "cameras": 2000, "stream_cameras": 512,
+                       "seconds": 60.0, "warmup": 5.0, "steps": None, "stream_steps": None, "max_minutes": None}
+    options, _ = edge_options(_args("--mode", "rtsp_snapshot", "--steps", "250,500", "--stream-steps", "32",
+                                    "--seconds", "30", "--warmup", "0", "--max-minutes", "10"))
+    assert options["interval"] == 30.0 and options["steps"] == [250, 500] and options["stream_steps"] == [32]
+    assert (options["seconds"], options["warmup"], options["max_minutes"]) == (30.0, 0.0, 10.0)
+    # no --mode: the stream bench against the naive loop, as before
+    assert edge_options(_args()) == ({"cameras": 64, "seconds": 20.0, "warmup": 30.0}, None)
+    assert edge_options(_args("--cameras", "8", "--warmup", "0", "--interval", "2"))[0] == \
+        {"cameras": 8, "seconds": 20.0, "warmup": 0.0}
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["--interval", "30"], ["--interval"]),
+    (["--mode", "stream", "--steps", "4", "--max-minutes", "3"], ["--steps", "--max-minutes"]),
+    (["--mode", "http_snapshot", "--no-naive"], ["--no-naive"]),
+    (["--mode", "rtsp_snapshot", "--no-faults", "--no-naive"], ["--no-naive", "--no-faults"]),
+])
+def test_options_of_the_other_kind_of_bench_are_refused_naming_them(argv, names, capsys):
+    options, problem = edge_options(_args(*argv))
+    assert options is None and all(name in problem for name in names)
+    assert streetwatch_cli.main(["bench", "edge", *argv]) == 2  # refused before anything starts
+    err = capsys.readouterr().err
+    assert err.startswith("streetwatch: bench edge: ") and names[0] in err
+
+
+@pytest.mark.parametrize("argv", [["--mode", "rtsp"], ["--interval", "0"], ["--interval", "nan"],
+                                  ["--steps", "4,0"], ["--stream-steps", "x"], ["--max-minutes", "-1"],
+                                  ["--stream-cameras", "0"]])
+def test_bad_values_are_refused_by_the_parser(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        streetwatch_cli.main(["bench", "edge", *argv])
+    assert exit_.value.code == 2 and "error: argument" in capsys.readouterr().err
+
+
+def test_each_mode_runs_its_own_bench(monkeypatch):
+    import benchmarks.edge_bench
+
+    calls = []
+    monkeypatch.setattr(sampling_bench, "bench_sampling",
+                        lambda **kw: calls.append(("sampling", kw)) or {"summary": {kw["mode"]: {"sustained": 0}}})
+    monkeypatch.setattr(benchmarks.edge_bench, "bench_edge",
+                        lambda **kw: calls.append(("edge", kw)) or {"edge_sustained": 16})
+    # nothing sustained is a failed run (exit 1); the stream bench still gets its old options
+    assert streetwatch_cli.main(["bench", "edge", "--mode", "http_snapshot", "--interval", "2", "--steps", "2,4"]) == 1
+    assert streetwatch_cli.main(["bench", "edge", "--no-naive", "--model", "models/x"]) == 0
+    (kind, kw), (kind2, kw2) = calls
+    assert kind == "sampling" and kw["interval"] == 2.0 and kw["steps"] == [2, 4] and kw["model"] is None
+    assert kind2 == "edge" and kw2["naive"] is False and kw2["faults"] is True and str(kw2["model"]) == "models/x"
+
+
+def test_the_default_ramp_ends_at_the_most_cameras():
+    assert ramp_steps((50, 100, 200, 400), 300) == [50, 100, 200, 300]
+    assert ramp_steps((50, 100, 200), 200) == [50, 100, 200]
+    assert ramp_steps((50, 100), 5) == [5]
+
+
+# -- a step's verdict --------------------------------------------------------------------------------
+def test_regular_cameras_give_their_interval_and_the_interval_that_began_before_the_window_counts():
+    times = {"a": [0.0, 30.0, 60.0, 90.0], "b": [10.0, 40.0, 70.0, 100.0]}
+    stats = window_stats(times, {}, 65.0, 101.0, 30.0)
+    # a: 60→90; b: 40→70 and 70→100 (both end inside [65, 101])
+    assert stats["intervals"] == 3 and stats["p95"] == pytest.approx(30.0) and stats["starved"] == []
+    assert stats["per_camera"]["a"]["n"] == 1 and sustained(stats, 30.0)
+
+
+def test_a_late_camera_counts_the_gap_still_open_at_the_end():
+    # its last frame 40 s before the end: over 1.2 × 30 s, so the open gap counts
+    stats = window_stats({"late": [0.0, 30.0, 60.0]}, {}, 60.0, 100.0, 30.0)
+    assert stats["intervals"] == 2 and stats["worst_camera_p95"] > 36
+    # ... but one merely between two frames does not
+    assert window_stats({"ok": [0.0, 30.0, 60.0]}, {}, 60.0, 80.0, 30.0)["intervals"] == 1
+
+
+def test_the_stop_rule_is_p95_above_1_2_intervals_or_one_camera_starved():
+    good = {f"c{i}": [0.0, 30.0, 60.0] for i in range(40)}
+    assert sustained(window_stats(good, {}, 31.0, 61.0, 30.0), 30.0)
+    exactly = {f"c{i}": [0.0, 36.0] for i in range(40)}
+    assert sustained(window_stats(exactly, {}, 31.0, 37.0, 30.0), 30.0)  # at 1.2 × the interval: still sustained
+    over = {f"c{i}": [0.0, 36.5] for i in range(40)}
+    assert not sustained(window_stats(over, {}, 31.0, 37.0, 30.0), 30.0)
+    # 40 punctual cameras hide a dead one in the pooled p95; the starved camera fails the step
+    dead = good | {"dead": [0.0]}
+    stats = window_stats(dead, {}, 31.0, 61.0, 30.0)
+    assert stats["p95"] == pytest.approx(30.0) and stats["starved"] == ["dead"] and not sustained(stats, 30.0)
+    # a camera never analysed counts from when it was added
+    never = window_stats(good | {"new": []}, {"new": 1.0}, 31.0, 61.0, 30.0)
+    assert never["starved"] == ["new"] and never["per_camera"]["new"]["p95"] == pytest.approx(60.0)
+
+
+def test_no_interval_at_all_is_not_sustained():
+    assert not sustained(window_stats({}, {}, 0.0, 10.0, 2.0), 2.0)
+
+
+# -- the ramp --------------------------------------------------------------------------------------
+def _step(n: int, ok: bool, cpu: float = 50.0, rss: float = 600.0, side: float = 10.0, mode: str = "m") -> dict:
+    return {"event": "step", "mode": mode, "cameras": n, "sustained": ok, "cpu_percent": cpu, "rss_mb": rss,
+            "camera_side_cpu_percent": side, "interval_p95_s": 30.0 if ok else 40.0}
+
+
+def test_the_ramp_stops_at_the_first_step_not_sustained():
+    measured = []
+
+    def measure(n):
+        measured.append(n)
+        return _step(n, n < 400)
+
+    results = ramp([100, 200, 400, 800], measure, step_seconds=60)
+    assert measured == [100, 200, 400] and [r["sustained"] for r in results] == [True, True, False]
+
+
+def test_the_ramp_stops_before_a_step_that_would_end_past_the_budget():
+    now = [0.0]
+
+    def measure(n):
+        now[0] += 60
+        return _step(n, True)
+
+    results = ramp([100, 200, 400, 800], measure, step_seconds=60, deadline=150, clock=lambda: now[0])
+    assert [r.get("cameras") for r in results[:-1]] == [100, 200]
+    assert results[-1] == {"event": "budget", "cameras_next": 400}
+    assert side_summary(results)["ended"] == "budget" and side_summary(results)["sustained"] == 200
+    # a budget shorter than one step still measures the first
+    assert [r.get("cameras") for r in ramp([100, 200], measure, 60, deadline=10, clock=lambda: now[0])] == [100, None]
+
+
+# -- the report ------------------------------------------------------------------------------------
+def _report(mode: str, stream: list[dict], snap: list[dict], interval: float = 30.0) -> dict:
+    return {"mode": mode, "interval_s": interval, "stream": stream, mode: snap}
+
+
+def test_the_report_gives_ratios_against_stream_mode_in_the_same_run():
+    stream = [_step(32, True, cpu=40, rss=800, side=20), _step(64, True, cpu=80, rss=1440, side=40),
+              _step(128, False)]
+    snap = [_step(250, True, cpu=25, rss=700, side=5), _step(500, True, cpu=50, rss=800, side=10),
+            _step(1000, True, cpu=100, rss=1000, side=20), _step(1400, False)]
+    report = _report("http_snapshot", stream, snap)
+    lines = conclude(report)
+    s, h = report["summary"]["stream"], report["summary"]["http_snapshot"]
+    assert (s["sustained"], s["not_sustained"], h["sustained"], h["not_sustained"]) == (64, 128, 1000, 1400)
+    assert s["rss_mb_per_added_camera"] == pytest.approx(20.0)  # (1440 - 800) / (64 - 32)
+    assert h["rss_mb_per_added_camera"] == pytest.approx(0.4)  # (1000 - 700) / (1000 - 250)
+    r = report["ratios"]
+    assert r["cameras"] == pytest.approx(1000 / 64) and report["ratio_bound"] == ""
+    assert r["cpu_per_camera"] == pytest.approx((100 / 1000) / (80 / 64))
+    assert r["camera_side_cpu_per_camera"] == pytest.approx((20 / 1000) / (40 / 64))
+    assert r["rss_per_added_camera"] == pytest.approx(0.4 / 20)
+    text = "\n".join(lines)
+    assert "15.6× the cameras of stream mode" in text
+    assert "0.40 MB in http_snapshot (target < 1 MB: met)" in text and "target ≥ 1000 cameras at 30 s: met" in text
+
+
+def test_a_ramp_that_ran_out_of_steps_only_bounds_the_ratio():
+    stream = [_step(32, True), _step(64, False)]
+    snap = [_step(250, True, rss=700), _step(500, True, rss=1400)]  # every step sustained
+    report = _report("rtsp_snapshot", stream, snap)
+    text = "\n".join(conclude(report))
+    assert report["ratio_bound"] == "≥ " and "sustains ≥ 15.6×" in text and "≥ 500 (the largest step" in text
+    assert "2.80 MB in rtsp_snapshot (target < 1 MB: NOT met)" in text and "target ≥ 500 cameras at 30 s: met" in text
+    both_open = _report("rtsp_snapshot", [_step(32, True)], snap)
+    assert "neither ramp found its limit" in "\n".join(conclude(both_open))
+
+
+def test_the_target_is_only_judged_at_its_interval_and_a_stream_side_with_nothing_sustained_has_no_ratio():
+    report = _report("http_snapshot", [_step(2, False)], [_step(4, True), _step(8, False)], interval=2.0)
+    text = "\n".join(conclude(report))
+    assert report["ratios"]["cameras"] is None and "stream mode sustained no step; http_snapshot 4" in text
+    assert "is for 30 s; this run used 2 s" in text and "met" not in text
+
+
+# -- the light snapshot server the HTTP side uses ---------------------------------------------------
+def test_the_snapshot_server_can_close_every_connection_like_a_thousand_separate_cameras():
+    """A box polls each of its cameras every 30 s on a connection of its own; one port serving
+    every camera would otherwise let them all share the client's few pooled connections."""
+    import httpx
+
+    from streams.snapshot_server import SnapshotServer
+
+    jpeg = b"\xff\xd8" + b"x" * 100 + b"\xff\xd9"
+    for keep_alive, header in ((True, None), (False, "close")):
+        with SnapshotServer({"c0": [jpeg], "c1": [jpeg]}, keep_alive=keep_alive) as cams, httpx.Client() as client:
+            answers = [client.get(cams.url(name)) for name in ("c0", "c1")]
+            assert [a.content for a in answers] == [jpeg, jpeg]
+            assert [a.headers.get("connection") for a in answers] == [header, header]
