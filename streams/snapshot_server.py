@@ -39,6 +39,13 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
+class _Server(ThreadingHTTPServer):
+    # A thousand cameras on one port connect in bursts (cameras that share a phase grab
+    # together); past socketserver's backlog of 5 the kernel drops their SYNs and each retries a
+    # second later, a delay real cameras, each with its own backlog, would not add.
+    request_queue_size = 128
+
+
 class SnapshotServer:
     def __init__(self, cameras: Mapping[str, Sequence[bytes]], frame_s: float = 1.0, host: str = "127.0.0.1",
                  port: int = 0, keep_alive: bool = True):
@@ -86,7 +93,7 @@ class SnapshotServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server = _Server((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, name="snapshot-server", daemon=True).start()

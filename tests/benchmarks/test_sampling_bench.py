@@ -204,3 +204,24 @@ def test_the_snapshot_server_can_close_every_connection_like_a_thousand_separate
             answers = [client.get(cams.url(name)) for name in ("c0", "c1")]
             assert [a.content for a in answers] == [jpeg, jpeg]
             assert [a.headers.get("connection") for a in answers] == [header, header]
+
+
+def _listen_backlog(port: int) -> int:
+    """The accept queue's limit of the socket listening on `port` (`ss` shows it as Send-Q)."""
+    import subprocess
+
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[2])
+
+
+@pytest.mark.integration
+def test_the_test_cameras_take_a_burst_of_connections_at_once(tmp_path):
+    """Cameras sharing a phase connect together; with the default backlog of 5 the kernel
+    dropped SYNs past it and the grabs waited a second for their retry."""
+    from streams.camera_server import RtspCameraServer, make_test_clip
+    from streams.snapshot_server import SnapshotServer
+
+    with SnapshotServer({"c0": [b"\xff\xd8\xff\xd9"]}) as cams:
+        assert _listen_backlog(cams.port) >= 64
+    with RtspCameraServer({"cam": make_test_clip(tmp_path / "clip.mp4", seconds=1)}, shared=False) as srv:
+        assert _listen_backlog(srv.port) >= 64
