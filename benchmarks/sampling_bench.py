@@ -119,8 +119,10 @@ def _largest(results: list[dict]) -> dict | None:
 
 def side_summary(results: list[dict]) -> dict:
     """One side's figures: cameras sustained, why the ramp ended, CPU per camera (the box's and
-    the cameras' own), and RSS per added camera (the slope from the first step to the largest
-    sustained one, within the side's one process)."""
+    the cameras' own), and RSS per added camera: the slope from the first step to the largest
+    sustained one, within the side's one process (it also holds what grows with the load rather
+    than with the cameras: grab threads, their allocator arenas, the model's larger batches), and
+    the marginal slope between the two largest sustained steps."""
     steps = [r for r in results if r.get("event") == "step"]
     top = _largest(results)
     out: dict = {"sustained": top["cameras"] if top else 0, "steps": len(steps)}
@@ -141,6 +143,10 @@ def side_summary(results: list[dict]) -> dict:
         first = steps[0]
         if n > first["cameras"]:
             out["rss_mb_per_added_camera"] = (top["rss_mb"] - first["rss_mb"]) / (n - first["cameras"])
+        below = [r for r in steps if r["sustained"] and r["cameras"] < n]
+        if len(below) >= 2:  # (with only the first below, the marginal slope is the one above)
+            prev = max(below, key=lambda r: r["cameras"])
+            out["rss_mb_per_added_camera_marginal"] = (top["rss_mb"] - prev["rss_mb"]) / (n - prev["cameras"])
     return out
 
 
@@ -183,6 +189,12 @@ def conclude(report: dict) -> list[str]:
         lines.append(f"ratio: {mode} sustains {bound}{ratios['cameras']:.1f}× the cameras of stream mode")
     elif snap["sustained"]:
         lines.append(f"ratio: stream mode sustained no step; {mode} {snap['sustained']}")
+    if ratios["cpu_per_camera"]:
+        # The cameras share the box's cores here (a stream camera's server costs about as much as
+        # the box reading it): by the box's own CPU per camera alone, the ratio of cameras is this.
+        ratios["cameras_by_box_cpu"] = 1 / ratios["cpu_per_camera"]
+        lines.append(f"by the box's own CPU per camera (the cameras' CPU left out): {mode} fits "
+                     f"{ratios['cameras_by_box_cpu']:.1f}× the cameras of stream mode")
     for label, key in (("box CPU per camera", "cpu_per_camera"), ("camera side CPU per camera",
                                                                   "camera_side_cpu_per_camera")):
         if ratios[key] is not None:
@@ -196,10 +208,13 @@ def conclude(report: dict) -> list[str]:
                          + (f", {per:.2f} MB per added camera" if per is not None else ""))
     per = snap.get("rss_mb_per_added_camera")
     if per is not None:
+        marginal = snap.get("rss_mb_per_added_camera_marginal")
         lines.append(f"memory per added camera: {per:.2f} MB in {mode} (target < {TARGET_MB_PER_CAMERA:g} MB: "
                      f"{'met' if per < TARGET_MB_PER_CAMERA else 'NOT met'})"
                      + (f", {ratios['rss_per_added_camera']:.2f}× stream mode's" if ratios["rss_per_added_camera"]
-                        is not None else ""))
+                        is not None else "")
+                     + (f"; {marginal:.2f} MB between its two largest sustained steps" if marginal is not None
+                        else ""))
     target = TARGET_CAMERAS.get(mode)
     if target is not None:
         if interval == TARGET_INTERVAL_S:

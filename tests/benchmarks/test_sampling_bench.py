@@ -154,7 +154,7 @@ def _report(mode: str, stream: list[dict], snap: list[dict], interval: float = 3
 def test_the_report_gives_ratios_against_stream_mode_in_the_same_run():
     stream = [_step(32, True, cpu=40, rss=800, side=20), _step(64, True, cpu=80, rss=1440, side=40),
               _step(128, False)]
-    snap = [_step(250, True, cpu=25, rss=700, side=5), _step(500, True, cpu=50, rss=800, side=10),
+    snap = [_step(250, True, cpu=25, rss=700, side=5), _step(500, True, cpu=50, rss=900, side=10),
             _step(1000, True, cpu=100, rss=1000, side=20), _step(1400, False)]
     report = _report("http_snapshot", stream, snap)
     lines = conclude(report)
@@ -162,14 +162,18 @@ def test_the_report_gives_ratios_against_stream_mode_in_the_same_run():
     assert (s["sustained"], s["not_sustained"], h["sustained"], h["not_sustained"]) == (64, 128, 1000, 1400)
     assert s["rss_mb_per_added_camera"] == pytest.approx(20.0)  # (1440 - 800) / (64 - 32)
     assert h["rss_mb_per_added_camera"] == pytest.approx(0.4)  # (1000 - 700) / (1000 - 250)
+    assert h["rss_mb_per_added_camera_marginal"] == pytest.approx(0.2)  # (1000 - 900) / (1000 - 500)
+    assert "rss_mb_per_added_camera_marginal" not in s  # only the first step below the largest
     r = report["ratios"]
     assert r["cameras"] == pytest.approx(1000 / 64) and report["ratio_bound"] == ""
     assert r["cpu_per_camera"] == pytest.approx((100 / 1000) / (80 / 64))
+    assert r["cameras_by_box_cpu"] == pytest.approx(12.5)  # 1.25 % per stream camera / 0.1 % per snapshot one
     assert r["camera_side_cpu_per_camera"] == pytest.approx((20 / 1000) / (40 / 64))
     assert r["rss_per_added_camera"] == pytest.approx(0.4 / 20)
     text = "\n".join(lines)
-    assert "15.6× the cameras of stream mode" in text
+    assert "15.6× the cameras of stream mode" in text and "fits 12.5× the cameras of stream mode" in text
     assert "0.40 MB in http_snapshot (target < 1 MB: met)" in text and "target ≥ 1000 cameras at 30 s: met" in text
+    assert "0.20 MB between its two largest sustained steps" in text
 
 
 def test_a_ramp_that_ran_out_of_steps_only_bounds_the_ratio():
