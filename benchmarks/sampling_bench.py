@@ -1,9 +1,10 @@
 """`streetwatch bench edge --mode rtsp_snapshot|http_snapshot --interval 30`: how many cameras one
 box analyses once per interval in a snapshot mode, against `stream` mode at the same interval,
-in the same run on the same machine.
+in the same run on the same machine (`--mode http_snapshot,rtsp_snapshot`: both modes against
+one stream side).
 
 Each side runs in its own child process (benchmarks/sampling_workers.py, so CPU and RSS are its
-own): first `stream` (every camera's RTSP stream held open, keyframes decoded), then the
+own): first `stream` (every camera's RTSP stream held open, keyframes decoded), then each
 snapshot mode. Each ramps its cameras step by step. At a step, once every camera has been
 analysed once (and a short warm-up), every analysed frame is recorded for `seconds`. The step
 is **sustained** while the p95 of the intervals between a camera's analysed frames, pooled
@@ -157,11 +158,19 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def conclude(report: dict) -> list[str]:
-    """The headline figures, every one a ratio against the stream side of the same run; stored
-    in `report` and returned as lines to print."""
-    mode, interval = report["mode"], report["interval_s"]
-    stream, snap = side_summary(report.get("stream", [])), side_summary(report.get(mode, []))
-    report["summary"] = {"stream": stream, mode: snap}
+    """The headline figures of each snapshot mode, every one a ratio against the stream side of
+    the same run; stored in `report` (summary, ratios, ratio_bound) and returned as lines."""
+    report["summary"] = {"stream": side_summary(report.get("stream", []))}
+    report["ratios"], report["ratio_bound"] = {}, {}
+    lines: list[str] = []
+    for i, mode in enumerate(report["modes"]):
+        lines += _conclude_mode(report, mode, with_stream=i == 0)
+    return lines
+
+
+def _conclude_mode(report: dict, mode: str, with_stream: bool = True) -> list[str]:
+    interval, stream = report["interval_s"], report["summary"]["stream"]
+    snap = report["summary"][mode] = side_summary(report.get(mode, []))
     ratios = {
         "cameras": _ratio(snap["sustained"], stream["sustained"]),
         "cpu_per_camera": _ratio(snap.get("cpu_percent_per_camera"), stream.get("cpu_percent_per_camera")),
@@ -169,7 +178,7 @@ def conclude(report: dict) -> list[str]:
                                              stream.get("camera_side_cpu_percent_per_camera")),
         "rss_per_added_camera": _ratio(snap.get("rss_mb_per_added_camera"), stream.get("rss_mb_per_added_camera")),
     }
-    report["ratios"] = ratios
+    report["ratios"][mode] = ratios
 
     def at_least(side: dict) -> str:
         how = {"limit": f"{side.get('not_sustained')} not", "budget": "the time budget ended the ramp",
@@ -181,7 +190,7 @@ def conclude(report: dict) -> list[str]:
     # or time only gives a bound on its side.
     bound = {(True, True): "", (False, True): "≥ ", (True, False): "≤ "}.get(
         (snap["ended"] == "limit", stream["ended"] == "limit"))
-    report["ratio_bound"] = bound
+    report["ratio_bound"][mode] = bound
     if ratios["cameras"] is not None and bound is None:
         lines.append(f"ratio: neither ramp found its limit ({mode} {snap['sustained']}, stream {stream['sustained']} "
                      "sustained): give larger steps")
@@ -199,7 +208,7 @@ def conclude(report: dict) -> list[str]:
                                                                   "camera_side_cpu_per_camera")):
         if ratios[key] is not None:
             lines.append(f"{label}: {ratios[key]:.2f}× stream mode's")
-    for name, side in (("stream", stream), (mode, snap)):
+    for name, side in ((("stream", stream),) if with_stream else ()) + ((mode, snap),):
         if "cpu_percent" in side:
             per = side.get("rss_mb_per_added_camera")
             lines.append(f"  {name}: at {side['sustained']} cameras the box used {side['cpu_percent']:.0f} % of a core "
@@ -226,6 +235,21 @@ def conclude(report: dict) -> list[str]:
 
 
 # -- the parent ----------------------------------------------------------------------------------
+STREAM_WEIGHT = 0.7  # of the time budget, against 1 per snapshot mode
+
+
+def side_deadlines(started: float, max_minutes: float | None, modes: list[str]) -> dict[str, float | None]:
+    """When each side's ramp must end: the budget shared by weight, the stream side first (its
+    steps are shorter: no first grabs spread over an interval to wait for); a side that ends
+    early leaves its time to the next, whose deadline is counted from the start."""
+    weights = [("stream", STREAM_WEIGHT)] + [(mode, 1.0) for mode in modes]
+    total, done, out = sum(w for _, w in weights), 0.0, {}
+    for side, weight in weights:
+        done += weight
+        out[side] = started + max_minutes * 60 * done / total if max_minutes else None
+    return out
+
+
 def _summary_line(r: dict) -> str:
     return (f"{r['mode']:13s} {r['cameras']:5d} cameras: interval p50 {r['interval_p50_s']:.2f} s "
             f"p95 {r['interval_p95_s']:.2f} s ({r['intervals']} intervals, worst camera {r['worst_camera_p95_s']:.2f} s, "
@@ -262,7 +286,7 @@ def _run_child(spec: dict, timeout: float) -> list[dict]:
     return results
 
 
-def bench_sampling(mode: str, interval: float, cameras: int, stream_cameras: int, seconds: float, warmup: float,
+def bench_sampling(modes: list[str], interval: float, cameras: int, stream_cameras: int, seconds: float, warmup: float,
                    detector: str = "onnxruntime", model: Path | None = None, steps: list[int] | None = None,
                    stream_steps: list[int] | None = None, max_minutes: float | None = None,
                    out: Path | None = None) -> dict:
@@ -274,19 +298,19 @@ def bench_sampling(mode: str, interval: float, cameras: int, stream_cameras: int
     manifest = load_manifest(model or ROOT / "models" / "streetwatch-demo")
     snap_steps = steps or ramp_steps(SNAPSHOT_STEPS, cameras)
     base_steps = stream_steps or ramp_steps(STREAM_STEPS, stream_cameras)
-    report: dict = {"mode": mode, "interval_s": interval, "seconds": seconds, "warmup": warmup,
+    report: dict = {"modes": modes, "interval_s": interval, "seconds": seconds, "warmup": warmup,
                     "machine": _machine(), "detector": detector,
                     "model": f"{manifest.name} v{manifest.version} at {manifest.imgsz} px",
-                    "steps": {"stream": base_steps, mode: snap_steps}, "max_minutes": max_minutes}
-    print(f"bench edge: {mode} against stream, one analysed frame per {interval:g} s; sustained = p95 interval "
+                    "steps": {"stream": base_steps, **dict.fromkeys(modes, snap_steps)}, "max_minutes": max_minutes}
+    print(f"bench edge: {' and '.join(modes)} against stream, one analysed frame per {interval:g} s; sustained = p95 interval "
           f"≤ {P95_FACTOR:g} × {interval:g} s and no camera starved (nothing for {STARVED_FACTOR:g} intervals); "
           f"{seconds:g} s measured per step; {report['model']}", flush=True)
     started = time.time()
     common = {"interval": interval, "seconds": seconds, "warmup": warmup, "clip": str(clip.resolve()),
               "model": str(manifest.path), "detector": detector}
-    # The stream side runs first and may take 40 % of the budget; the snapshot side has the rest.
-    for side, side_steps, share in (("stream", base_steps, 0.4), (mode, snap_steps, 1.0)):
-        deadline = started + max_minutes * 60 * share if max_minutes else None
+    deadlines = side_deadlines(started, max_minutes, modes)
+    for side, side_steps in [("stream", base_steps)] + [(mode, snap_steps) for mode in modes]:
+        deadline = deadlines[side]
         per_step = step_seconds(side, interval, warmup, seconds)
         timeout = (deadline - time.time() + 120) if deadline else len(side_steps) * (per_step + 120) + 300
         report[side] = _run_child({**common, "mode": side, "steps": side_steps, "deadline": deadline,
@@ -294,7 +318,7 @@ def bench_sampling(mode: str, interval: float, cameras: int, stream_cameras: int
     lines = conclude(report)
     print("\n".join(lines), flush=True)
     report["conclusion"] = lines
-    path = out or BENCH_DIR / f"edge-{mode}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = out or BENCH_DIR / f"edge-{'+'.join(modes)}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=1))
     print(f"wrote {path}")
     return report

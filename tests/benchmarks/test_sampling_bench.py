@@ -20,12 +20,14 @@ def _args(*argv: str):
 def test_a_snapshot_mode_gets_its_own_defaults_and_the_stream_bench_keeps_its_own():
     options, problem = edge_options(_args("--mode", "http_snapshot", "--interval", "30"))
     assert problem is None
-    assert options == {"mode": "http_snapshot", "interval": 30.0, "cameras": 2000, "stream_cameras": 512,
+    assert options == {"modes": ["http_snapshot"], "interval": 30.0, "cameras": 2000, "stream_cameras": 512,
                        "seconds": 60.0, "warmup": 5.0, "steps": None, "stream_steps": None, "max_minutes": None}
     options, _ = edge_options(_args("--mode", "rtsp_snapshot", "--steps", "250,500", "--stream-steps", "32",
                                     "--seconds", "30", "--warmup", "0", "--max-minutes", "10"))
     assert options["interval"] == 30.0 and options["steps"] == [250, 500] and options["stream_steps"] == [32]
     assert (options["seconds"], options["warmup"], options["max_minutes"]) == (30.0, 0.0, 10.0)
+    both = edge_options(_args("--mode", "http_snapshot,rtsp_snapshot"))[0]
+    assert both["modes"] == ["http_snapshot", "rtsp_snapshot"]  # against one stream side
     # no --mode: the stream bench against the naive loop, as before
     assert edge_options(_args()) == ({"cameras": 64, "seconds": 20.0, "warmup": 30.0}, None)
     assert edge_options(_args("--cameras", "8", "--warmup", "0", "--interval", "2"))[0] == \
@@ -46,7 +48,8 @@ def test_options_of_the_other_kind_of_bench_are_refused_naming_them(argv, names,
     assert err.startswith("streetwatch: bench edge: ") and names[0] in err
 
 
-@pytest.mark.parametrize("argv", [["--mode", "rtsp"], ["--interval", "0"], ["--interval", "nan"],
+@pytest.mark.parametrize("argv", [["--mode", "rtsp"], ["--mode", "stream,http_snapshot"],
+                                  ["--mode", "http_snapshot,http_snapshot"], ["--mode", ""], ["--interval", "0"], ["--interval", "nan"],
                                   ["--steps", "4,0"], ["--stream-steps", "x"], ["--max-minutes", "-1"],
                                   ["--stream-cameras", "0"]])
 def test_bad_values_are_refused_by_the_parser(argv, capsys):
@@ -60,7 +63,8 @@ def test_each_mode_runs_its_own_bench(monkeypatch):
 
     calls = []
     monkeypatch.setattr(sampling_bench, "bench_sampling",
-                        lambda **kw: calls.append(("sampling", kw)) or {"summary": {kw["mode"]: {"sustained": 0}}})
+                        lambda **kw: calls.append(("sampling", kw)) or {"summary": {m: {"sustained": 0}
+                                                                                  for m in kw["modes"]}})
     monkeypatch.setattr(benchmarks.edge_bench, "bench_edge",
                         lambda **kw: calls.append(("edge", kw)) or {"edge_sustained": 16})
     # nothing sustained is a failed run (exit 1); the stream bench still gets its old options
@@ -146,9 +150,20 @@ def test_the_ramp_stops_before_a_step_that_would_end_past_the_budget():
     assert [r.get("cameras") for r in ramp([100, 200], measure, 60, deadline=10, clock=lambda: now[0])] == [100, None]
 
 
+def test_the_time_budget_is_shared_by_weight_and_counted_from_the_start():
+    from benchmarks.sampling_bench import side_deadlines
+
+    one = side_deadlines(1000.0, 10, ["http_snapshot"])
+    assert one["stream"] == pytest.approx(1000 + 600 * 0.7 / 1.7) and one["http_snapshot"] == pytest.approx(1600)
+    two = side_deadlines(0.0, 10, ["http_snapshot", "rtsp_snapshot"])
+    assert two["stream"] < two["http_snapshot"] < two["rtsp_snapshot"] == pytest.approx(600)
+    assert two["http_snapshot"] == pytest.approx(600 * 1.7 / 2.7)
+    assert side_deadlines(0.0, None, ["rtsp_snapshot"]) == {"stream": None, "rtsp_snapshot": None}
+
+
 # -- the report ------------------------------------------------------------------------------------
 def _report(mode: str, stream: list[dict], snap: list[dict], interval: float = 30.0) -> dict:
-    return {"mode": mode, "interval_s": interval, "stream": stream, mode: snap}
+    return {"modes": [mode], "interval_s": interval, "stream": stream, mode: snap}
 
 
 def test_the_report_gives_ratios_against_stream_mode_in_the_same_run():
@@ -164,8 +179,8 @@ def test_the_report_gives_ratios_against_stream_mode_in_the_same_run():
     assert h["rss_mb_per_added_camera"] == pytest.approx(0.4)  # (1000 - 700) / (1000 - 250)
     assert h["rss_mb_per_added_camera_marginal"] == pytest.approx(0.2)  # (1000 - 900) / (1000 - 500)
     assert "rss_mb_per_added_camera_marginal" not in s  # only the first step below the largest
-    r = report["ratios"]
-    assert r["cameras"] == pytest.approx(1000 / 64) and report["ratio_bound"] == ""
+    r = report["ratios"]["http_snapshot"]
+    assert r["cameras"] == pytest.approx(1000 / 64) and report["ratio_bound"]["http_snapshot"] == ""
     assert r["cpu_per_camera"] == pytest.approx((100 / 1000) / (80 / 64))
     assert r["cameras_by_box_cpu"] == pytest.approx(12.5)  # 1.25 % per stream camera / 0.1 % per snapshot one
     assert r["camera_side_cpu_per_camera"] == pytest.approx((20 / 1000) / (40 / 64))
@@ -181,16 +196,29 @@ def test_a_ramp_that_ran_out_of_steps_only_bounds_the_ratio():
     snap = [_step(250, True, rss=700), _step(500, True, rss=1400)]  # every step sustained
     report = _report("rtsp_snapshot", stream, snap)
     text = "\n".join(conclude(report))
-    assert report["ratio_bound"] == "≥ " and "sustains ≥ 15.6×" in text and "≥ 500 (the largest step" in text
+    assert report["ratio_bound"]["rtsp_snapshot"] == "≥ " and "sustains ≥ 15.6×" in text and "≥ 500 (the largest step" in text
     assert "2.80 MB in rtsp_snapshot (target < 1 MB: NOT met)" in text and "target ≥ 500 cameras at 30 s: met" in text
     both_open = _report("rtsp_snapshot", [_step(32, True)], snap)
     assert "neither ramp found its limit" in "\n".join(conclude(both_open))
 
 
+def test_both_snapshot_modes_are_judged_against_one_stream_side():
+    stream = [_step(32, True, cpu=40), _step(64, False)]
+    report = {"modes": ["http_snapshot", "rtsp_snapshot"], "interval_s": 30.0, "stream": stream,
+              "http_snapshot": [_step(1000, True, cpu=100), _step(2000, False)],
+              "rtsp_snapshot": [_step(500, True, cpu=100), _step(1000, False)]}
+    text = "\n".join(conclude(report))
+    assert report["ratios"]["http_snapshot"]["cameras"] == pytest.approx(1000 / 32)
+    assert report["ratios"]["rtsp_snapshot"]["cameras"] == pytest.approx(500 / 32)
+    assert "target ≥ 1000 cameras at 30 s: met (1000)" in text and "target ≥ 500 cameras at 30 s: met (500)" in text
+    assert set(report["summary"]) == {"stream", "http_snapshot", "rtsp_snapshot"}
+
+
 def test_the_target_is_only_judged_at_its_interval_and_a_stream_side_with_nothing_sustained_has_no_ratio():
     report = _report("http_snapshot", [_step(2, False)], [_step(4, True), _step(8, False)], interval=2.0)
     text = "\n".join(conclude(report))
-    assert report["ratios"]["cameras"] is None and "stream mode sustained no step; http_snapshot 4" in text
+    assert report["ratios"]["http_snapshot"]["cameras"] is None
+    assert "stream mode sustained no step; http_snapshot 4" in text
     assert "is for 30 s; this run used 2 s" in text and "met" not in text
 
 
