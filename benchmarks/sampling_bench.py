@@ -29,6 +29,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -191,7 +192,11 @@ def _conclude_mode(report: dict, mode: str, with_stream: bool = True) -> list[st
     bound = {(True, True): "", (False, True): "≥ ", (True, False): "≤ "}.get(
         (snap["ended"] == "limit", stream["ended"] == "limit"))
     report["ratio_bound"][mode] = bound
-    if ratios["cameras"] is not None and bound is None:
+    if snap["sustained"] == 0:
+        first = next((r["cameras"] for r in report.get(mode, []) if r.get("event") == "step"), None)
+        lines.append(f"ratio: none: {mode} sustained not even its first step"
+                     + (f" ({first} cameras): give smaller steps" if first else " (no step was measured)"))
+    elif ratios["cameras"] is not None and bound is None:
         lines.append(f"ratio: neither ramp found its limit ({mode} {snap['sustained']}, stream {stream['sustained']} "
                      "sustained): give larger steps")
     elif ratios["cameras"] is not None:
@@ -266,7 +271,9 @@ def _run_child(spec: dict, timeout: float) -> list[dict]:
     cmd = [sys.executable, "-m", "benchmarks.sampling_workers", str(spec_path)]
     results: list[dict] = []
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
-    deadline = time.monotonic() + timeout
+    # a child that hangs prints nothing: the timer ends it, and with it the loop below
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
     try:
         for line in proc.stdout:
             if line.startswith("RESULT "):
@@ -277,9 +284,8 @@ def _run_child(spec: dict, timeout: float) -> list[dict]:
                 elif result.get("event") == "budget":
                     print(f"  {spec['mode']}: the time budget ends before a step of {result['cameras_next']} "
                           "cameras would", flush=True)
-            if time.monotonic() > deadline:
-                break
     finally:
+        killer.cancel()
         if proc.poll() is None:
             proc.kill()
         proc.wait(30)
@@ -312,7 +318,8 @@ def bench_sampling(modes: list[str], interval: float, cameras: int, stream_camer
     for side, side_steps in [("stream", base_steps)] + [(mode, snap_steps) for mode in modes]:
         deadline = deadlines[side]
         per_step = step_seconds(side, interval, warmup, seconds)
-        timeout = (deadline - time.time() + 120) if deadline else len(side_steps) * (per_step + 120) + 300
+        # a step that began in time may overrun its estimate; a minute's grace, then the child goes
+        timeout = (deadline - time.time() + 60) if deadline else len(side_steps) * (per_step + 120) + 300
         report[side] = _run_child({**common, "mode": side, "steps": side_steps, "deadline": deadline,
                                    "step_seconds": per_step}, timeout)
     lines = conclude(report)

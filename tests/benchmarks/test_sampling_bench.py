@@ -150,6 +150,27 @@ def test_the_ramp_stops_before_a_step_that_would_end_past_the_budget():
     assert [r.get("cameras") for r in ramp([100, 200], measure, 60, deadline=10, clock=lambda: now[0])] == [100, None]
 
 
+def test_a_child_that_hangs_is_ended_by_its_timeout(monkeypatch, tmp_path):
+    """It printed nothing, so a deadline checked between lines was never checked."""
+    import subprocess
+    import sys
+    import time
+
+    from benchmarks import sampling_bench
+
+    real_popen = subprocess.Popen
+
+    def hanging(cmd, **kw):
+        return real_popen([sys.executable, "-c", "print('RESULT {\"event\": \"started\"}', flush=True); "
+                                                 "import time; time.sleep(60)"], **kw)
+
+    monkeypatch.setattr(sampling_bench, "BENCH_DIR", tmp_path)
+    monkeypatch.setattr(sampling_bench.subprocess, "Popen", hanging)
+    started = time.monotonic()
+    assert sampling_bench._run_child({"mode": "http_snapshot"}, timeout=1.5) == [{"event": "started"}]
+    assert time.monotonic() - started < 10
+
+
 def test_the_time_budget_is_shared_by_weight_and_counted_from_the_start():
     from benchmarks.sampling_bench import side_deadlines
 
@@ -220,6 +241,8 @@ def test_the_target_is_only_judged_at_its_interval_and_a_stream_side_with_nothin
     assert report["ratios"]["http_snapshot"]["cameras"] is None
     assert "stream mode sustained no step; http_snapshot 4" in text
     assert "is for 30 s; this run used 2 s" in text and "met" not in text
+    failed_at_once = _report("rtsp_snapshot", [_step(32, True)], [_step(500, False)])
+    assert "rtsp_snapshot sustained not even its first step (500 cameras)" in "\n".join(conclude(failed_at_once))
 
 
 # -- the light snapshot server the HTTP side uses ---------------------------------------------------
