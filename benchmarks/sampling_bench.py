@@ -255,9 +255,13 @@ def side_deadlines(started: float, max_minutes: float | None, modes: list[str]) 
     return out
 
 
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f} s"
+
+
 def _summary_line(r: dict) -> str:
-    return (f"{r['mode']:13s} {r['cameras']:5d} cameras: interval p50 {r['interval_p50_s']:.2f} s "
-            f"p95 {r['interval_p95_s']:.2f} s ({r['intervals']} intervals, worst camera {r['worst_camera_p95_s']:.2f} s, "
+    return (f"{r['mode']:13s} {r['cameras']:5d} cameras: interval p50 {_s(r['interval_p50_s'])} "
+            f"p95 {_s(r['interval_p95_s'])} ({r['intervals']} intervals, worst camera {_s(r['worst_camera_p95_s'])}, "
             f"{r['starved_cameras']} starved), CPU {r['cpu_percent']:.0f} % (cameras {r['camera_side_cpu_percent']:.0f} %), "
             f"RSS {r['rss_mb']:.0f} MB"
             + (f", {r['grab_failures']} failed grabs, at most {r['most_in_flight']} at once"

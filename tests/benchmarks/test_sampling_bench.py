@@ -114,8 +114,16 @@ def test_the_stop_rule_is_p95_above_1_2_intervals_or_one_camera_starved():
     assert never["starved"] == ["new"] and never["per_camera"]["new"]["p95"] == pytest.approx(60.0)
 
 
-def test_no_interval_at_all_is_not_sustained():
-    assert not sustained(window_stats({}, {}, 0.0, 10.0, 2.0), 2.0)
+def test_no_interval_at_all_is_not_sustained_and_still_printed():
+    from benchmarks.sampling_bench import _summary_line
+
+    stats = window_stats({}, {}, 0.0, 10.0, 2.0)
+    assert not sustained(stats, 2.0)
+    line = _summary_line({"mode": "http_snapshot", "cameras": 0, "interval_p50_s": stats["p50"],
+                          "interval_p95_s": stats["p95"], "intervals": 0, "worst_camera_p95_s": None,
+                          "starved_cameras": 0, "cpu_percent": 1.0, "camera_side_cpu_percent": 0.0, "rss_mb": 700.0,
+                          "sustained": False})
+    assert "p95 – (0 intervals" in line and line.endswith("NOT sustained")
 
 
 # -- the ramp --------------------------------------------------------------------------------------
