@@ -175,6 +175,9 @@ def run_worker(spec: dict) -> None:
                 added_at[f"cam{i:04d}"] = time.monotonic()
             _wait(lambda: all(s.analysed_at for s in edge.cameras.values()), first_wait)
             time.sleep(spec["warmup"])
+            sched = edge.snapshots.scheduler if edge.snapshots is not None else None
+            if sched is not None:  # the window's own peak, holds and failures, not the ramp's so far
+                sched.most_in_flight, held0, failed0 = 0, sched.held_for_queue, _grab_failures(edge)
             start, cpu0, side0 = time.monotonic(), _process_cpu(None), cams.cpu_seconds()
             time.sleep(spec["seconds"])
             end = time.monotonic()
@@ -188,11 +191,10 @@ def run_worker(spec: dict) -> None:
                       "starved": stats["starved"][:20], "cpu_percent": round(cpu, 1),
                       "camera_side_cpu_percent": round(side_cpu, 1), "rss_mb": round(_rss_mb(), 1),
                       "sustained": sustained(stats, interval)}
-            if edge.snapshots is not None:
-                health = edge.health()["cameras"]
-                result["grab_failures"] = sum(sum(c.get("grab_failures", {}).values()) for c in health.values())
-                result.update({k: v for k, v in edge.snapshots.stats().items() if k in ("most_in_flight",
-                                                                                        "held_for_queue")})
+            if sched is not None:
+                result["grab_failures"] = _grab_failures(edge) - failed0
+                result["most_in_flight"] = sched.most_in_flight
+                result["held_for_queue"] = sched.held_for_queue - held0  # dispatch rounds held by a full queue
             _emit(result)
             return result
 
@@ -205,6 +207,10 @@ def run_worker(spec: dict) -> None:
         logging.getLogger("streetwatch").setLevel(logging.CRITICAL)  # the cameras go before the box: no news
         cams.stop()
         os._exit(0)  # the camera threads are daemons; no need to wait for each to wind down
+
+
+def _grab_failures(edge) -> int:
+    return sum(sum(c.get("grab_failures", {}).values()) for c in edge.health()["cameras"].values())
 
 
 def _emit(result: dict) -> None:
