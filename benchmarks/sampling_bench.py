@@ -266,6 +266,8 @@ def _summary_line(r: dict) -> str:
             f"RSS {r['rss_mb']:.0f} MB"
             + (f", {r['grab_failures']} failed grabs, at most {r['most_in_flight']} at once"
                if r.get("grab_failures") is not None else "")
+            + (f", grabs held back {r['held_for_queue']} times by a full inference queue"
+               if r.get("held_for_queue") else "")
             + f" → {'sustained' if r['sustained'] else 'NOT sustained'}")
 
 
