@@ -17,7 +17,8 @@ their own whose CPU is reported apart: `http_snapshot` cameras are one light HTT
 pre-encoded JPEGs (streams/snapshot_server.py, a new connection per grab as from a box polling
 a thousand different cameras); `rtsp_snapshot` cameras share the 8 looping mounts of one
 gst-rtsp-server with a media per client (about 4 ms of the server's CPU per grab); `stream`
-cameras are the stream bench's shared mounts (benchmarks/edge_workers.py).
+cameras are 8 mounts of the light RTSP server (benchmarks/light_rtsp_server.py), each
+packetised once and written to every camera playing it.
 
 Figures are printed as ratios against the stream side and saved under var/bench/; the pure
 arithmetic here (window statistics, the stop rule, the conclusion) is unit-tested.
