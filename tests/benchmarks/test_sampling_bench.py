@@ -288,3 +288,21 @@ def test_the_test_cameras_take_a_burst_of_connections_at_once(tmp_path):
         assert _listen_backlog(cams.port) >= 64
     with RtspCameraServer({"cam": make_test_clip(tmp_path / "clip.mp4", seconds=1)}, shared=False) as srv:
         assert _listen_backlog(srv.port) >= 64
+
+
+@pytest.mark.parametrize("mode, field", [("stream", "url"), ("rtsp_snapshot", "url"), ("http_snapshot", "snapshot_url")])
+def test_the_box_under_test_runs_the_mode_named_and_confirms_nothing(mode, field):
+    from api.schemas import IssueType
+    from benchmarks.sampling_workers import SIDES, edge_config
+    from streams.config import DAY, EdgeConfig
+    from streams.sampling import camera_interval, camera_mode
+
+    urls = [f"http://127.0.0.1:9/c{i}/snapshot.jpg" if field == "snapshot_url" else f"rtsp://127.0.0.1:9/p{i}"
+            for i in range(3)]
+    assert SIDES[mode].field == field
+    cfg = EdgeConfig.model_validate(edge_config({"model": "models/streetwatch-demo", "mode": mode, "interval": 2.0},
+                                                field, urls))
+    # at 2 s (a smoke run) an rtsp_snapshot camera would otherwise keep its session: a stream
+    assert [camera_mode(cfg, c) for c in cfg.cameras] == [mode] * 3
+    assert {camera_interval(cfg, c) for c in cfg.cameras} == {2.0} and cfg.http is None and not cfg.verify_fixes
+    assert all(cfg.issue(t).confirm_seconds == DAY for t in IssueType)  # no evidence bursts at a camera's start
