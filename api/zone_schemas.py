@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.model_schemas import AssignedModel
 from api.schemas import IssueType
 
 MAX_CORNERS = 100
@@ -135,4 +136,6 @@ class BoxConfig(BaseModel):
     box_id: str
     etag: str
     cameras: dict[str, CameraZonesIn]
+    # The model the box is to run (api/model_registry.py); None: none assigned, it keeps its own.
+    model: AssignedModel | None = None
     kind: Literal["streetwatch-box-config"] = "streetwatch-box-config"

@@ -18,6 +18,7 @@ from api.auth import Principal
 from api.box_binding import check_box
 from api.db import begin_write
 from api.fleet_models import CameraStatus, CameraZones
+from api.model_registry import assigned_model
 from api.models import Camera, as_utc, utcnow
 from api.problems import InvalidField, NotFound
 from api.zone_schemas import BoxConfig, CameraZonesIn, CameraZonesPublic
@@ -85,5 +86,8 @@ def box_config(session: Session, who: Principal, box_id: str) -> BoxConfig:
                         .where(CameraStatus.box_id == box_id).order_by(col(Camera.name))).all()
     cameras = {name: {"frame_width": z.frame_width, "frame_height": z.frame_height, "zones": z.zones,
                       "masks": z.masks} for name, z in rows}
-    etag = hashlib.sha256(json.dumps(cameras, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
-    return BoxConfig(box_id=box_id, etag=etag, cameras={n: CameraZonesIn.model_validate(c) for n, c in cameras.items()})
+    model = assigned_model(session, box_id)
+    content = {**cameras, **({"\0model": model.model_dump(mode="json")} if model else {})}  # no camera's name
+    etag = hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+    return BoxConfig(box_id=box_id, etag=etag, cameras={n: CameraZonesIn.model_validate(c) for n, c in cameras.items()},
+                     model=model)

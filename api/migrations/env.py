@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 
 import api.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 import api.fleet_models  # noqa: F401
+import api.model_tables  # noqa: F401
 from api.settings import get_settings
 
 config = context.config

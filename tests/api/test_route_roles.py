@@ -35,7 +35,7 @@ PUBLIC = {
 PARAMS = {"order_id": "1", "grid_id": "g-1", "worker_id": "1", "key_id": "1", "name": "cam-1", "tracking_id": "SW-0000000000",
           "key:path": "events/x/a.jpg", "job_id": "no-such-job", "service_request_id": "1",
           "fmt": "json", "service_code": "clutter", "token": "SW-0000000000",
-          "box_id": "box-1"}
+          "box_id": "box-1", "version": "1", "path:path": "w.onnx"}
 
 
 def _routes(routes) -> Iterator[APIRoute]:

@@ -1,0 +1,109 @@
+"""Model rollout: an admin pushes a model version and assigns it; boxes learn theirs from their
+config (GET /api/v1/boxes/{id}/config) and fetch its files through time-limited links."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from api.auth import Principal, require
+from api.deps import SessionDep, SettingsDep, StoreDep
+from api.fleet_schemas import NAME_PATTERN
+from api.model_listing import list_models
+from api.model_registry import assign, assignments, links, push, upload
+from api.model_schemas import (AssignmentIn, AssignmentPublic, ModelFilePublic, ModelLinks, ModelPushed, ModelPushIn,
+                               ModelVersionPublic, path_problem)
+from api.model_tables import ModelFileRow, ModelVersion
+from api.models import Role
+from api.problems import InvalidField
+
+router = APIRouter(prefix="/api/v1", tags=["fleet"])
+Admin = Annotated[Principal, Depends(require())]
+Reviewer = Annotated[Principal, Depends(require(Role.reviewer))]
+Edge = Annotated[Principal, Depends(require(Role.edge))]
+NamePath = Annotated[str, Path(min_length=1, max_length=100, pattern=NAME_PATTERN)]
+
+
+def max_model_file_bytes(settings: SettingsDep) -> int:
+    # What the body cap lets through (api/main.py): an upload is one file's raw bytes.
+    return 3 * settings.max_upload_bytes
+
+
+def _pushed(row: ModelVersion, files: list[ModelFileRow]) -> ModelPushed:
+    return ModelPushed(name=row.name, version=row.version, status=row.status,  # type: ignore[arg-type]
+                       files=[ModelFilePublic(path=f.path, sha256=f.sha256, size=f.size, stored=f.stored_at is not None)
+                              for f in files],
+                       missing=[f.path for f in files if f.stored_at is None])
+
+
+@router.post("/models", status_code=201, responses={
+    200: {"description": "This version was pushed before with the same files: what is still missing"},
+    409: {"description": "This version was pushed with other files"},
+    422: {"description": "No manifest, a manifest naming a file not pushed, a class whose issue type the API does "
+                         "not know, a file too large; `loc` names it. Nothing is stored"}})
+def post_model(body: ModelPushIn, session: SessionDep, store: StoreDep, settings: SettingsDep, who: Admin,
+               response: Response) -> ModelPushed:
+    """Declare a model version (`streetwatch model push models/X` does this, then uploads each
+    file with PUT …/files/{path}): the manifest's text and each file's size and sha256."""
+    row, files, created = push(session, store, who, body, max_model_file_bytes(settings))
+    if not created:
+        response.status_code = 200
+    return _pushed(row, files)
+
+
+@router.put("/models/{name}/{version}/files/{path:path}", responses={
+    404: {"description": "No such version, or it declares no such file"},
+    413: {"description": "Larger than the API takes"},
+    422: {"description": "The size or sha256 of what arrived is not the declared one; nothing stored"}},
+    openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                       "format": "binary"}}},
+                                   "required": True}})
+async def put_model_file(name: NamePath, version: NamePath, path: str, request: Request, session: SessionDep,
+                         store: StoreDep, settings: SettingsDep, _: Admin) -> ModelPushed:
+    """One declared file's raw bytes (application/octet-stream); the version is ready, and can
+    be assigned, once every file it declared has arrived whole."""
+    problem = path_problem(path)
+    if problem:
+        raise InvalidField(("path", "path"), problem)
+    limit = max_model_file_bytes(settings)
+    digest, data = hashlib.sha256(), bytearray()
+    async for chunk in request.stream():
+        digest.update(chunk)
+        data += chunk
+        if len(data) > limit:
+            raise InvalidField(("body",), f"{path}: larger than {limit} bytes; nothing stored")
+    row, files = await run_in_threadpool(upload, session, store, name, version, path, bytes(data), digest.hexdigest())
+    return _pushed(row, files)
+
+
+@router.get("/models")
+def get_models(session: SessionDep, _: Reviewer) -> list[ModelVersionPublic]:
+    """Every pushed version with its files, where it is assigned, the boxes that run it (their
+    last heartbeat) and the boxes told to run it that say why they do not."""
+    return list_models(session)
+
+
+@router.put("/models/assignment", responses={
+    404: {"description": "No such version"}, 409: {"description": "The version's files have not all arrived"},
+    422: {"description": "An unknown box; `loc` names it"}})
+def put_assignment(body: AssignmentIn, session: SessionDep, who: Admin) -> AssignmentPublic:
+    """Assign a ready version to every box (`boxes` omitted; per-box assignments end) or to the
+    named boxes first (a canary). Each box picks it up at its next config poll."""
+    return assign(session, who, body)
+
+
+@router.get("/models/assignment")
+def get_assignment(session: SessionDep, _: Reviewer) -> AssignmentPublic:
+    return assignments(session)
+
+
+@router.get("/models/{name}/{version}/links", responses={404: {"description": "No such version"},
+                                                         409: {"description": "Not all its files have arrived"}})
+def get_model_links(name: NamePath, version: NamePath, session: SessionDep, store: StoreDep, settings: SettingsDep,
+                    _: Edge) -> ModelLinks:
+    """Time-limited download links of a ready version's files, for boxes (edge keys may fetch
+    models, and no other objects, this way)."""
+    return links(session, store, name, version, settings.presign_expiry_seconds)
