@@ -1,20 +1,31 @@
 """What a box in a fleet runs beside its cameras (with `api.box_id` in its config): the
-heartbeat (streams/heartbeat.py) and the central zones (streams/remote_config.py)."""
+heartbeat (streams/heartbeat.py), the central zones (streams/remote_config.py) and the model
+rollout (streams/model_rollout.py), which learns its model from the same config pull."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from streams.heartbeat import HeartbeatSender, start_heartbeat
+from streams.model_rollout import ModelRollout
 from streams.remote_config import RemoteZones, start_remote_zones
 
 
 class FleetLink:
     def __init__(self, pipeline: Any):
+        cfg = pipeline.config
+        headers = {"Authorization": f"Bearer {cfg.api.key}"} if cfg.api.key else {}
+        client = httpx.Client(base_url=cfg.api.url, headers=headers, timeout=cfg.api.timeout_s)
+        self.rollout = ModelRollout(pipeline, client, cfg.outbox.path / "models", retry_s=cfg.api.config_poll_s)
         # The heartbeat first: the API takes a box's events only for cameras it has declared.
-        self.heartbeat: HeartbeatSender = start_heartbeat(pipeline)
-        self.zones: RemoteZones = start_remote_zones(pipeline)
+        self.heartbeat: HeartbeatSender = start_heartbeat(pipeline, lambda: self.rollout.error)
+        self.zones: RemoteZones = start_remote_zones(pipeline, self.rollout.assign)
+        self.rollout.start()
 
     def stop(self) -> None:
         self.heartbeat.stop()
         self.zones.stop()
+        self.rollout.stop()
+        self.rollout.client.close()

@@ -153,8 +153,10 @@ def running_model(manifest: Any) -> ModelInfo:
                      sha256=file_sha256(manifest.weights_path))
 
 
-def start_heartbeat(pipeline: Any) -> HeartbeatSender:
-    """The running pipeline's heartbeat thread (streams/pipeline.py starts it first thing)."""
-    sender = HeartbeatSender(pipeline.config, pipeline.health, lambda: (running_model(pipeline.manifest), None))
+def start_heartbeat(pipeline: Any, model_error: Callable[[], str | None] = lambda: None) -> HeartbeatSender:
+    """The running pipeline's heartbeat thread (streams/pipeline.py starts it first thing);
+    `model_error` says why the box is not on its assigned model (streams/model_rollout.py)."""
+    sender = HeartbeatSender(pipeline.config, pipeline.health,
+                             lambda: (running_model(pipeline.manifest), model_error()))
     sender.start()
     return sender

@@ -104,14 +104,28 @@ class EdgePipeline:
         if is_sparse(self.config, cam):  # snapshots, or 10 s and more between frames: regions, no tracks
             from vision.sparse_confirm import SparseConfirmer
 
-            return CameraState(cam, None, SparseConfirmer(self.manifest.issue_type_of, self._threshold_of, rules),
+            return CameraState(cam, None, SparseConfirmer(self._issue_type_of, self._threshold_of, rules),
                                zones, masks)
-        confirmer = EventConfirmer(self.manifest.issue_type_of, self._threshold_of, rules)
+        confirmer = EventConfirmer(self._issue_type_of, self._threshold_of, rules)
         # Tracks must be able to start at the lowest class threshold, or a class with a low
         # threshold would never get a track to confirm.
         lowest = min(self._threshold_of(c) for c in self.manifest.classes)
         tracker = IssueTracker(interval, lost_seconds=30.0, high_thresh=min(0.25, lowest), low_thresh=min(0.1, lowest / 2))
         return CameraState(cam, tracker, confirmer, zones, masks)
+
+    def _issue_type_of(self, class_id: int):
+        # The current manifest's, not one bound at start: the model may be switched (switch_model).
+        return self.manifest.issue_type_of(class_id)
+
+    def switch_model(self, manifest: ModelManifest, detectors: list[Detector]) -> None:
+        """Run another model (streams/model_rollout.py) from the next batch on: the scheduler
+        waits for the running batches, then the manifest and every worker's detector change
+        together. Tracks and confirmation timers go on."""
+        def between() -> None:
+            self.manifest, self.detector = manifest, detectors[0]
+
+        self.scheduler.swap(detectors, between)
+        log.info("now running model %s v%s", manifest.name, manifest.version)
 
     def _threshold_of(self, class_id: int) -> float:
         """The config's threshold for the class's issue type, else the model's own for the class."""
@@ -169,14 +183,15 @@ class EdgePipeline:
         return regions_from_detections(detections.xyxy[keep], [n for n, k in zip(names, keep) if k])
 
     def _make_event(self, state: CameraState, image: np.ndarray, issue: ConfirmedIssue,
-                    detections: Detections | None = None) -> OutgoingEvent:
+                    detections: Detections | None = None, manifest: ModelManifest | None = None) -> OutgoingEvent:
+        manifest = manifest or self.manifest  # the model that saw it, if another runs by now
         cam = state.config
         blur = cam.privacy_blur if cam.privacy_blur is not None else self.config.privacy_blur
         if blur:
             # Everything rendered below comes from the blurred copy; the original stays here.
             image, _ = self._privacy_filter().blur(image, self._privacy_regions(detections))
         h, w = image.shape[:2]
-        class_name = self.manifest.classes[issue.class_id].name
+        class_name = manifest.classes[issue.class_id].name
         label = f"{issue.issue_type.value} {issue.confidence:.2f}"
         box = clip_box(issue.box, w, h)
         if box is None:  # confirmed on a frame of another size (an event recovered after a restart)
@@ -195,7 +210,7 @@ class EdgePipeline:
             first_seen=_utc(issue.first_seen),
             confirmed_at=_utc(issue.confirmed_at),
             track_id=issue.tracker_id,
-            model=ModelRef(name=self.manifest.name, version=self.manifest.version),
+            model=ModelRef(name=manifest.name, version=manifest.version),
         )
         log.info("camera %s: confirmed %s (track %d, %.2f) after %.0fs", cam.name, issue.issue_type.value,
                  issue.tracker_id, issue.confidence, issue.confirmed_at - issue.first_seen)
@@ -219,11 +234,11 @@ class EdgePipeline:
                 except STORE_ERRORS as exc:  # a full disk: the event still goes on
                     log.error("camera %s: cannot journal event %s (%s); a crash before it is stored would lose it",
                               camera, issue.event_id, exc)
-            self._evidence.put((state, frame.image, issue, detections))
+            self._evidence.put((state, frame.image, issue, detections, self.manifest))
         for issue in self._recovered.pop(camera, []):
             log.info("camera %s: rendering event %s, confirmed before a restart, from a frame taken now",
                      camera, issue.event_id)
-            self._evidence.put((state, frame.image, issue, detections))
+            self._evidence.put((state, frame.image, issue, detections, self.manifest))
         if self.verifier is not None and self.verifier.watches.get(camera):
             try:  # the verifier's HTTP calls must never hold up inference: hand it over
                 self._verify.put_nowait((state, frame.image, detections, time.monotonic()))
@@ -264,14 +279,15 @@ class EdgePipeline:
         hold_s = float(os.environ.get("STREETWATCH_TEST_EVIDENCE_DELAY_S", "0"))
         while not self._stop.is_set() or not self._evidence.empty():
             try:
-                state, image, issue, detections = self._evidence.get(timeout=0.5)
+                state, image, issue, detections, manifest = self._evidence.get(timeout=0.5)
             except queue.Empty:
                 self.pending.retry()
                 continue
             if hold_s:
                 self._stop.wait(hold_s)
             try:
-                self.pending.store(self._make_event(state, image, issue, detections))  # kept for a retry if the disk is full
+                # kept for a retry if the disk is full
+                self.pending.store(self._make_event(state, image, issue, detections, manifest))
             except Exception:
                 self.evidence_errors += 1
                 log.exception("camera %s: could not render or store event %s", state.config.name, issue.event_id)

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
@@ -32,8 +32,10 @@ def _areas(items: list[Any], scale: tuple[float, float]) -> list[Area]:
 
 
 class RemoteZones:
-    def __init__(self, pipeline: Any, client: httpx.Client, box_id: str, poll_s: float, cache: Path | None):
+    def __init__(self, pipeline: Any, client: httpx.Client, box_id: str, poll_s: float, cache: Path | None,
+                 on_model: Callable[[dict | None], None] | None = None):
         self.pipeline, self.client, self.poll_s, self.cache = pipeline, client, poll_s, cache
+        self.on_model = on_model  # the config's `model` goes to the model rollout (streams/model_rollout.py)
         self.path = f"/api/v1/boxes/{box_id}/config"
         self.etag: str | None = None
         self.applied: dict[str, str] = {}  # camera → a fingerprint of what it runs ("yaml" or the central JSON)
@@ -47,6 +49,7 @@ class RemoteZones:
         try:
             body = json.loads(self.cache.read_text())
             self.apply(body["cameras"])
+            self._model(body)
             self.etag = body.get("etag")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("central zones: cannot read %s (%s); the YAML's zones apply until the API answers",
@@ -68,6 +71,7 @@ class RemoteZones:
             return False
         body = resp.json()
         self.apply(body["cameras"])
+        self._model(body)
         self.etag = body["etag"]
         self._save(body)
         return True
@@ -94,6 +98,10 @@ class RemoteZones:
             self.changes += 1
             log.info("camera %s: %d zone(s), %d mask(s) from %s", name, len(zones), len(masks),
                      "the API" if own is not None else "the YAML")
+
+    def _model(self, body: dict) -> None:
+        if self.on_model is not None:
+            self.on_model(body.get("model"))
 
     def _save(self, body: dict) -> None:
         if self.cache is None:
@@ -125,12 +133,12 @@ class RemoteZones:
         self.client.close()
 
 
-def start_remote_zones(pipeline: Any) -> RemoteZones:
+def start_remote_zones(pipeline: Any, on_model: Callable[[dict | None], None] | None = None) -> RemoteZones:
     cfg = pipeline.config
     headers = {"Authorization": f"Bearer {cfg.api.key}"} if cfg.api.key else {}
     client = httpx.Client(base_url=cfg.api.url, headers=headers, timeout=cfg.api.timeout_s)
     remote = RemoteZones(pipeline, client, cfg.api.box_id, cfg.api.config_poll_s,
-                         cfg.outbox.path / "central-zones.json")
+                         cfg.outbox.path / "central-zones.json", on_model)
     remote.load_cached()
     remote.start()
     return remote

@@ -15,6 +15,11 @@ Workers: one by default. Given several detectors (as Frigate users list several 
 one thread per detector takes batches from the same slots, so a batch can run while another
 is being tracked or while its thread waits for a core. A camera is never in two batches at
 once: its frames reach the tracker in order, and its state needs no lock.
+
+Another model (streams/model_rollout.py) is switched to between two batches: swap() holds
+back new batches, waits for the running ones to finish, replaces every worker's detector
+and lets them go on. Frames arriving meanwhile wait in their slots as they would behind a
+slow batch; no batch runs half on one model and half on the other.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ class InferenceScheduler:
         self._slots: dict[str, Job] = {}
         self._order: deque[str] = deque()
         self._in_flight: set[str] = set()  # cameras whose frame a worker is running now
+        self._holding = False  # a model swap waits for the running batches: hand out no new one
+        self.swaps = 0
         self._cond = threading.Condition()
         self._gates: dict[str, _Gate] = {}
         self._stop = threading.Event()
@@ -106,9 +113,9 @@ class InferenceScheduler:
 
     # -- the worker ------------------------------------------------------------------------
     def start(self) -> None:
-        for i, detector in enumerate(self.detectors):
+        for i in range(len(self.detectors)):
             name = "inference" if len(self.detectors) == 1 else f"inference-{i}"
-            thread = threading.Thread(target=self._loop, args=(detector,), name=name, daemon=True)
+            thread = threading.Thread(target=self._loop, args=(i,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -119,8 +126,32 @@ class InferenceScheduler:
         for thread in self._threads:
             thread.join(timeout)
 
+    def swap(self, detectors: Sequence[Detector], between: Callable[[], None] | None = None,
+             timeout_s: float = 60.0) -> None:
+        """Run `detectors` (one per worker) from the next batch on; `between` runs while no
+        batch does (the pipeline changes its manifest there). TimeoutError, and nothing
+        changed, if the running batches do not finish within timeout_s."""
+        detectors = list(detectors)
+        if len(detectors) != len(self.detectors):
+            raise ValueError(f"{len(self.detectors)} detector(s) needed, one per worker; got {len(detectors)}")
+        with self._cond:
+            self._holding = True
+            try:
+                if not self._cond.wait_for(lambda: not self._in_flight, timeout_s):
+                    raise TimeoutError(f"a batch was still running after {timeout_s:g} s")
+                if between is not None:
+                    between()
+                self.detectors[:] = detectors
+                self.detector = detectors[0]
+                self.swaps += 1
+            finally:
+                self._holding = False
+                self._cond.notify_all()
+
     def _ready(self) -> int:
         """Cameras with a frame waiting that no worker is running (under the condition's lock)."""
+        if self._holding:
+            return 0
         if not self._in_flight:
             return len(self._order)
         return sum(1 for camera in self._order if camera not in self._in_flight)
@@ -133,6 +164,8 @@ class InferenceScheduler:
                 # Frames of cameras sampled at the same rate arrive close together: a short
                 # wait fills the batch, which costs less per frame than running them one by one.
                 self._cond.wait_for(lambda: self._ready() >= self.max_batch or self._stop.is_set(), self.batch_wait_s)
+                if self._holding:
+                    return []  # a model swap began meanwhile: this batch goes to the new model
             jobs: list[Job] = []
             busy: list[str] = []  # in another worker's batch: they keep their place in line
             while self._order and len(jobs) < self.max_batch:
@@ -145,10 +178,12 @@ class InferenceScheduler:
             self._order.extendleft(reversed(busy))
             return jobs
 
-    def _loop(self, detector: Detector) -> None:
+    def _loop(self, index: int) -> None:
         while not self._stop.is_set():
             jobs = self._take()
             if jobs:
+                # Read after taking: while these jobs are in flight, no swap can happen.
+                detector = self.detectors[index]
                 try:
                     self.run(jobs, detector)
                 except Exception:  # one bad batch must not stop every camera
