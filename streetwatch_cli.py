@@ -367,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-openvino", action="store_true", help="ONNX only")
     s.set_defaults(func=_model_export)
 
+    from vision.model_push import add_push_commands  # (httpx only)
+
+    add_push_commands(model)
+
     from benchmarks.cli import add_bench_commands  # (imports nothing heavy until a bench runs)
 
     add_bench_commands(sub, _whole_number)
