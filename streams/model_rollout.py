@@ -89,7 +89,9 @@ class ModelRollout:
             folder = self.fetch(target)
             manifest, detectors = self.prepare(target, folder)
         except RolloutError as exc:
-            self.error = f"{target.name} v{target.version}: {exc}; still running {running.name} v{running.version}"
+            # The heartbeat takes 2000 characters of it: the reason's end is what matters least.
+            self.error = f"{target.name} v{target.version}: {str(exc)[:1500]}; still running {running.name} " \
+                         f"v{running.version}"
             log.error("model rollout: %s", self.error)
             return False
         try:

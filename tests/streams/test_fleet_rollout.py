@@ -2,7 +2,8 @@
 on real RTSP cameras running streetwatch-demo v1. A push whose upload is corrupted reaches
 neither box (the API refuses the file, the version cannot be assigned); the same push made
 whole by `streetwatch model push` is assigned with `streetwatch model assign` to one box first
-(a canary), then to all, while the other box is off: it catches up when it comes back."""
+(a canary), then to all, while the other box is off: it catches up when it comes back. A
+version whose graph does not load leaves the canary on its model, and the API hears why."""
 
 from __future__ import annotations
 
@@ -33,14 +34,15 @@ def _key(api: ApiProcess, *args: str) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def _published(tmp_path: Path) -> Path:
-    """streetwatch-demo published again as v2 (its OpenVINO export is not in git: left out)."""
+def _published(tmp_path: Path, version: str = "2") -> Path:
+    """streetwatch-demo published again as another version (its OpenVINO export is not in git:
+    left out)."""
     folder = tmp_path / "models" / "streetwatch-demo"
     folder.mkdir(parents=True)
     for name in ("streetwatch-demo.pt", "streetwatch-demo.onnx"):
         shutil.copy(DEMO / name, folder / name)
     manifest = yaml.safe_load((DEMO / "manifest.yaml").read_text())
-    (folder / "manifest.yaml").write_text(yaml.safe_dump({**manifest, "version": "2"}))
+    (folder / "manifest.yaml").write_text(yaml.safe_dump({**manifest, "version": version}))
     return folder
 
 
@@ -109,6 +111,22 @@ def test_a_pushed_model_reaches_the_boxes_and_a_corrupted_push_reaches_none(clip
             frames = edges["box-1"].cameras["c1"].frames_analysed
             assert wait_for(lambda: edges["box-1"].cameras["c1"].frames_analysed > frames + 2, 15)  # on the new model
 
+            # A version whose graph does not load (pushed whole: its checksums match) leaves the
+            # canary on v2, and its heartbeat says why.
+            broken_model = _published(tmp_path / "v3", version="3")
+            (broken_model / "streetwatch-demo.onnx").write_bytes(b"not an onnx graph" * 1000)
+            assert subprocess.run([*api.cli, "model", "push", str(broken_model)], env=cli_env, cwd=tmp_path,
+                                  capture_output=True).returncode == 0
+            assert subprocess.run([*api.cli, "model", "assign", "streetwatch-demo", "3", "--box", "box-1"], env=cli_env,
+                                  cwd=tmp_path, capture_output=True).returncode == 0
+
+            def failing() -> dict[str, str]:
+                listed = httpx.get(f"{api.url}/api/v1/models", headers=admin, timeout=5).json()
+                return next(m for m in listed if m["version"] == "3")["failing_on"]
+
+            assert wait_for(lambda: "box-1" in failing(), 30), failing()
+            assert "fails to load or warm up" in failing()["box-1"] and running() == {"box-1": "2", "box-2": "1"}
+
             # Every box, while box-2 is off: it catches up when it comes back.
             edges.pop("box-2").stop()
             everyone = subprocess.run([*api.cli, "model", "assign", "streetwatch-demo", "2"], env=cli_env,
@@ -119,6 +137,8 @@ def test_a_pushed_model_reaches_the_boxes_and_a_corrupted_push_reaches_none(clip
             listed = httpx.get(f"{api.url}/api/v1/models", headers=admin).json()
             v2 = next(m for m in listed if m["version"] == "2")
             assert v2["assigned_to_all"] and v2["running_on"] == ["box-1", "box-2"] and v2["failing_on"] == {}
+            errors = lambda: [b["model_error"] for b in httpx.get(f"{api.url}/api/v1/boxes", headers=admin).json()]  # noqa: E731
+            assert wait_for(lambda: errors() == [None, None], 10), errors()  # box-1 runs what it is told again
         finally:
             for edge in edges.values():
                 edge.stop()
