@@ -153,7 +153,7 @@ def add_push_commands(model: Any) -> None:
     """`model push` and `model assign` under the CLI's `model` commands."""
     def api_options(s: Any) -> None:
         s.add_argument("--api-url", help=f"the API (default $STREETWATCH_API_URL, else {DEFAULT_API_URL})")
-        s.add_argument("--key", help="an admin key (default $STREETWATCH_ADMIN_KEY; the environment keeps it out of ps)")
+        s.add_argument("--key", help="an admin key (default $STREETWATCH_ADMIN_KEY, which keeps it out of ps)")
 
     s = model.add_parser("push", help="upload a published model (weights, exports, manifest) to the API for the boxes")
     s.add_argument("model_dir", help="models/NAME with manifest.yaml")

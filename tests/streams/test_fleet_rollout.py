@@ -137,7 +137,8 @@ def test_a_pushed_model_reaches_the_boxes_and_a_corrupted_push_reaches_none(clip
             listed = httpx.get(f"{api.url}/api/v1/models", headers=admin).json()
             v2 = next(m for m in listed if m["version"] == "2")
             assert v2["assigned_to_all"] and v2["running_on"] == ["box-1", "box-2"] and v2["failing_on"] == {}
-            errors = lambda: [b["model_error"] for b in httpx.get(f"{api.url}/api/v1/boxes", headers=admin).json()]  # noqa: E731
+            boxes = f"{api.url}/api/v1/boxes"
+            errors = lambda: [b["model_error"] for b in httpx.get(boxes, headers=admin).json()]  # noqa: E731
             assert wait_for(lambda: errors() == [None, None], 10), errors()  # box-1 runs what it is told again
         finally:
             for edge in edges.values():
