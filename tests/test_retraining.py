@@ -72,6 +72,12 @@ def _run(notebook: str, out_dir: Path, **parameters) -> None:
                                progress_bar=False)
 
 
+def _last_printed(out_dir: Path, notebook: str) -> str:
+    """What the executed notebook's last cell printed."""
+    book = json.loads((out_dir / notebook).read_text())
+    return "".join("".join(o.get("text", "")) for o in book["cells"][-1]["outputs"])
+
+
 def _model_copy(dest: Path, weights: Path | None = None) -> Path:
     shutil.copytree(DEMO, dest, ignore=shutil.ignore_patterns("*.onnx", "*_openvino"))
     raw = yaml.safe_load((dest / "manifest.yaml").read_text())
@@ -105,6 +111,7 @@ def test_notebooks_promote_only_a_model_that_is_not_worse(export_dir, tmp_path, 
     decision = json.loads((worse / "decision.json").read_text())
     assert decision["promote"] is False and decision["worse"], decision
     assert load_manifest(deployed).version == "1" and not (deployed / "history").exists()
+    assert "nothing to push: streetwatch-demo stays v1" in _last_printed(tmp_path, "03_compare_and_promote.ipynb")
 
     # With that bad model deployed, a model fine-tuned from the demo weights is promoted.
     bad = _model_copy(tmp_path / "bad-deployed", weights=Path(json.loads((worse / "retrain.json").read_text())["best"]))
@@ -117,6 +124,8 @@ def test_notebooks_promote_only_a_model_that_is_not_worse(export_dir, tmp_path, 
     promoted = load_manifest(bad)
     assert promoted.version == "2" and (bad / "history" / "v1" / "manifest.yaml").exists()
     assert "## Version 2" in (bad / "README.md").read_text()
+    printed = _last_printed(tmp_path, "03_compare_and_promote.ipynb")  # the notebook ends with the push
+    assert f"streetwatch model push {bad}\n" in printed and "streetwatch model assign streetwatch-demo 2 --box" in printed
 
 
 def test_committed_notebooks_carry_no_outputs():
