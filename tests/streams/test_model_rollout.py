@@ -214,3 +214,24 @@ def test_a_state_folder_that_cannot_be_written_is_reported(box, tmp_path):
     rollout.assign(_assigned(files))
     assert not rollout.step() and "cannot write" in rollout.error and box.manifest.version == "1"
     shutil.rmtree(tmp_path / "state", ignore_errors=True)
+
+
+def test_an_api_away_during_a_rollout_leaves_the_box_on_its_model_until_it_is_back(box, tmp_path):
+    files = _model_files(tmp_path)
+    api = FakeApi(files)
+    away = {"links": True, "files": False}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if away["links"] and request.url.path.endswith("/links") or away["files"] and "/files/" in request.url.path:
+            raise httpx.ConnectError("connection refused", request=request)
+        return api(request)
+
+    client = httpx.Client(base_url="http://api", transport=httpx.MockTransport(flaky))
+    rollout = ModelRollout(box, client, tmp_path / "state" / "models")
+    rollout.assign(_assigned(files))
+    assert not rollout.step() and "API unreachable" in rollout.error and box.manifest.version == "1"
+    away.update(links=False, files=True)  # killed half-way: the links came, the files do not
+    assert not rollout.step() and "download of manifest.yaml failed (ConnectError" in rollout.error
+    assert box.manifest.version == "1"
+    away["files"] = False
+    assert rollout.step() and rollout.error is None and box.manifest.version == "2"
