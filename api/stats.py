@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, select
 
 from api.dispatch import UNRESOLVED, is_overdue
+from api.fleet_models import CameraStatus
 from api.fleet_stats import OnlineRate, online_rates
 from api.models import Camera, Order, OrderState, as_utc, is_false_alarm, utcnow
 from api.schemas import IssueType
@@ -48,6 +49,9 @@ class Stats(BaseModel):
     citizen_reported: int
     per_camera: list[RateRow]
     per_model_version: list[RateRow]
+    per_box_model_version: list[RateRow] = Field(description="per box and model version ('box-07/streetwatch-v2:3'), "
+                                                              "the box holding the order's camera now: a rollout's "
+                                                              "effect box by box")
     camera_online_rate: list[OnlineRate] = Field(description="time-weighted camera online rate per grid and UTC day, "
                                                              "over the period (default: the last 7 days)")
 
@@ -64,20 +68,23 @@ def compute_stats(session: Session, since: datetime | None = None, until: dateti
     late = select(func.count()).select_from(Order).where(col(Order.state).in_(UNRESOLVED),
                                                          col(Order.sla_due_at) < (now or utcnow()))
     overdue_now = session.exec(of_scope(late)).one()
-    query = of_scope(select(Order, Camera.name).join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True))
+    query = of_scope(select(Order, Camera.name, CameraStatus.box_id)
+                     .join(Camera, col(Camera.id) == col(Order.camera_id), isouter=True)
+                     .join(CameraStatus, col(CameraStatus.camera_id) == col(Order.camera_id), isouter=True))
     if since is not None:
         query = query.where(col(Order.created_at) >= since)
     if until is not None:
         query = query.where(col(Order.created_at) < until)
     rows = session.exec(query).all()
-    judged_real = confirmed_by_people(session, [order.id for order, _ in rows if order.id is not None])
+    judged_real = confirmed_by_people(session, [order.id for order, *_ in rows if order.id is not None])
 
     by_type: dict[str, dict[str, int]] = {t.value: {s.value: 0 for s in OrderState} for t in IssueType}
     to_dispatch, to_resolve = [], []
     met = missed = 0
     cameras: dict[str, list[Order]] = defaultdict(list)
     versions: dict[str, list[Order]] = defaultdict(list)
-    for order, camera in rows:
+    box_versions: dict[str, list[Order]] = defaultdict(list)
+    for order, camera, box in rows:
         by_type[order.issue_type.value][order.state.value] += 1
         created = as_utc(order.created_at)
         if order.dispatched_at is not None:
@@ -93,15 +100,18 @@ def compute_stats(session: Session, since: datetime | None = None, until: dateti
             cameras[camera].append(order)
         if order.model_name is not None:
             versions[f"{order.model_name}:{order.model_version}"].append(order)
+            if box is not None:
+                box_versions[f"{box}/{order.model_name}:{order.model_version}"].append(order)
     return Stats(
         orders=len(rows), by_type_and_state=by_type,
         mean_time_to_dispatch_s=mean(to_dispatch) if to_dispatch else None,
         mean_time_to_resolve_s=mean(to_resolve) if to_resolve else None,
         sla_met=met, sla_missed=missed, sla_compliance=met / (met + missed) if met + missed else None,
-        overdue_now=overdue_now, recurrences=sum(1 for o, _ in rows if o.recurrence_of is not None),
-        citizen_reported=sum(1 for o, _ in rows if o.camera_id is None),
+        overdue_now=overdue_now, recurrences=sum(1 for o, *_ in rows if o.recurrence_of is not None),
+        citizen_reported=sum(1 for o, *_ in rows if o.camera_id is None),
         per_camera=[_rates(k, v, judged_real) for k, v in sorted(cameras.items())],
         per_model_version=[_rates(k, v, judged_real) for k, v in sorted(versions.items())],
+        per_box_model_version=[_rates(k, v, judged_real) for k, v in sorted(box_versions.items())],
         camera_online_rate=online_rates(session, since, until, grid_id, now),
     )
 

@@ -9,7 +9,8 @@ import hashlib
 import httpx
 import yaml
 
-from tests.api.factories import auth, make_key
+from api.models import OrderState, RejectReason
+from tests.api.factories import auth, event_json, make_key, post, set_order
 from tests.api.fleet_helpers import beat, box_key, camera
 from tests.api.model_helpers import FILES, MANIFEST, described, push, push_body
 
@@ -146,3 +147,18 @@ def test_boxes_fetch_model_files_by_links_and_only_admins_push_or_assign(client,
                           headers=headers).status_code == 403
     assert client.get("/api/v1/models", headers=edge).status_code == 403
     assert client.get("/api/v1/models", headers=reviewer).status_code == 200
+
+
+def test_the_stats_show_a_rollouts_effect_box_by_box(client, backend):
+    keys = {b: box_key(backend, b) for b in ("box-a", "box-b")}
+    beat(client, "box-a", keys["box-a"], camera("cam-1"))
+    beat(client, "box-b", keys["box-b"], camera("cam-2"))
+    new, old = {"name": "sw-test", "version": "2"}, {"name": "sw-test", "version": "1"}
+    canary = post(client, event_json(camera="cam-1", model=new), headers=auth(keys["box-a"])).json()["order_id"]
+    post(client, event_json(camera="cam-1", issue_type="flooding", model=old), headers=auth(keys["box-a"]))
+    post(client, event_json(camera="cam-2", model=old), headers=auth(keys["box-b"]))
+    set_order(backend, canary, state=OrderState.rejected, reject_reason=RejectReason.not_an_issue)
+    rows = {r["key"]: r for r in client.get("/api/v1/stats").json()["per_box_model_version"]}
+    assert sorted(rows) == ["box-a/sw-test:1", "box-a/sw-test:2", "box-b/sw-test:1"]
+    assert rows["box-a/sw-test:2"]["false_alarms"] == 1 and rows["box-a/sw-test:2"]["false_alarm_rate"] == 1.0
+    assert rows["box-b/sw-test:1"]["orders"] == 1 and rows["box-b/sw-test:1"]["false_alarms"] == 0
