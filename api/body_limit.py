@@ -8,6 +8,8 @@ they get their own, JSON-sized cap.
 
 from __future__ import annotations
 
+import re
+
 from starlette.exceptions import HTTPException
 
 from api.nul_guard import is_json
@@ -16,10 +18,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, max_text_bytes: int | None = None):
+    def __init__(self, app: ASGIApp, max_bytes: int, max_text_bytes: int | None = None,
+                 overrides: list[tuple[str, re.Pattern[str], int]] | None = None):
         self.app = app
         self.max_bytes = max_bytes
         self.max_text_bytes = max_text_bytes if max_text_bytes is not None else max_bytes
+        # (method, path pattern, cap): a route taking large raw bodies, e.g. a model's files
+        # (admin only; the route reads its body only after the role check).
+        self.overrides = overrides or []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -27,6 +33,9 @@ class BodySizeLimit:
             return
         headers = dict(scope["headers"])
         limit = self.max_text_bytes if _is_text_body(headers.get(b"content-type", b"")) else self.max_bytes
+        for method, pattern, cap in self.overrides:
+            if scope["method"] == method and pattern.fullmatch(scope["path"]):
+                limit = cap
         too_large = f"request body larger than {limit} bytes"
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -10,11 +10,12 @@ import hashlib
 import hmac
 import io
 import os
+import shutil
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, TypeVar
+from typing import Any, BinaryIO, Callable, Iterator, Protocol, TypeVar
 from urllib.parse import quote
 
 from api.settings import Settings
@@ -29,6 +30,10 @@ class StoreUnavailable(RuntimeError):
 
 class EvidenceStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def put_file(self, key: str, file: BinaryIO, size: int, content_type: str) -> None:
+        """Store `size` bytes read from `file` from its start, never all in memory (model files)."""
+        ...
 
     def get(self, key: str) -> bytes:
         """The object's bytes; FileNotFoundError if there is none."""
@@ -130,6 +135,13 @@ class S3EvidenceStore:
         self._call(self.client.put_object, self.bucket, check_key(key), io.BytesIO(data), len(data),
                    content_type=content_type)
 
+    def put_file(self, key: str, file: BinaryIO, size: int, content_type: str) -> None:
+        def put(bucket: str, name: str) -> Any:
+            file.seek(0)  # from the start again when a missing bucket made _call retry
+            return self.client.put_object(bucket, name, file, size, content_type=content_type)
+
+        self._call(put, self.bucket, check_key(key))
+
     def get(self, key: str) -> bytes:
         resp = self._call(self.client.get_object, self.bucket, check_key(key))
         try:
@@ -187,6 +199,18 @@ class LocalEvidenceStore:
             tmp.write_bytes(data)
             tmp.replace(path)
         except OSError as exc:  # disk full, read-only mount: the edge should retry later
+            raise StoreUnavailable(f"evidence folder {self.root}: {exc}") from exc
+
+    def put_file(self, key: str, file: BinaryIO, size: int, content_type: str) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.part")
+            file.seek(0)
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(file, out, 1 << 20)
+            tmp.replace(path)
+        except OSError as exc:
             raise StoreUnavailable(f"evidence folder {self.root}: {exc}") from exc
 
     def get(self, key: str) -> bytes:

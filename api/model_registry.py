@@ -10,6 +10,7 @@ for a refused push or a refused file: a version whose files have not all arrived
 from __future__ import annotations
 
 import hashlib
+from typing import BinaryIO
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -55,7 +56,7 @@ def push(session: Session, store: EvidenceStore, who: Principal, body: ModelPush
         if f.size > max_file_bytes:
             raise InvalidField(("body", "files", str(i), "size"),
                                f"{f.path} is {f.size} bytes; this API takes model files of at most {max_file_bytes} "
-                               f"bytes (3 x STREETWATCH_MAX_UPLOAD_BYTES)")
+                               f"bytes (STREETWATCH_MAX_MODEL_FILE_BYTES)")
     manifest_bytes = body.manifest.encode()
     declared = {f.path: (f.sha256, f.size) for f in body.files}
     declared[MANIFEST] = (hashlib.sha256(manifest_bytes).hexdigest(), len(manifest_bytes))
@@ -94,7 +95,7 @@ def push(session: Session, store: EvidenceStore, who: Principal, body: ModelPush
     return row, _files(session, row.id), created  # type: ignore[arg-type]
 
 
-def upload(session: Session, store: EvidenceStore, name: str, version: str, path: str, data: bytes,
+def upload(session: Session, store: EvidenceStore, name: str, version: str, path: str, data: BinaryIO, size: int,
            sha256: str) -> tuple[ModelVersion, list[ModelFileRow]]:
     """Store one declared file if it is whole: the size and sha256 the push declared. The
     version becomes ready with its last file."""
@@ -104,14 +105,14 @@ def upload(session: Session, store: EvidenceStore, name: str, version: str, path
     session.rollback()  # end the read (plain tuples): the write below begins on its own terms (SQLite)
     if declared is None:
         raise NotFound(f"{name} v{version} declares no file {path!r}; push the model again to declare it")
-    if len(data) != declared.size:
-        raise InvalidField(("body",), f"{path}: {len(data)} bytes arrived, the push declared {declared.size}; "
+    if size != declared.size:
+        raise InvalidField(("body",), f"{path}: {size} bytes arrived, the push declared {declared.size}; "
                                       "nothing stored")
     if sha256 != declared.sha256:
         raise InvalidField(("body",), f"{path}: the sha256 of what arrived ({sha256}) is not the declared one "
                                       f"({declared.sha256}); nothing stored")
     if declared.stored_at is None:
-        store.put(object_key(name, version, path), data, "application/octet-stream")
+        store.put_file(object_key(name, version, path), data, size, "application/octet-stream")
     begin_write(session)
     row = session.exec(select(ModelVersion).where(ModelVersion.id == version_id).with_for_update()).one()
     files = _files(session, row.id)  # type: ignore[arg-type]

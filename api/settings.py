@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # S3 refuses presigned URLs valid for more than 7 days.
     presign_expiry_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_model_file_bytes: int = Field(512 * 1024 * 1024, gt=0, description="the largest file of a pushed model "
+                                                                            "(PUT /api/v1/models/…/files/…, admin)")
     keepalive_requests: int = Field(100, ge=0, description="a keep-alive connection is closed after this many "
                                                            "requests on average, so connections spread over the "
                                                            "worker processes; 0 never closes them")

@@ -4,6 +4,8 @@ config (GET /api/v1/boxes/{id}/config) and fetch its files through time-limited 
 from __future__ import annotations
 
 import hashlib
+import re
+import tempfile
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -27,9 +29,8 @@ Edge = Annotated[Principal, Depends(require(Role.edge))]
 NamePath = Annotated[str, Path(min_length=1, max_length=100, pattern=NAME_PATTERN)]
 
 
-def max_model_file_bytes(settings: SettingsDep) -> int:
-    # What the body cap lets through (api/main.py): an upload is one file's raw bytes.
-    return 3 * settings.max_upload_bytes
+MODEL_FILE_PATH = re.compile(r"/api/v1/models/[^/]+/[^/]+/files/.+")  # its own body cap (api/main.py)
+SPOOL_BYTES = 8 * 1024 * 1024  # a model file beyond this waits for the store in a temporary file
 
 
 def _pushed(row: ModelVersion, files: list[ModelFileRow]) -> ModelPushed:
@@ -48,7 +49,7 @@ def post_model(body: ModelPushIn, session: SessionDep, store: StoreDep, settings
                response: Response) -> ModelPushed:
     """Declare a model version (`streetwatch model push models/X` does this, then uploads each
     file with PUT …/files/{path}): the manifest's text and each file's size and sha256."""
-    row, files, created = push(session, store, who, body, max_model_file_bytes(settings))
+    row, files, created = push(session, store, who, body, settings.max_model_file_bytes)
     if not created:
         response.status_code = 200
     return _pushed(row, files)
@@ -68,14 +69,17 @@ async def put_model_file(name: NamePath, version: NamePath, path: str, request: 
     problem = path_problem(path)
     if problem:
         raise InvalidField(("path", "path"), problem)
-    limit = max_model_file_bytes(settings)
-    digest, data = hashlib.sha256(), bytearray()
-    async for chunk in request.stream():
-        digest.update(chunk)
-        data += chunk
-        if len(data) > limit:
-            raise InvalidField(("body",), f"{path}: larger than {limit} bytes; nothing stored")
-    row, files = await run_in_threadpool(upload, session, store, name, version, path, bytes(data), digest.hexdigest())
+    limit = settings.max_model_file_bytes
+    digest, size = hashlib.sha256(), 0
+    with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as spool:
+        async for chunk in request.stream():
+            digest.update(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise InvalidField(("body",), f"{path}: larger than {limit} bytes; nothing stored")
+            spool.write(chunk)
+        row, files = await run_in_threadpool(upload, session, store, name, version, path, spool, size,
+                                             digest.hexdigest())
     return _pushed(row, files)
 
 

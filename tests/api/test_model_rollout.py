@@ -8,7 +8,9 @@ import hashlib
 
 import httpx
 import yaml
+from fastapi.testclient import TestClient
 
+from api.main import create_app
 from api.models import OrderState, RejectReason
 from tests.api.factories import auth, event_json, make_key, post, set_order
 from tests.api.fleet_helpers import beat, box_key, camera
@@ -162,3 +164,21 @@ def test_the_stats_show_a_rollouts_effect_box_by_box(client, backend):
     assert sorted(rows) == ["box-a/sw-test:1", "box-a/sw-test:2", "box-b/sw-test:1"]
     assert rows["box-a/sw-test:2"]["false_alarms"] == 1 and rows["box-a/sw-test:2"]["false_alarm_rate"] == 1.0
     assert rows["box-b/sw-test:1"]["orders"] == 1 and rows["box-b/sw-test:1"]["false_alarms"] == 0
+
+
+def test_model_files_have_their_own_size_limit_beyond_the_image_uploads(sqlite_backend):
+    settings = sqlite_backend.model_copy(update={"max_upload_bytes": 1000, "max_model_file_bytes": 2_000_000})
+    # Beyond the cap of other bodies with files (3 x max_upload_bytes + 1 MiB), within the models' own.
+    big = {"sw-test.pt": b"w" * 1_500_000, "sw-test.onnx": b"o" * 1_200_000}
+    with TestClient(create_app(settings), headers=auth(make_key(settings, "admin"))) as client:
+        assert push(client, files=big)["status"] == "ready"
+        too_big = {**big, "sw-test.pt": b"w" * 2_500_000}
+        refused = client.post("/api/v1/models", json=push_body({**MANIFEST, "version": "3"}, too_big))
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "files", "0", "size"]
+        assert "STREETWATCH_MAX_MODEL_FILE_BYTES" in refused.json()["detail"][0]["msg"]
+        declared = client.post("/api/v1/models", json=push_body({**MANIFEST, "version": "4"}))
+        assert declared.status_code == 201
+        over = client.put("/api/v1/models/sw-test/4/files/sw-test.pt", content=b"w" * 2_500_000,
+                          headers={"Content-Type": "application/octet-stream"})
+        assert over.status_code in (413, 422), over.text
+        assert "models/sw-test/4/sw-test.pt" not in _stored(client)
