@@ -93,8 +93,10 @@ def push_model(model_dir: Path, api_url: str | None = None, key: str | None = No
             raise _refused(resp)
         answer = resp.json()
         for rel in answer["missing"]:
-            put = client.put(f"/api/v1/models/{answer['name']}/{answer['version']}/files/{rel}",
-                             content=files[rel].read_bytes(), headers={"Content-Type": "application/octet-stream"})
+            with open(files[rel], "rb") as f:  # streamed: a model file may be hundreds of MB
+                put = client.put(f"/api/v1/models/{answer['name']}/{answer['version']}/files/{rel}", content=f,
+                                 headers={"Content-Type": "application/octet-stream",
+                                          "Content-Length": str(files[rel].stat().st_size)})
             if put.status_code != 200:
                 raise _refused(put)
             answer = put.json()
