@@ -78,6 +78,11 @@ def edge_options(args: argparse.Namespace) -> tuple[dict | None, str | None]:
     if given:
         return None, f"{', '.join(given)}: only with --mode stream"
     interval = args.interval or 30.0
+    if args.seconds is not None and args.seconds < interval:
+        # Cameras added together (stream cameras connect at once) are analysed in phase: a window
+        # shorter than the interval can hold none of their second frames, so no interval at all.
+        return None, (f"--seconds {args.seconds:g}: the measured window must last at least the interval "
+                      f"({interval:g} s), or cameras analysed in phase give no interval in it")
     return {"modes": args.mode.split(","), "interval": interval, "cameras": args.cameras or 2000,
             "stream_cameras": args.stream_cameras or 512, "seconds": args.seconds or 2 * interval,
             "warmup": 5.0 if args.warmup is None else args.warmup, "steps": args.steps,

@@ -39,6 +39,9 @@ def test_a_snapshot_mode_gets_its_own_defaults_and_the_stream_bench_keeps_its_ow
     (["--mode", "stream", "--steps", "4", "--max-minutes", "3"], ["--steps", "--max-minutes"]),
     (["--mode", "http_snapshot", "--no-naive"], ["--no-naive"]),
     (["--mode", "rtsp_snapshot", "--no-faults", "--no-naive"], ["--no-naive", "--no-faults"]),
+    # the run of 2026-12-06 13:05: 100 stream cameras connected together, analysed once, and a
+    # 15 s window held none of their second frames (0 intervals: the stream side had no figure)
+    (["--mode", "http_snapshot", "--interval", "30", "--seconds", "15"], ["--seconds 15"]),
 ])
 def test_options_of_the_other_kind_of_bench_are_refused_naming_them(argv, names, capsys):
     options, problem = edge_options(_args(*argv))
