@@ -62,11 +62,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 # The deployed model's ONNX (the edge's default backend) is made here from its .pt rather than
 # committed: 10 MB of float32 that the 5 MB checkpoint already holds.
-MODEL_DIR=models/streetwatch-v2
-if [[ ",$EXTRAS," == *",edge,"* ]] && [ ! -f "$MODEL_DIR/streetwatch-v2.onnx" ]; then
-  echo "bootstrap: exporting $MODEL_DIR to ONNX and OpenVINO"
-  if ! "$VENV/bin/streetwatch" model export "$MODEL_DIR" >"$VENV/model-export.log" 2>&1; then
-    echo "bootstrap: WARNING: model export failed (see $VENV/model-export.log); the edge needs it: streetwatch model export $MODEL_DIR" >&2
+for MODEL_DIR in models/streetwatch-v2 models/streetwatch-v3; do
+  name=$(basename "$MODEL_DIR")
+  if [[ ",$EXTRAS," == *",edge,"* ]] && [ ! -f "$MODEL_DIR/$name.onnx" ]; then
+    echo "bootstrap: exporting $MODEL_DIR to ONNX and OpenVINO"
+    if ! "$VENV/bin/streetwatch" model export "$MODEL_DIR" >"$VENV/model-export-$name.log" 2>&1; then
+      echo "bootstrap: WARNING: model export failed (see $VENV/model-export-$name.log); the edge needs it: streetwatch model export $MODEL_DIR" >&2
+    fi
   fi
-fi
+done
 echo "bootstrap: ready ($VENV)"
