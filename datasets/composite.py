@@ -11,6 +11,8 @@ import numpy as np
 from tqdm import tqdm
 
 from datasets.recipe import CompositeSource, Recipe, YoloSource
+from datasets.synth.generate import yolo_line
+from datasets.synth.scene import Label
 from datasets.synth.real_paste import EFFECTS, camera_effect, paste_water, wet_road
 from datasets.yolo_labels import label_of, read_labels, source_names
 
@@ -19,7 +21,7 @@ def _pixel_boxes(image: Path, names: list[str], remap: dict[int, int], w: int, h
     out = []
     for b in read_labels(label_of(image), len(names)):
         if b.class_id in remap:
-            cx, cy, bw, bh = (float(v) for v in b.line().split()[1:5])
+            cx, cy, bw, bh = b.cx, b.cy, b.w, b.h
             out.append((remap[b.class_id], ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)))
     return out
 
@@ -56,8 +58,7 @@ def build_composites(src: CompositeSource, recipe: Recipe, root: Path, plan: lis
             labelled = [(c, box) for (c, _), box in zip(labelled, boxes)]
         name = f"{src.name}__{n:06d}__{base}"
         cv2.imwrite(str(root / "images" / split / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        lines = [f"{c} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}\n"
-                 for c, (x1, y1, x2, y2) in labelled]
+        lines = [yolo_line(Label(c, box), w, h) + "\n" for c, box in labelled]
         (root / "labels" / split / f"{name}.txt").write_text("".join(lines))
         summary.add(src.name, split, [c for c, _ in labelled])
         tags.append((f"images/{split}/{name}.jpg", split, src.name, "composite"))

@@ -16,6 +16,8 @@ import cv2
 from tqdm import tqdm
 
 from datasets.recipe import ContextLabels
+from datasets.synth.generate import yolo_line
+from datasets.synth.scene import Label
 from datasets.yolo_labels import LabelError
 
 CACHE_FLOOR = 0.25  # boxes are cached down to this score; the recipe's conf filters above it
@@ -56,7 +58,7 @@ def add_context_labels(context: ContextLabels, root: Path, images: list[tuple[st
         for name, score, x1, y1, x2, y2 in boxes:
             if name in context.classes and score >= context.conf and x2 > x1 and y2 > y1:
                 cid = class_ids[context.classes[name]]
-                lines.append(f"{cid} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}\n")
+                lines.append(yolo_line(Label(cid, (x1, y1, x2, y2)), w, h) + "\n")
                 ids.append(cid)
         if lines:
             label = root / "labels" / split / f"{Path(rel).stem}.txt"
