@@ -167,7 +167,7 @@ def _train(args: argparse.Namespace) -> int:
         ood = OodSet(Path(args.ood), Path(args.ood_images))
         print(f"out-of-domain validation: {len(ood.rows())} photos of {args.ood} (split {ood.split})")
     best = train(data, model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-                 name=args.name, device=args.device, freeze=args.freeze, ood=ood)
+                 name=args.name, device=args.device, freeze=args.freeze, ood=ood, lr0=args.lr0)
     print(f"best weights: {best}")
     return 0
 
@@ -389,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", default="streetwatch")
     s.add_argument("--device", default="cpu")
     s.add_argument("--freeze", type=int, default=0, help="keep the first N layers as they start (10: a COCO backbone)")
+    s.add_argument("--lr0", type=float, help="fine-tune at this fixed AdamW learning rate, no warmup "
+                                              "(e.g. 0.0002 to unfreeze a model trained with --freeze)")
     s.add_argument("--ood", help="image-level label CSV (with a split column) scored after every epoch; "
                                  "its val rows pick best_ood.pt")
     s.add_argument("--ood-images", help="folder of the photos --ood names")

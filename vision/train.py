@@ -45,9 +45,12 @@ def train(
     export: bool = True,
     freeze: int = 0,
     ood: "OodSet | None" = None,
+    lr0: float | None = None,
 ) -> Path:
     """Train (or resume) and return the path of the best weights (best_ood.pt when `ood` is
-    given, else best.pt); their ONNX and OpenVINO exports (vision/export.py) sit beside them,
+    given, else best.pt). `lr0` fine-tunes at that fixed AdamW rate without warmup: ultralytics'
+    "auto" optimizer ignores lr0, and its warmup starts biases at 0.1, which shakes a trained
+    model more than a whole epoch at a low rate does. Their ONNX and OpenVINO exports (vision/export.py) sit beside them,
     ready for the edge's faster backends."""
     from ultralytics import YOLO  # heavy import kept local so the CLI starts fast
 
@@ -74,11 +77,13 @@ def train(
             add_ood_callback(yolo, ood, imgsz)
         # ultralytics only starts from a checkpoint's weights when `pretrained` names it
         start = str(Path(model).resolve()) if str(model).endswith(".pt") else False
+        rate = {} if lr0 is None else {"optimizer": "AdamW", "lr0": lr0, "warmup_epochs": 0}
         yolo.train(
             data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers,
             project=str(Path(project).resolve()), name=name, exist_ok=True, pretrained=start,
             cache="ram", plots=True, patience=max(10, epochs // 3), seed=0, deterministic=False,
             amp=False, close_mosaic=max(1, epochs // 8), freeze=freeze or None,
+            **rate,
         )
     best = run_dir / "weights" / ("best_ood.pt" if ood is not None else "best.pt")
     if export:
