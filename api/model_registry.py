@@ -155,6 +155,21 @@ def assign(session: Session, who: Principal, body: AssignmentIn) -> AssignmentPu
     return assignments(session)
 
 
+def unassign(session: Session, box_id: str | None) -> AssignmentPublic:
+    """Withdraw a box's own assignment (a canary), or with None the every-box one. The box then
+    runs the every-box assignment, else its YAML's model, from its next config poll."""
+    target = ALL_BOXES if box_id is None else box_id
+    begin_write(session)
+    row = session.get(ModelAssignment, target)
+    if row is None:
+        session.rollback()
+        raise NotFound(f"box {box_id!r} has no model assignment of its own" if box_id is not None
+                       else "no model is assigned to every box")
+    session.delete(row)
+    session.commit()
+    return assignments(session)
+
+
 def assignments(session: Session) -> AssignmentPublic:
     rows = session.exec(select(ModelAssignment.target, ModelVersion.name, ModelVersion.version)
                         .join(ModelVersion, col(ModelVersion.id) == col(ModelAssignment.version_id))).all()

@@ -10,7 +10,8 @@ into models/. A file is kept under its name only once its size and sha256 are th
 ones. Whatever goes wrong (a download that fails, a checksum mismatch, a full disk, a model
 that does not load or warm up) leaves the box on the model it runs and says why in its
 heartbeat (`model_error`): a download is retried every `retry_s`, a model that failed to load
-only when the assignment changes.
+only when the assignment changes. An assignment withdrawn (none left for the box) takes it back
+to the model it started on, its YAML's.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class ModelRollout:
     def __init__(self, pipeline: Any, client: httpx.Client, folder: Path, retry_s: float = 60.0,
                  loader: Loader | None = None, downloads: httpx.Client | None = None):
         self.pipeline, self.client, self.folder, self.retry_s = pipeline, client, Path(folder), retry_s
+        # The model the box started on (its YAML's): where it goes back when its assignment is withdrawn.
+        self.home: ModelManifest = pipeline.manifest
         self.loader = loader or self._load_copies
         # Links may point at S3 (presigned: the API key must not go along) or at the API itself.
         self.downloads = downloads or httpx.Client(timeout=client.timeout, follow_redirects=True)
@@ -64,7 +67,8 @@ class ModelRollout:
 
     # -- from the config poll and the heartbeat ----------------------------------------------
     def assign(self, model: dict | None) -> None:
-        """The `model` of the box's config (None: none assigned; the box keeps what it runs)."""
+        """The `model` of the box's config (None: none assigned, or withdrawn: the box goes back
+        to the model it started on, its YAML's, if a rollout switched it away)."""
         target = AssignedModel.model_validate(model) if model else None
         with self._lock:
             if target != self.target:
@@ -78,7 +82,9 @@ class ModelRollout:
     def step(self) -> bool:
         """One attempt to run the assigned model; True if the box switched to it."""
         target = self.target
-        if target is None or self._runs(target):
+        if target is None:
+            return self._go_home()
+        if self._runs(target):
             self.error = None
             return False
         key = (target.name, target.version, target.weights_sha256)
@@ -104,6 +110,29 @@ class ModelRollout:
         self.error = None
         self.switches += 1
         self._tidy(keep={folder, Path(running.path or "")})
+        return True
+
+    def _go_home(self) -> bool:
+        """No assignment (an admin withdrew it): back to the model the box started on, if the
+        rollout switched it away; True if it switched."""
+        home, running = self.home, self.pipeline.manifest
+        if not self.switches or running is home or getattr(self.pipeline, "scheduler", None) is None:
+            self.error = None
+            return False
+        try:
+            detectors = self.loader(home)
+            self._warm(detectors)
+            self.pipeline.switch_model(home, detectors)
+        except Exception as exc:  # the box goes on with the model it runs, and says why
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
+            self.error = f"assignment withdrawn, but {home.name} v{home.version} (the YAML's model) did not come " \
+                         f"back: {exc.__class__.__name__}: {first}; still running {running.name} v{running.version}"
+            log.error("model rollout: %s", self.error)
+            return False
+        self.error = None
+        self.switches += 1
+        self._tidy(keep={Path(running.path or "")})
+        log.info("model rollout: assignment withdrawn, back on %s v%s", home.name, home.version)
         return True
 
     def _runs(self, target: AssignedModel) -> bool:
@@ -179,10 +208,7 @@ class ModelRollout:
             if (manifest.name, str(manifest.version)) != (target.name, target.version):
                 raise RolloutError(f"its manifest says {manifest.name} v{manifest.version}")
             detectors = self.loader(manifest)
-            frame = np.full((360, 640, 3), 114, np.uint8)  # the first call builds what the runtime builds lazily
-            for detector in detectors:
-                if len(detector.detect_batch([frame])) != 1:
-                    raise RolloutError("its warm-up run did not answer one result per frame")
+            self._warm(detectors)
         except RolloutError as exc:
             self._failed.add((target.name, target.version, target.weights_sha256))
             raise RolloutError(f"fails to load or warm up: {exc}") from exc
@@ -191,6 +217,13 @@ class ModelRollout:
             first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
             raise RolloutError(f"fails to load or warm up: {exc.__class__.__name__}: {first}") from exc
         return manifest, detectors
+
+    @staticmethod
+    def _warm(detectors: list[Detector]) -> None:
+        frame = np.full((360, 640, 3), 114, np.uint8)  # the first call builds what the runtime builds lazily
+        for detector in detectors:
+            if len(detector.detect_batch([frame])) != 1:
+                raise RolloutError("its warm-up run did not answer one result per frame")
 
     def _load_copies(self, manifest: ModelManifest) -> list[Detector]:
         from vision.detector import load_detector

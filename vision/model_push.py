@@ -1,6 +1,6 @@
 """`streetwatch model push models/X`: send a published model to the API, which keeps it in its
 evidence store for the boxes (api/model_registry.py); `streetwatch model assign` says which
-boxes run it.
+boxes run it, and `streetwatch model unassign` withdraws an assignment (a canary).
 
 The push declares the manifest and each file with its size and sha256, then uploads the files
 the API does not have yet, one request each; the API stores a file only if it arrives as
@@ -11,6 +11,7 @@ boxes then run the ONNX graph, as they would here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -123,6 +124,23 @@ def assign_model(name: str, version: str, boxes: list[str] | None, api_url: str 
         return resp.json()
 
 
+def unassign_model(boxes: list[str] | None, api_url: str | None = None, key: str | None = None,
+                   client: httpx.Client | None = None) -> dict[str, Any]:
+    """Withdraw the named boxes' own assignments (each must have one), or with None the every-box
+    one; the assignments that remain."""
+    with contextlib.nullcontext(client) if client is not None else _client(api_url, key) as client:
+        answer: dict[str, Any] = {}
+        for path in [f"/api/v1/models/assignment/{b}" for b in boxes] if boxes else ["/api/v1/models/assignment"]:
+            try:
+                resp = client.delete(path)
+            except httpx.HTTPError as exc:
+                raise PushError(f"API unreachable: {exc.__class__.__name__}: {exc}") from exc
+            if resp.status_code != 200:
+                raise _refused(resp)
+            answer = resp.json()
+        return answer
+
+
 def _print_push(args: Any) -> int:
     try:
         answer = push_model(Path(args.model_dir), args.api_url, args.key)
@@ -144,6 +162,24 @@ def _print_assign(args: Any) -> int:
     except PushError as exc:
         print(f"streetwatch: model assign: {exc}", file=sys.stderr)
         return 1
+    return _print_assignments(answer)
+
+
+def _print_unassign(args: Any) -> int:
+    if bool(args.box) == args.all:
+        print("streetwatch: model unassign: name the boxes (--box B, repeatable) or --all (the every-box assignment)",
+              file=sys.stderr)
+        return 2
+    try:
+        answer = unassign_model(None if args.all else args.box, args.api_url, args.key)
+    except PushError as exc:
+        print(f"streetwatch: model unassign: {exc}", file=sys.stderr)
+        return 1
+    print(f"withdrawn: {'every box' if args.all else ', '.join(args.box)}; what remains:")
+    return _print_assignments(answer)
+
+
+def _print_assignments(answer: dict[str, Any]) -> int:
     every = answer["all"]
     print(f"every box: {every['name']} v{every['version']}" if every else "every box: its own model (none assigned)")
     for box, ref in answer["boxes"].items():
@@ -152,7 +188,7 @@ def _print_assign(args: Any) -> int:
 
 
 def add_push_commands(model: Any) -> None:
-    """`model push` and `model assign` under the CLI's `model` commands."""
+    """`model push`, `model assign` and `model unassign` under the CLI's `model` commands."""
     def api_options(s: Any) -> None:
         s.add_argument("--api-url", help=f"the API (default $STREETWATCH_API_URL, else {DEFAULT_API_URL})")
         s.add_argument("--key", help="an admin key (default $STREETWATCH_ADMIN_KEY, which keeps it out of ps)")
@@ -167,3 +203,9 @@ def add_push_commands(model: Any) -> None:
     s.add_argument("--box", action="append", help="only this box (repeatable); without: every box")
     api_options(s)
     s.set_defaults(func=_print_assign)
+    s = model.add_parser("unassign", help="withdraw an assignment: --box B (a canary, repeatable) or --all; the box "
+                                          "runs the every-box assignment again, else its YAML's model")
+    s.add_argument("--box", action="append", help="withdraw this box's own assignment (repeatable)")
+    s.add_argument("--all", action="store_true", help="withdraw the every-box assignment (per-box ones stay)")
+    api_options(s)
+    s.set_defaults(func=_print_unassign)

@@ -15,7 +15,7 @@ from api.auth import Principal, require
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.fleet_schemas import NAME_PATTERN
 from api.model_listing import list_models
-from api.model_registry import assign, assignments, links, push, upload
+from api.model_registry import assign, assignments, links, push, unassign, upload
 from api.model_schemas import (AssignmentIn, AssignmentPublic, ModelFilePublic, ModelLinks, ModelPushed, ModelPushIn,
                                ModelVersionPublic, path_problem)
 from api.model_tables import ModelFileRow, ModelVersion
@@ -97,6 +97,21 @@ def put_assignment(body: AssignmentIn, session: SessionDep, who: Admin) -> Assig
     """Assign a ready version to every box (`boxes` omitted; per-box assignments end) or to the
     named boxes first (a canary). Each box picks it up at its next config poll."""
     return assign(session, who, body)
+
+
+@router.delete("/models/assignment", responses={404: {"description": "No model is assigned to every box"}})
+def delete_assignment(session: SessionDep, _: Admin) -> AssignmentPublic:
+    """Withdraw the every-box assignment: boxes without their own run their YAML's model again
+    (from their next config poll). Per-box assignments stay; the answer is what remains."""
+    return unassign(session, None)
+
+
+@router.delete("/models/assignment/{box_id}", responses={
+    404: {"description": "The box has no assignment of its own"}})
+def delete_box_assignment(box_id: NamePath, session: SessionDep, _: Admin) -> AssignmentPublic:
+    """Withdraw a box's own assignment (a canary): it runs the every-box assignment again, else
+    its YAML's model, from its next config poll. The answer is what remains."""
+    return unassign(session, box_id)
 
 
 @router.get("/models/assignment")

@@ -131,6 +131,45 @@ def test_a_canary_box_gets_the_version_first_then_every_box(client, backend):
     assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "boxes", "0"]
 
 
+def test_an_admin_withdraws_a_canary_and_the_every_box_assignment(client, backend):
+    keys = {b: box_key(backend, b) for b in ("box-a", "box-b")}
+    beat(client, "box-a", keys["box-a"], camera("cam-1"))
+    beat(client, "box-b", keys["box-b"], camera("cam-2"))
+    push(client)
+    push(client, {**MANIFEST, "version": "3"})
+
+    def told(box: str) -> str | None:
+        model = client.get(f"/api/v1/boxes/{box}/config", headers=auth(keys[box])).json()["model"]
+        return model and model["version"]
+
+    client.put("/api/v1/models/assignment", json={"name": "sw-test", "version": "2"})
+    client.put("/api/v1/models/assignment", json={"name": "sw-test", "version": "3", "boxes": ["box-a"]})
+    canary_etag = client.get("/api/v1/boxes/box-a/config", headers=auth(keys["box-a"])).headers["etag"]
+    assert (told("box-a"), told("box-b")) == ("3", "2")
+
+    resp = client.delete("/api/v1/models/assignment/box-a")  # the canary is withdrawn: box-a follows everyone
+    assert resp.status_code == 200 and resp.json() == {"all": {"name": "sw-test", "version": "2"}, "boxes": {}}
+    assert (told("box-a"), told("box-b")) == ("2", "2")
+    stale = client.get("/api/v1/boxes/box-a/config", headers={**auth(keys["box-a"]), "If-None-Match": canary_etag})
+    assert stale.status_code == 200  # the box's next poll sees the change
+    again = client.delete("/api/v1/models/assignment/box-a")
+    assert again.status_code == 404 and "box-a" in again.json()["detail"]
+    assert client.delete("/api/v1/models/assignment/bad%20box").status_code == 422
+
+    client.put("/api/v1/models/assignment", json={"name": "sw-test", "version": "3", "boxes": ["box-b"]})
+    resp = client.delete("/api/v1/models/assignment")  # everyone's: box-b keeps its own, box-a its YAML's
+    assert resp.json() == {"all": None, "boxes": {"box-b": {"name": "sw-test", "version": "3"}}}
+    assert (told("box-a"), told("box-b")) == (None, "3")
+    assert client.delete("/api/v1/models/assignment").status_code == 404
+    ours = next(m for m in client.get("/api/v1/models").json() if m["version"] == "2")
+    assert not ours["assigned_to_all"] and ours["assigned_boxes"] == []
+
+    for headers in (auth(keys["box-b"]), auth(make_key(backend, "reviewer"))):
+        assert client.delete("/api/v1/models/assignment/box-b", headers=headers).status_code == 403
+        assert client.delete("/api/v1/models/assignment", headers=headers).status_code == 403
+    assert client.get("/api/v1/models/assignment").json()["boxes"] == {"box-b": {"name": "sw-test", "version": "3"}}
+
+
 def test_boxes_fetch_model_files_by_links_and_only_admins_push_or_assign(client, backend):
     push(client)
     edge = auth(box_key(backend, "box-a"))

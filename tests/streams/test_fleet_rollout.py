@@ -3,7 +3,8 @@ on real RTSP cameras running streetwatch-demo v1. A push whose upload is corrupt
 neither box (the API refuses the file, the version cannot be assigned); the same push made
 whole by `streetwatch model push` is assigned with `streetwatch model assign` to one box first
 (a canary), then to all, while the other box is off: it catches up when it comes back. A
-version whose graph does not load leaves the canary on its model, and the API hears why."""
+version whose graph does not load leaves the canary on its model, and the API hears why; the
+assignment withdrawn (`streetwatch model unassign --all`), both boxes go back to v1, their YAML's."""
 
 from __future__ import annotations
 
@@ -140,6 +141,13 @@ def test_a_pushed_model_reaches_the_boxes_and_a_corrupted_push_reaches_none(clip
             boxes = f"{api.url}/api/v1/boxes"
             errors = lambda: [b["model_error"] for b in httpx.get(boxes, headers=admin).json()]  # noqa: E731
             assert wait_for(lambda: errors() == [None, None], 10), errors()  # box-1 runs what it is told again
+
+            # Withdrawn (streetwatch model unassign): each box goes back to its YAML's model.
+            withdrawn = subprocess.run([*api.cli, "model", "unassign", "--all"], env=cli_env, cwd=tmp_path,
+                                       capture_output=True, text=True)
+            assert withdrawn.returncode == 0 and "every box: its own model" in withdrawn.stdout, withdrawn.stderr
+            assert wait_for(lambda: running() == {"box-1": "1", "box-2": "1"}, 30), running()
+            assert all(e.manifest.path == DEMO for e in edges.values()) and errors() == [None, None]
         finally:
             for edge in edges.values():
                 edge.stop()

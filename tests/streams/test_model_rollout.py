@@ -235,3 +235,26 @@ def test_an_api_away_during_a_rollout_leaves_the_box_on_its_model_until_it_is_ba
     assert box.manifest.version == "1"
     away["files"] = False
     assert rollout.step() and rollout.error is None and box.manifest.version == "2"
+
+
+def test_a_withdrawn_assignment_takes_the_box_back_to_its_yaml_model(box, tmp_path):
+    files = _model_files(tmp_path)
+    rollout = _rollout(box, FakeApi(files), tmp_path)
+    rollout.assign(None)
+    assert not rollout.step() and box.scheduler.swaps == 0  # never switched: nothing to go back from
+    rollout.assign(_assigned(files))
+    assert rollout.step() and box.manifest.version == "2"
+
+    rollout.assign(None)  # the admin withdrew it (streetwatch model unassign)
+    assert rollout.step() and rollout.error is None
+    assert (box.manifest.name, box.manifest.version, box.manifest.path) == ("streetwatch-demo", "1", DEMO)
+    assert box.scheduler.swaps == 2 and box.detector.manifest.version == "1"
+    assert not rollout.step() and box.scheduler.swaps == 2  # home: nothing more to do
+
+    rollout.assign(_assigned(files))  # assigned again: its download is still there
+    assert rollout.step() and box.manifest.version == "2"
+    rollout.loader = lambda m: (_ for _ in ()).throw(MemoryError("no room for a second copy"))
+    rollout.assign(None)
+    assert not rollout.step() and box.manifest.version == "2"
+    assert "did not come back: MemoryError: no room for a second copy" in rollout.error
+    assert rollout.error.endswith("still running streetwatch-demo v2")

@@ -49,3 +49,30 @@ def test_a_push_uploads_every_file_and_a_refusal_names_the_field(tmp_path):
         other.mkdir()
         with pytest.raises(PushError, match=r"^422 from .*: body\.manifest\.version: '8 beta': 1-100 letters"):
             push_model(_copy(other, version="8 beta"), client=client)
+
+
+def test_unassign_withdraws_a_canary_and_names_a_box_without_one(tmp_path, capsys):
+    from tests.api.fleet_helpers import beat, box_key, camera
+    from vision.model_push import _print_unassign, unassign_model
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'sw.db'}", evidence_dir=tmp_path / "evidence",
+                        secret_key="test-secret-key-test-secret-key-0123", sweep_interval_seconds=0)
+    upgrade_database(settings.database_url)
+    with TestClient(create_app(settings), headers=auth(make_key(settings, "admin"))) as client:
+        for box in ("box-1", "box-2"):
+            assert beat(client, box, box_key(settings, box), camera(f"cam-{box}")).status_code == 200
+        push_model(_copy(tmp_path, version="7"), client=client)
+        for boxes in (None, ["box-1", "box-2"]):
+            client.put("/api/v1/models/assignment", json={"name": "streetwatch-demo", "version": "7", "boxes": boxes})
+        answer = unassign_model(["box-1", "box-2"], client=client)
+        assert answer == {"all": {"name": "streetwatch-demo", "version": "7"}, "boxes": {}}
+        with pytest.raises(PushError, match=r"^404 from .*/assignment/box-1: box 'box-1' has no model assignment"):
+            unassign_model(["box-1"], client=client)
+        assert unassign_model(None, client=client) == {"all": None, "boxes": {}}
+
+    class Args:
+        box, all, api_url, key = None, False, "http://127.0.0.1:9", "k"
+
+    assert _print_unassign(Args()) == 2 and "--box B" in capsys.readouterr().err  # neither --box nor --all
+    Args.all = True
+    assert _print_unassign(Args()) == 1 and "API unreachable" in capsys.readouterr().err
