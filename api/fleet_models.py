@@ -83,3 +83,18 @@ class CameraZones(SQLModel, table=True):
     masks: list = Field(default_factory=list, sa_type=sa.JSON)
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by: str = Field(max_length=100)
+
+
+class CameraSnapshot(SQLModel, table=True):
+    """A camera's latest privacy-blurred frame (api/camera_snapshots.py): one object per camera
+    in the evidence store, overwritten by each upload; this row says when and by which box."""
+
+    __tablename__ = "camera_snapshot"
+    camera_id: int = Field(primary_key=True, foreign_key="camera.id")
+    box_id: str | None = Field(default=None, max_length=100)  # None: an admin's or an unbound edge key's upload
+    object_key: str = Field(max_length=300)
+    sha256: str = Field(max_length=64)
+    size: int
+    width: int
+    height: int
+    uploaded_at: datetime = Field(default_factory=utcnow)

@@ -110,6 +110,8 @@ class CameraHealthPublic(BaseModel):
     last_seen: datetime | None = Field(description="the box's last heartbeat that reported the camera")
     last_event_at: datetime = Field(description="the camera's last event (or its registration)")
     offline_alert_since: datetime | None = Field(description="its grid's supervisor was told it is blind")
+    snapshot_at: datetime | None = Field(default=None, description="when its box last sent a snapshot "
+                                                                   "(GET /api/v1/cameras/{name}/snapshot); None: none yet")
 
 
 class StateChangePublic(BaseModel):

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from api.box_binding import forget_owners
 from api.db import begin_write
 from api.fleet_alerts import is_silent
-from api.fleet_models import CameraStateChange, CameraStatus, EdgeBox
+from api.fleet_models import CameraSnapshot, CameraStateChange, CameraStatus, EdgeBox
 from api.fleet_schemas import BoxPublic, CameraHealthPublic, CameraHealthState, ModelInfo, StateChangePublic
 from api.models import Camera, as_utc, utcnow
 from api.problems import NotFound
@@ -42,9 +42,10 @@ def list_boxes(session: Session, now: datetime | None = None) -> list[BoxPublic]
 def list_cameras(session: Session, grid_id: str | None = None, state: CameraHealthState | None = None,
                  box_id: str | None = None, alerting: bool | None = None, limit: int = 500,
                  offset: int = 0) -> list[CameraHealthPublic]:
-    query = (select(Camera, CameraStatus, EdgeBox.live, EdgeBox.last_heartbeat_at)
+    query = (select(Camera, CameraStatus, EdgeBox.live, EdgeBox.last_heartbeat_at, CameraSnapshot.uploaded_at)
              .join(CameraStatus, col(CameraStatus.camera_id) == col(Camera.id), isouter=True)
-             .join(EdgeBox, col(EdgeBox.id) == col(CameraStatus.box_id), isouter=True))
+             .join(EdgeBox, col(EdgeBox.id) == col(CameraStatus.box_id), isouter=True)
+             .join(CameraSnapshot, col(CameraSnapshot.camera_id) == col(Camera.id), isouter=True))
     if grid_id is not None:
         query = query.where(Camera.grid_id == grid_id)
     if state is not None:
@@ -56,7 +57,7 @@ def list_cameras(session: Session, grid_id: str | None = None, state: CameraHeal
         query = query.where(is_set if alerting else ~is_set)
     rows = session.exec(query.order_by(col(Camera.name)).offset(offset).limit(limit)).all()
     out = []
-    for camera, status, live, heard_at in rows:
+    for camera, status, live, heard_at, snapshot_at in rows:
         figures = (live or {}).get(camera.name, {}) if status is not None else {}
         last_frame = figures.get("last_frame_at")
         out.append(CameraHealthPublic(
@@ -66,7 +67,7 @@ def list_cameras(session: Session, grid_id: str | None = None, state: CameraHeal
             last_frame_at=datetime.fromisoformat(last_frame) if last_frame else None,
             fps=figures.get("fps"), damaged_packets=figures.get("damaged_packets"),
             last_seen=_utc(heard_at) if figures else None, last_event_at=as_utc(camera.last_seen),
-            offline_alert_since=_utc(status.offline_alert_at) if status else None))
+            offline_alert_since=_utc(status.offline_alert_at) if status else None, snapshot_at=_utc(snapshot_at)))
     return out
 
 

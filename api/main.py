@@ -23,7 +23,7 @@ from api import form_text
 from api.evidence_store import make_store
 from api.rate_limit import RateLimiter
 from api.routes import events, evidence, exports, health, open311, orders, reports, stats, verifications, workforce
-from api.routes import docs, fleet, web
+from api.routes import docs, fleet, snapshots, web
 from api.routes import models as model_routes
 from api.sweeper import sweeper_lifespan
 from api.settings import Settings, get_settings
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (events, orders, reports, verifications, workforce, stats, exports, open311, evidence, health):
         app.include_router(module.router)
     app.include_router(fleet.router)
+    app.include_router(snapshots.router)
     app.include_router(model_routes.router)
     web.install(app)  # the review page at /review/
     docs.install(app)  # /docs and /redoc
