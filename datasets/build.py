@@ -21,7 +21,7 @@ import yaml
 from tqdm import tqdm
 
 from datasets.output import check_replaceable, swap_in
-from datasets.recipe import SPLITS, CompositeSource, Recipe, SyntheticSource, YoloSource
+from datasets.recipe import SPLITS, BoxedCsvSource, CompositeSource, Recipe, SyntheticSource, YoloSource
 from datasets.synth.crops import CropBank
 from datasets.synth.generate import yolo_line
 from datasets.synth.scene import CLASSES as SYNTH_CLASSES, random_scene, render_scene
@@ -38,6 +38,7 @@ class Summary:
         self.classes = classes
         self.images: Counter = Counter()
         self.boxes: dict[tuple[str, str], Counter] = defaultdict(Counter)
+        self.notes: list[str] = []  # what a source left out, said under the table
 
     def add(self, source: str, split: str, class_ids: list[int]) -> None:
         self.images[(source, split)] += 1
@@ -52,7 +53,7 @@ class Summary:
                 for (s, sp), n in sorted(self.images.items())]
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         fmt = lambda r: "  ".join(v.rjust(w) if i >= 2 else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths)))
-        return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+        return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, rows), *self.notes])
 
 
 def _split_counts(total: int, ratios: dict[str, float]) -> dict[str, int]:
@@ -167,7 +168,12 @@ def sources_fingerprint(recipe: Recipe) -> str:
     recipe over a source that gained or changed files (a new review export) is a new dataset."""
     folders = [src.path for src in recipe.sources if isinstance(src, YoloSource)]
     folders += [src.garbage_crops for src in recipe.sources if isinstance(src, SyntheticSource) and src.garbage_crops]
+    folders += [src.images for src in recipe.sources if isinstance(src, BoxedCsvSource)]
     digest = hashlib.sha256()
+    for src in recipe.sources:  # new boxes or labels in the CSVs are a new dataset
+        if isinstance(src, BoxedCsvSource):
+            for csv_file in (src.boxes, src.labels):
+                digest.update(f"csv\t{csv_file}\t{hashlib.sha256(Path(csv_file).read_bytes()).hexdigest()}\n".encode())
     if recipe.context is not None:  # other weights label other boxes
         stat = Path(recipe.context.weights).stat()
         digest.update(f"context\t{recipe.context.weights}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
@@ -209,6 +215,13 @@ def build_dataset(recipe: Recipe, out: Path) -> tuple[Path, Summary]:
 
                 of = next(s for s in recipe.sources if isinstance(s, YoloSource) and s.name == src.of)
                 build_composites(src, recipe, tmp, _yolo_plan(of, recipe), summary, tags)
+            elif isinstance(src, BoxedCsvSource):
+                from datasets.boxed_photos import build_boxed
+
+                unboxed = build_boxed(src, recipe, tmp, summary, tags)
+                if unboxed:
+                    summary.notes.append(f"{src.name}: {len(unboxed)} clutter photos left out, "
+                                         f"not boxed in {src.boxes.name}")
             else:
                 (_synthetic if isinstance(src, SyntheticSource) else _yolo)(src, recipe, tmp, summary, tags)
         if recipe.context is not None:

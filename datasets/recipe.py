@@ -11,6 +11,12 @@
         path: ../../../shared/data/garbage-cn      # relative to this file
         class_map: {garbage: clutter, overflow: clutter, garbage_bin: garbage_bin}
         splits: {train: train, val: valid}        # keep the source's own split
+      - kind: boxed_csv                           # photos boxed in a CSV (datasets/boxed_photos.py)
+        name: amsterdam
+        boxes: ../labels/clutter-amsterdam-boxes.csv
+        labels: ../labels/clutter-amsterdam.csv   # image-level: its clutter=0 photos are negatives
+        images: ../../../shared/data/clutter-amsterdam/images
+        class_map: {clutter: clutter}
 
 `streetwatch dataset build RECIPE` turns it into an ultralytics folder (see datasets/build.py).
 """
@@ -73,7 +79,20 @@ class CompositeSource(Strict):
     max_side: int = Field(default=640, ge=64, le=4096)
 
 
-Source = Annotated[Union[SyntheticSource, YoloSource, CompositeSource], Field(discriminator="kind")]
+class BoxedCsvSource(Strict):
+    """Real photos boxed in a CSV (file, split, class, x1, y1, x2, y2, normalised corners; e.g.
+    datasets/labels/clutter-amsterdam-boxes.csv) plus an image-level CSV (file, clutter, split)
+    whose clutter=0 photos come in as negatives: datasets/boxed_photos.py."""
+    kind: Literal["boxed_csv"]
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    boxes: Path                        # the boxes CSV, relative to the recipe
+    labels: Path                       # the image-level CSV, relative to the recipe
+    images: Path                       # the photos' folder, relative to the recipe
+    class_map: dict[str, str | None]   # CSV class name → recipe class (None: drop those boxes)
+    limit: int | None = Field(default=None, gt=0)  # at most this many photos per split (quick runs)
+
+
+Source = Annotated[Union[SyntheticSource, YoloSource, CompositeSource, BoxedCsvSource], Field(discriminator="kind")]
 
 
 class ContextLabels(Strict):
@@ -102,7 +121,7 @@ class Recipe(Strict):
         if len(set(names)) != len(names):
             raise ValueError("source names must be unique")
         for src in self.sources:
-            if isinstance(src, YoloSource):
+            if isinstance(src, (YoloSource, BoxedCsvSource)):
                 unknown = sorted({c for c in src.class_map.values() if c is not None} - set(self.classes))
                 if unknown:
                     raise ValueError(f"source {src.name}: class_map targets {unknown} are not in classes")
@@ -143,6 +162,15 @@ def load_recipe(path: Path | str) -> Recipe:
             if not (src.garbage_crops / "train" / "images").is_dir():
                 raise RecipeError(f"{path}: source {src.name}: garbage_crops: folder not found: "
                                   f"{src.garbage_crops / 'train' / 'images'}")
+        if isinstance(src, BoxedCsvSource):
+            for field, is_there in (("boxes", Path.is_file), ("labels", Path.is_file), ("images", Path.is_dir)):
+                value = getattr(src, field)
+                if not value.is_absolute():
+                    value = (path.parent / value).resolve()
+                    setattr(src, field, value)
+                if not is_there(value):
+                    what = "folder" if field == "images" else "file"
+                    raise RecipeError(f"{path}: source {src.name}: {field}: {what} not found: {value}")
         if isinstance(src, YoloSource):
             if not src.path.is_absolute():
                 src.path = (path.parent / src.path).resolve()
