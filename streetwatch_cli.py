@@ -232,10 +232,10 @@ def _eval(args: argparse.Namespace) -> int:
             print("streetwatch: eval on an image-label CSV needs --images FOLDER", file=sys.stderr)
             return 2
         result = image_level_on_labels(Path(args.model), Path(args.data), Path(args.images), args.issue,
-                                       split=args.split)
-        title = Path(args.data).stem + (f" ({args.split})" if args.split else "")
+                                       split=args.split, imgsz=args.imgsz)
+        title = Path(args.data).stem + (f" ({args.split})" if args.split else "") + (f" at {args.imgsz} px" if args.imgsz else "")
         text = image_labels_report(result, title)
-        out = Path(args.out or f"var/eval/{Path(args.model).name}-{Path(args.data).stem}{'-' + args.split if args.split else ''}")
+        out = Path(args.out or f"var/eval/{Path(args.model).name}-{Path(args.data).stem}{'-' + args.split if args.split else ''}{f'-{args.imgsz}px' if args.imgsz else ''}")
         out.mkdir(parents=True, exist_ok=True)
         if wrong_calls_picture(result, Path(args.images), out / "wrong.jpg"):
             text += "\n![wrong calls](wrong.jpg)\n"
@@ -243,7 +243,8 @@ def _eval(args: argparse.Namespace) -> int:
         print(text)
         print(f"wrote {out / 'eval.md'}")
         return 0
-    report = evaluate(Path(args.model), Path(args.data), args.split or "val", Path(args.out) if args.out else None)
+    report = evaluate(Path(args.model), Path(args.data), args.split or "val", Path(args.out) if args.out else None,
+                      imgsz=args.imgsz)
     print(report.read_text())
     print(f"wrote {report}")
     return 0
@@ -327,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data.yaml: the split (default val); CSV: only its rows of this split (default all)")
     s.add_argument("--images", help="folder of the photos an image-label CSV names")
     s.add_argument("--issue", default="clutter", choices=["street_vending", "clutter", "flooding"])
+    s.add_argument("--imgsz", type=_at_least_one,
+                   help="run the model at this input size instead of its manifest's (accuracy vs edge speed)")
     s.add_argument("--out", help="report folder (default var/eval/...)")
     s.set_defaults(func=_eval)
 

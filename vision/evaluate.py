@@ -139,7 +139,7 @@ def read_image_labels(csv_path: Path, images: Path, issue: str, split: str | Non
 
 
 def image_level_on_labels(model_dir: Path, csv_path: Path, images: Path, issue: str = "clutter",
-                          model=None, split: str | None = None) -> dict:
+                          model=None, split: str | None = None, imgsz: int | None = None) -> dict:
     """Precision and recall of "this photo shows `issue`" at the manifest's thresholds, on
     photos labelled at image level (no boxes), with the files it got wrong; and the
     threshold-free figures of the ranking by each photo's best score (vision/image_metrics.py)."""
@@ -147,7 +147,7 @@ def image_level_on_labels(model_dir: Path, csv_path: Path, images: Path, issue: 
 
     from vision.image_metrics import summary
 
-    manifest = load_manifest(model_dir)
+    manifest = at_size(load_manifest(model_dir), imgsz)
     model = model or YOLO(str(manifest.weights_path), task=manifest.task)
     tp = fp = fn = tn = 0
     wrong: list[tuple[str, str, float]] = []
@@ -231,10 +231,17 @@ class _PredictOnce:
         self._seen.clear()  # each result holds its image: keep one origin's at most
 
 
-def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None = None) -> Path:
+def at_size(manifest: ModelManifest, imgsz: int | None) -> ModelManifest:
+    """The manifest as if the model ran at `imgsz` (None: its own size): the same weights
+    measured at another input size, to weigh accuracy against edge speed."""
+    return manifest if imgsz is None else manifest.model_copy(update={"imgsz": imgsz})
+
+
+def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None = None,
+             imgsz: int | None = None) -> Path:
     from ultralytics import YOLO
 
-    manifest = load_manifest(model_dir)
+    manifest = at_size(load_manifest(model_dir), imgsz)
     data = Path(data)
     spec = read_yaml(data, LabelError)
     names = names_of(spec, data)  # also: a data.yaml that is no mapping
@@ -250,10 +257,10 @@ def evaluate(model_dir: Path, data: Path, split: str = "val", out: Path | None =
         raise LabelError(f"{data}: no images in the {split} split to evaluate{unreadable}")
     if skipped:
         log.warning("%s: %d unreadable image(s) left out, e.g. %s", data, len(skipped), skipped[0])
-    out = Path(out or Path("var/eval") / f"{manifest.name}-v{manifest.version}-{root.name}-{split}").resolve()
+    out = Path(out or Path("var/eval") / f"{manifest.name}-v{manifest.version}-{root.name}-{split}{f'-{imgsz}px' if imgsz else ''}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     model = _PredictOnce(YOLO(str(manifest.weights_path), task=manifest.task))
-    lines = [f"# {manifest.name} v{manifest.version} on {root.name} ({split})", ""]
+    lines = [f"# {manifest.name} v{manifest.version} on {root.name} ({split}, {manifest.imgsz} px)", ""]
     if skipped:
         lines += [f"{len(skipped)} unreadable image(s) left out: {', '.join(p.name for p in skipped[:5])}"
                   f"{', ...' if len(skipped) > 5 else ''}", ""]

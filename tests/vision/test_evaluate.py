@@ -130,7 +130,7 @@ def test_eval_of_a_plain_data_yaml_reads_its_own_split_folder(tmp_path, monkeypa
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     text = evaluate(ROOT / "models" / "streetwatch-demo", data, "val", tmp_path / "report").read_text()
-    assert "on garbage (val)" in text and "## untagged images (3)" in text and "| clutter |" in text
+    assert "on garbage (val, 320 px)" in text and "## untagged images (3)" in text and "| clutter |" in text
     assert "1 unreadable image(s) left out: broken.jpg" in text
     assert "images with it |\n|---|---|---|---|\n| clutter | nan | 0.000 | 3 |" in text  # labels of valid/labels
 
@@ -152,3 +152,26 @@ def test_eval_of_a_bad_data_yaml_is_one_line(tmp_path, capsys):
         assert main(["eval", model, str(data), "--out", str(tmp_path / "r")]) == 2, text
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"streetwatch: {data}") and message in err and "\n" not in err, (text, err)
+
+
+def test_image_level_runs_the_model_at_the_size_asked_for(tmp_path):
+    """--imgsz weighs accuracy against edge speed: it must reach predict, not the manifest's size."""
+    from PIL import Image
+
+    from vision.evaluate import image_level_on_labels
+    from vision.manifest import load_manifest
+
+    sizes = []
+
+    class _Sized(_Said):
+        def predict(self, source: str, **kwargs):
+            sizes.append(kwargs["imgsz"])
+            return super().predict(source)
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "hit-1.jpg")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,clutter,note\nhit-1.jpg,1,x\n")
+    demo = ROOT / "models" / "streetwatch-demo"
+    image_level_on_labels(demo, labels, tmp_path, model=_Sized())
+    image_level_on_labels(demo, labels, tmp_path, model=_Sized(), imgsz=416)
+    assert sizes == [load_manifest(demo).imgsz, 416] and load_manifest(demo).imgsz != 416
