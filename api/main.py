@@ -83,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(KeyBeforeBody, api=app)  # before RefuseNul reads a JSON body
     app.add_middleware(BodySizeLimit, max_bytes=3 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
                        max_text_bytes=settings.max_json_bytes,
-                       overrides=[("PUT", model_routes.MODEL_FILE_PATH, settings.max_model_file_bytes)])
+                       overrides=[("PUT", model_routes.MODEL_FILE_PATH, settings.max_model_file_bytes),
+                                  ("POST", events.BATCH_PATH_RE, settings.batch_max_bytes)])
     if settings.keepalive_requests:
         app.add_middleware(RotateKeepAlive, mean_requests=settings.keepalive_requests)
     if settings.cors_origins:

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list, description='addresses or networks of reverse proxies '
                                        'whose X-Forwarded-For is believed, e.g. ["127.0.0.1", "10.0.0.0/8"]; '
                                        'empty → the peer address is the client')
+    batch_max_events: int = Field(100, ge=1, le=1000, description="the most events one POST /api/v1/events/batch "
+                                                                  "takes (422 beyond)")
+    batch_max_bytes: int = Field(64 * 1024 * 1024, gt=0, description="the largest body of one POST "
+                                                                    "/api/v1/events/batch (413 beyond)")
     max_json_bytes: int = Field(1024 * 1024, gt=0, description="the largest JSON or form-urlencoded body accepted "
                                                                "(413 beyond); image uploads have max_upload_bytes")
     cors_origins: list[str] = Field(default_factory=list, description='browser origins allowed to call the API, '

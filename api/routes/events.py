@@ -1,21 +1,23 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from api.auth import Principal, require
+from api.batch_schemas import BatchAccepted
 from api.box_binding import ensure_camera
+from api.event_batch import EVENTS_PART, ingest_batch, split_batch
+from api.event_checks import check_clock, parse_event
 from api.deps import SessionDep, SettingsDep, StoreDep, declared_parts_only
 from api.models import Role
 from api.events import ingest_event
 from api.images import TooLarge
-from api.schemas import EventAccepted, EventIn, EvidenceKind
+from api.schemas import EventAccepted, EvidenceKind
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 EDGE = require(Role.edge)
@@ -31,31 +33,6 @@ EVENT_EXAMPLE = json.dumps({
     "frame_width": 1280, "frame_height": 720, "first_seen": "2026-01-01T12:00:00Z",
     "confirmed_at": "2026-01-01T12:00:08Z", "track_id": 17, "model": {"name": "streetwatch-demo", "version": "1"},
 })
-
-
-def _parse_event(raw: str) -> EventIn:
-    try:
-        return EventIn.model_validate_json(raw)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise RequestValidationError([{**e, "loc": ("body", "event", *e["loc"])} for e in errors]) from None
-
-
-# Event times outside this window come from a box whose clock is wrong (no NTP yet after a
-# power cut, a dead RTC battery); stored, they would keep an order "seen" for years or make
-# the dedup windows reach back to year 1.
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
-MAX_CLOCK_AHEAD = timedelta(hours=1)
-
-
-def _check_clock(event: EventIn) -> None:
-    latest = datetime.now(timezone.utc) + MAX_CLOCK_AHEAD
-    for field in ("first_seen", "confirmed_at"):
-        value: datetime = getattr(event, field)
-        if not EARLIEST <= value <= latest:
-            where = "before 2000" if value < EARLIEST else "more than 1 h ahead of the server's clock"
-            raise RequestValidationError([{"type": "value_error", "loc": ("body", "event", field),
-                                           "msg": f"{value.isoformat()} is {where}: check the edge box's clock (NTP)"}])
 
 
 async def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
@@ -102,8 +79,8 @@ async def post_event(
     idempotency key: posting the same event again answers 200 with the first result and
     `replay: true`, and stores nothing.
     """
-    parsed = _parse_event(event)
-    _check_clock(parsed)
+    parsed = parse_event(event)
+    check_clock(parsed)
     await ensure_camera(session, who, parsed.camera.name)
     if idempotency_key is not None and idempotency_key.strip().lower() != str(parsed.event_id):
         raise RequestValidationError([{"type": "value_error", "loc": ("header", "Idempotency-Key"),
@@ -116,3 +93,51 @@ async def post_event(
     if result.replay:
         response.status_code = 200
     return result
+
+
+BATCH_PATH = "/api/v1/events/batch"
+BATCH_PATH_RE = re.compile(re.escape(BATCH_PATH))  # its own body cap, STREETWATCH_BATCH_MAX_BYTES (api/main.py)
+BATCH_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": [EVENTS_PART],
+    "properties": {
+        EVENTS_PART: {"type": "string", "description": "a JSON array of events, each as the single route's `event`"},
+        "frame.0": {"type": "string", "format": "binary",
+                    "description": "event 0's frame; likewise frame.N, annotated.N, crop.N for event N"},
+    }}}}}
+
+
+@router.post(
+    "/batch",
+    dependencies=[Depends(EDGE)],
+    openapi_extra={"requestBody": BATCH_BODY},
+    responses={
+        400: {"description": "Not a readable multipart body, or more parts than a batch can have"},
+        401: {"description": "Missing or unknown API key"},
+        403: {"description": "The key's role may not post events (edge or admin keys may)"},
+        413: {"description": "The body is larger than STREETWATCH_BATCH_MAX_BYTES"},
+        422: {"description": "The batch itself is malformed (the `loc` names the part): no `events` array, more "
+                             "than STREETWATCH_BATCH_MAX_EVENTS events, a part of no event or sent twice"},
+    },
+)
+async def post_event_batch(request: Request, session: SessionDep, store: StoreDep, settings: SettingsDep,
+                           who: Annotated[Principal, Depends(EDGE)]) -> BatchAccepted:
+    """Receive many events at once (an outbox's backlog), as `multipart/form-data`: an `events`
+    part (a JSON array, each item as the single route's `event`) and each event's images as
+    parts `frame.N` (required), `annotated.N`, `crop.N`, N its index in the array.
+
+    Each event is ingested on its own, exactly as `POST /api/v1/events` would (its event_id is
+    the idempotency key), and its result carries the status that route would have answered
+    (201, 200 replay, 403, 409, 413, 422 with the reason, 503 retry later): one refused event
+    does not fail the others. After a 503 the later events are not tried (503 each).
+    """
+    form = await request.form(max_files=len(EDGE_PARTS) * settings.batch_max_events,
+                              max_fields=settings.batch_max_events + 1)
+    try:
+        items, parts = split_batch(form, settings.batch_max_events)
+        # One hand-off to a thread for the whole batch: checks, S3 and SQL of every event.
+        return await run_in_threadpool(ingest_batch, session, store, settings, who, items, parts)
+    finally:
+        await form.close()
+
+
+EDGE_PARTS = (EvidenceKind.frame, EvidenceKind.annotated, EvidenceKind.crop)
