@@ -45,6 +45,10 @@ class ApiTarget(Strict):
     box_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
     heartbeat_s: float = Field(default=30.0, ge=1, le=3600)
     config_poll_s: float = Field(default=60.0, ge=1, le=DAY)  # central zones (streams/remote_config.py)
+    # A privacy-blurred frame of each streaming camera goes to the API this often (the review
+    # page draws zones over it; streams/camera_snapshots.py); the first soon after it streams.
+    # 0: none. With api.box_id only.
+    snapshot_s: float = Field(default=600.0, ge=0, le=DAY)
 
     @field_validator("url")
     @classmethod

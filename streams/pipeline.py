@@ -235,6 +235,8 @@ class EdgePipeline:
                     log.error("camera %s: cannot journal event %s (%s); a crash before it is stored would lose it",
                               camera, issue.event_id, exc)
             self._evidence.put((state, frame.image, issue, detections, self.manifest))
+        if self.fleet is not None:
+            self.fleet.saw(camera, frame.image, detections)  # its snapshot, when one is due (cheap)
         for issue in self._recovered.pop(camera, []):
             log.info("camera %s: rendering event %s, confirmed before a restart, from a frame taken now",
                      camera, issue.event_id)
