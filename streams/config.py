@@ -40,6 +40,9 @@ class ApiTarget(Strict):
     url: str = "http://127.0.0.1:8000"
     key: str | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=DAY)
+    # A backlog (after an outage) goes in batches of up to this many events, one request each
+    # (POST /api/v1/events/batch; an API without it gets one per request); 1: never batched.
+    batch_max_events: int = Field(default=25, ge=1, le=1000)
     # The box's name in the fleet (its key must be made for it: create-key --box); set, the box
     # sends a heartbeat every heartbeat_s (streams/heartbeat.py). Unset: a box on its own.
     box_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")

@@ -167,13 +167,33 @@ class Outbox:
             if row is None:
                 return None
             seq, event_id, event_json, kinds, dropped, attempts = row
-            images = {}
-            for kind in json.loads(kinds):
-                try:
-                    images[kind] = (self.evidence / event_id / f"{kind}.jpg").read_bytes()
-                except FileNotFoundError:  # removed by hand: send what is left
-                    log.warning("outbox: evidence %s of event %s is missing", kind, event_id)
-            return StoredEvent(seq, event_id, event_json, images, bool(dropped), attempts)
+            return StoredEvent(seq, event_id, event_json, self._read_images(event_id, kinds), bool(dropped), attempts)
+
+    def peek_many(self, limit: int, max_bytes: int) -> list[StoredEvent]:
+        """The oldest events not yet acknowledged, at most `limit` of them and, past the
+        first, no more than `max_bytes` of images together (a backlog drained in batches)."""
+        out: list[StoredEvent] = []
+        total = 0
+        # Read under the lock, as peek: the cap may swap an event's images for a thumbnail.
+        with self._lock:
+            rows = self._db.execute("SELECT seq, event_id, event_json, kinds, images_dropped, attempts, image_bytes "
+                                    "FROM events ORDER BY seq LIMIT ?", (max(1, limit),)).fetchall()
+            for seq, event_id, event_json, kinds, dropped, attempts, nbytes in rows:
+                total += nbytes
+                if out and total > max_bytes:
+                    break
+                out.append(StoredEvent(seq, event_id, event_json, self._read_images(event_id, kinds), bool(dropped),
+                                       attempts))
+        return out
+
+    def _read_images(self, event_id: str, kinds: str) -> dict[str, bytes]:
+        images = {}
+        for kind in json.loads(kinds):
+            try:
+                images[kind] = (self.evidence / event_id / f"{kind}.jpg").read_bytes()
+            except FileNotFoundError:  # removed by hand: send what is left
+                log.warning("outbox: evidence %s of event %s is missing", kind, event_id)
+        return images
 
     def attempted(self, seq: int) -> None:
         with self._lock:

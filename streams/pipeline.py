@@ -326,7 +326,8 @@ class EdgePipeline:
                 self.outbox = Outbox(cfg.outbox.path, int(cfg.outbox.max_mb * 2**20))
             except (OSError, sqlite3.DatabaseError) as exc:
                 raise ConfigError(f"outbox.path {cfg.outbox.path}: cannot keep the outbox there: {exc}") from exc
-            self.sender = OutboxSender(self.outbox, cfg.api.url, cfg.api.key, cfg.api.timeout_s)
+            self.sender = OutboxSender(self.outbox, cfg.api.url, cfg.api.key, cfg.api.timeout_s,
+                                       batch_max_events=cfg.api.batch_max_events)
             self.sender.start()
             if len(self.outbox):
                 log.info("outbox: %d event(s) from before the restart will be sent first", len(self.outbox))

@@ -14,11 +14,13 @@ import logging
 import queue
 import random
 import threading
+import time
 from dataclasses import dataclass
 
 import httpx
 
 from api.schemas import EventIn
+from streams.uplink_batch import BadBatchAnswer, BatchRefused, BatchUnsupported, post_batch
 
 log = logging.getLogger("streetwatch.uplink")
 
@@ -73,10 +75,16 @@ def post_raw(client: httpx.Client, base_url: str, event_id: str, event_json: str
         if not isinstance(answer, dict):
             raise BadAnswer(f"{resp.status_code} with a body that is not a JSON object: {resp.text[:100]!r}")
         return answer
-    retry_conflict = resp.status_code == CONFLICT and attempts + 1 < CONFLICT_TRIES
-    if 400 <= resp.status_code < 500 and resp.status_code not in RETRYABLE | MISCONFIGURED and not retry_conflict:
+    if refused_for_good(resp.status_code, attempts):
         raise Rejected(f"{resp.status_code} {resp.text[:300]}")
     raise httpx.HTTPStatusError(f"{resp.status_code} {resp.text[:200]}", request=resp.request, response=resp)
+
+
+def refused_for_good(status: int, attempts: int) -> bool:
+    """A 4xx against the event itself, which no retry can help (see RETRYABLE, MISCONFIGURED,
+    CONFLICT); `attempts`: how often the event was tried before."""
+    retry_conflict = status == CONFLICT and attempts + 1 < CONFLICT_TRIES
+    return 400 <= status < 500 and status not in RETRYABLE | MISCONFIGURED and not retry_conflict
 
 
 def _post(client: httpx.Client, base_url: str, event_json: str, images: dict[str, bytes],
@@ -150,14 +158,26 @@ class EventUploader:
 
 
 class OutboxSender:
-    """Sends the outbox's events oldest first, one at a time (so they arrive in order), and
-    acknowledges each in the outbox only once the API has answered 200/201. While the API or
-    the network is down it retries the same event with exponential backoff and jitter."""
+    """Sends the outbox's events oldest first (so they arrive in order), and acknowledges each
+    in the outbox only once the API has answered 200/201. While the API or the network is down
+    it retries the oldest event with exponential backoff and jitter.
+
+    With `batch_max_events` > 1 a backlog goes in batches (streams/uplink_batch.py) of up to
+    that many events and `batch_max_bytes` of images; an event a batch could not deliver is
+    sent alone next (with the single route's fallbacks: the frame alone after a 413, a 409
+    retried a few times); an API without the batch route gets one event per request, and is
+    asked again after BATCH_REPROBE_S."""
+
+    BATCH_REPROBE_S = 600.0
 
     def __init__(self, outbox, base_url: str, api_key: str | None = None, timeout_s: float = 10.0,
                  backoff_initial_s: float = 0.5, backoff_max_s: float = 30.0,
-                 transport: httpx.BaseTransport | None = None):
+                 transport: httpx.BaseTransport | None = None, batch_max_events: int = 1,
+                 batch_max_bytes: int = 8 * 2**20):
         self.outbox = outbox
+        self.batch_max_events, self.batch_max_bytes = max(1, batch_max_events), batch_max_bytes
+        self._batch_off_until = 0.0  # monotonic time until which the API is taken to lack the route
+        self.batches = 0  # batches the API answered
         self.base_url, self.api_key = base_url.rstrip("/"), api_key
         self._client = httpx.Client(timeout=timeout_s, transport=transport)
         self._backoff = (backoff_initial_s, backoff_max_s)
@@ -197,12 +217,19 @@ class OutboxSender:
                 self._stop.wait(self._backoff[1])
 
     def _send_next(self, delay: float) -> float:
-        """Send the oldest event once; the backoff to use next."""
-        item = self.outbox.peek()
-        if item is None:
+        """Send the oldest event once (or a batch starting with it); the backoff to use next."""
+        batching = self.batch_max_events > 1 and time.monotonic() >= self._batch_off_until
+        items = self.outbox.peek_many(self.batch_max_events if batching else 1, self.batch_max_bytes)
+        if not items:
             self._wake.wait(1.0)
             self._wake.clear()
             return delay
+        # An oldest event that failed before goes alone, with the single route's fallbacks.
+        if len(items) > 1 and items[0].attempts == 0:
+            sent = self._send_batch(items, delay)
+            if sent is not None:
+                return sent
+        item = items[0]
         try:
             answer = post_raw(self._client, self.base_url, item.event_id, item.event_json, item.images, self.api_key,
                               item.attempts)
@@ -231,6 +258,59 @@ class OutboxSender:
                  " (evidence dropped for the outbox cap)" if item.images_dropped else "")
         return self._backoff[0]
 
+    def _send_batch(self, items: list, delay: float) -> float | None:
+        """Send `items` as one batch and settle each; the backoff to use next, or None when
+        they must go one by one (no batch route, or the batch refused whole)."""
+        try:
+            results = post_batch(self._client, self.base_url, items, self.api_key)
+        except BatchUnsupported:
+            log.info("the API has no batch route; sending events one by one (asking again in %.0f s)",
+                     self.BATCH_REPROBE_S)
+            self._batch_off_until = time.monotonic() + self.BATCH_REPROBE_S
+            return None
+        except BatchRefused as exc:
+            log.warning("the API refused a batch of %d events (%s); sending them one by one, and at most %d "
+                        "per batch from now on", len(items), exc, max(1, len(items) // 2))
+            self.batch_max_events = max(1, len(items) // 2)
+            return None
+        except Exception as exc:  # noqa: BLE001 (the network or the API is away: retry, as for one event)
+            self.failures += 1
+            self._report_failure(items[0].event_id, exc)
+            self.api_up = False
+            try:
+                self.outbox.attempted(items[0].seq)
+            finally:
+                self._stop.wait(retry_wait(exc, delay))
+            return min(self._backoff[1], delay * 2)
+        self.batches += 1
+        if self.api_up is False:
+            log.info("API reachable again; sending the outbox")
+        self.api_up = True
+        kept: list[int] = []
+        for item, result in zip(items, results):
+            status = result["status"]
+            if status in (200, 201):
+                self.outbox.ack(item.seq)
+                self.sent += 1
+                log.info("event %s → order %s%s%s", item.event_id, result.get("order_id"),
+                         " (replay)" if result.get("replay") else "",
+                         " (evidence dropped for the outbox cap)" if item.images_dropped else "")
+            elif refused_for_good(status, item.attempts) and not (status == 413 and len(item.images) > 1):
+                self.rejected += 1
+                log.error("event %s rejected by the API, dropped: %s %s", item.event_id, status,
+                          str(result.get("detail"))[:300])
+                self.outbox.ack(item.seq)
+            else:  # kept: sent alone next, where the single route's retries and fallbacks apply
+                self.outbox.attempted(item.seq)
+                kept.append(status)
+        if any(status >= 500 or status in RETRYABLE | MISCONFIGURED for status in kept):
+            self.failures += 1
+            log.warning("the API could not take %d event(s) of a batch (status %s); retrying", len(kept),
+                        sorted(set(kept)))
+            self._stop.wait(random.uniform(0, delay) + delay / 2)
+            return min(self._backoff[1], delay * 2)
+        return self._backoff[0]
+
     def _report_failure(self, event_id: str, exc: Exception) -> None:
         """One log line per outage, not per attempt."""
         if self.api_up is False:
@@ -239,7 +319,7 @@ class OutboxSender:
         if status in MISCONFIGURED:
             log.error("API answers %d to this edge box (check api.url and api.key); %d event(s) "
                       "kept in the outbox, retrying", status, self.pending())
-        elif isinstance(exc, (httpx.HTTPError, BadAnswer)):
+        elif isinstance(exc, (httpx.HTTPError, BadAnswer, BadBatchAnswer)):
             log.warning("API unreachable (%s); %d event(s) wait in the outbox, retrying", exc, self.pending())
         else:  # not the network: a bug or a setting no config check caught; say which
             log.exception("sending event %s failed; %d event(s) kept in the outbox, retrying",
