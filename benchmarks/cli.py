@@ -1,4 +1,4 @@
-"""`streetwatch bench api|edge`: the benchmark commands, registered by streetwatch_cli.
+"""`streetwatch bench api|edge|fleet`: the benchmark commands, registered by streetwatch_cli.
 
 The benchmark modules (and what they import) load only when a bench runs."""
 
@@ -54,6 +54,17 @@ def _bench_api(args: argparse.Namespace) -> int:
     run(backends, workers=args.workers, clients=args.clients, seconds=args.seconds, warmup=args.warmup,
         json_out=Path(args.json) if args.json else None)
     return 0
+
+
+def _bench_fleet(args: argparse.Namespace) -> int:
+    from benchmarks.fleet_bench import TARGET_CPU_MS, TARGET_P95_MS, run
+
+    result = run(args.backend, boxes=args.boxes, cameras=args.cameras, interval_s=args.interval,
+                 seconds=args.seconds, changes_per_minute=args.changes_per_minute, outage_s=args.outage,
+                 workers=args.workers, json_out=Path(args.json) if args.json else None)
+    met = result.heartbeats and not result.errors and result.api_cpu_ms < TARGET_CPU_MS and \
+        result.p95_ms < TARGET_P95_MS
+    return 0 if met else 1
 
 
 _STREAM_ONLY = ("no_naive", "no_faults")
@@ -150,3 +161,17 @@ def add_bench_commands(sub: argparse._SubParsersAction, whole_number: Callable[.
                    help="snapshot modes: the whole run's time budget (the stream side may take 40 %%); a ramp "
                         "stops before a step that would end past it")
     s.set_defaults(func=_bench_edge)
+    s = bench.add_parser("fleet", help="edge boxes heartbeating against the real API: API CPU per heartbeat, latency, "
+                                       "database rows written a minute")
+    s.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    s.add_argument("--boxes", type=at_least_one, default=500)
+    s.add_argument("--cameras", type=at_least_one, default=40, help="per box")
+    s.add_argument("--interval", type=_measured, default=30.0,
+                   help="seconds between a box's heartbeats (phases spread evenly; shorter: a quick, denser run)")
+    s.add_argument("--seconds", type=_measured, default=120.0, help="measured time (the sweep runs every 60 s)")
+    s.add_argument("--changes-per-minute", type=_warmup, default=20.0,
+                   help="camera state changes a minute over the fleet (outages: down, then back)")
+    s.add_argument("--outage", type=_measured, default=90.0, help="seconds a camera stays down")
+    s.add_argument("--workers", type=at_least_one, default=2, help="API server processes")
+    s.add_argument("--json", help="also write the figures here")
+    s.set_defaults(func=_bench_fleet)
