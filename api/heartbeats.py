@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, or_, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -62,12 +62,18 @@ def _record(session: Session, box_id: str, beat: HeartbeatIn, now: datetime) -> 
     if box is None:
         conn.execute(insert(BOXES).values(id=box_id, created_at=now, outbox_depth=0, live={}))
     reports = {c.name: c for c in beat.cameras}
-    rows = conn.execute(
-        select(CAMERAS.c.id, CAMERAS.c.name, STATUS.c.box_id, STATUS.c.state, STATUS.c.down_since,
-               STATUS.c.offline_alert_at)
-        .select_from(CAMERAS.outerjoin(STATUS, STATUS.c.camera_id == CAMERAS.c.id))
-        .where(or_(CAMERAS.c.name.in_(list(reports)), STATUS.c.box_id == box_id))).all()
+    # The box's own cameras through the status table's box index; the others it reports (new
+    # ones, or held by another box) by name, only when there are any. One query with
+    # `name IN (…) OR box_id = …` made SQLite scan every camera of the city (5 ms at 20,000).
+    fields = (CAMERAS.c.id, CAMERAS.c.name, STATUS.c.box_id, STATUS.c.state, STATUS.c.down_since,
+              STATUS.c.offline_alert_at)
+    rows = conn.execute(select(*fields).select_from(STATUS.join(CAMERAS, CAMERAS.c.id == STATUS.c.camera_id))
+                        .where(STATUS.c.box_id == box_id)).all()
     known = {r.name: r for r in rows}
+    if unheld := [n for n in reports if n not in known]:
+        known.update((r.name, r) for r in conn.execute(
+            select(*fields).select_from(CAMERAS.outerjoin(STATUS, STATUS.c.camera_id == CAMERAS.c.id))
+            .where(CAMERAS.c.name.in_(unheld))).all())
     held = sorted(n for n in reports if n in known and known[n].box_id not in (None, box_id))
     if held:
         raise Forbidden(f"camera {held[0]!r} belongs to box {known[held[0]].box_id!r}, not to {box_id!r}; an admin "

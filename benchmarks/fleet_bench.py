@@ -271,7 +271,8 @@ def report(r: FleetResult) -> str:
     minutes = r.seconds / 60
     per_min = {k: v / minutes for k, v in r.rows.items()}
     cores = os.cpu_count() or 1
-    lines = ["", "| backend | boxes × cameras | heartbeats/s | API CPU ms/heartbeat | p50 ms | p95 ms | p99 ms | errors |",
+    lines = ["", "| backend | boxes × cameras | heartbeats/s | API CPU ms/heartbeat | p50 ms | p95 ms | p99 ms "
+                 "| errors |",
              "|---|---|---:|---:|---:|---:|---:|---:|",
              f"| {r.backend} | {r.boxes} × {r.cameras} | {r.heartbeats / r.seconds:.1f} | {r.api_cpu_ms:.2f} | "
              f"{r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.errors} |", ""]
