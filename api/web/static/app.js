@@ -815,6 +815,9 @@
     body.dataset.loaded = "true";
   }
 
+  // What the Cameras tab (cameras.js, zone_editor.js) uses of this page.
+  const pageTools = { h, t, tOr, api, getJSON, fmtTime, toast, errorText, view };
+
   // ---- routing and keys ---------------------------------------------------------------------
   function currentRoute() {
     const hash = location.hash || "#/queue";
@@ -822,6 +825,8 @@
     if (hash === "#/login") return { name: "login" };
     if ((m = /^#\/order\/(\d+)$/.exec(hash))) return { name: "order", id: Number(m[1]) };
     if (hash === "#/dashboard") return { name: "dashboard" };
+    if (hash === "#/cameras") return { name: "cameras" };
+    if ((m = /^#\/camera\/([A-Za-z0-9_.\-]+)$/.exec(hash))) return { name: "camera", id: m[1] };
     return { name: "queue" };
   }
 
@@ -831,10 +836,12 @@
     const route = currentRoute();
     if (!loggedIn && route.name !== "login") { location.hash = "#/login"; return; }
     if (loggedIn && route.name === "login") { location.hash = "#/queue"; return; }
-    document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === `#/${route.name}`));
+    const tab = route.name === "camera" ? "cameras" : route.name;
+    document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === `#/${tab}`));
     closeModal();
     const run = { login: renderLogin, queue: renderQueue, dashboard: renderDashboard,
-                  order: () => renderOrder(route.id) }[route.name];
+                  order: () => renderOrder(route.id), cameras: () => CameraViews.renderList(pageTools),
+                  camera: () => ZoneEditor.render(pageTools, route.id) }[route.name];
     Promise.resolve(run()).catch((exc) => {
       if (!(exc instanceof LoggedOut)) view().replaceChildren(h("p", { class: "error" }, t("common.error", { detail: exc.message })));
     });
