@@ -90,7 +90,7 @@ def test_the_tab_lists_boxes_and_cameras_by_grid_coloured_by_state_with_snapshot
     assert snap.locator("svg").get_attribute("data-frame") == f"{W}x{H}"
     assert snap.locator("image").get_attribute("href").startswith("data:image/jpeg;base64,")
     expect(page.locator('.cam-snap[data-camera="kerb-2"]')).to_have_text("尚无快照")
-    screenshot(page, "cameras")
+    screenshot(page, "cameras", doc=True)
     # no camera URL (nor its password) ever reaches the page: the API never has them
     assert "rtsp" not in page.content().lower()
 
@@ -134,7 +134,7 @@ def test_an_admin_draws_a_zone_over_the_snapshot_and_the_api_has_it(page: Page, 
     expect(page.locator("#zone-points")).to_have_text("4 个顶点")
     page.click("#zone-close")
     expect(page.locator('#zone-list li[data-name="kerb"]')).to_be_visible()
-    screenshot(page, "cameras-editor")
+    screenshot(page, "cameras-editor", doc=True)
     page.click("#zone-save")
     expect(page.locator("#camera-detail")).to_have_attribute("data-saved", "1")
     expect(page.locator("#zone-source")).to_contain_text("web-zone-admin")
