@@ -92,7 +92,8 @@ class BoxedCsvSource(Strict):
     limit: int | None = Field(default=None, gt=0)  # at most this many photos per split (quick runs)
 
 
-Source = Annotated[Union[SyntheticSource, YoloSource, CompositeSource, BoxedCsvSource], Field(discriminator="kind")]
+Source = Annotated[Union[SyntheticSource, YoloSource, CompositeSource, BoxedCsvSource],
+                   Field(discriminator="kind")]
 
 
 class ContextLabels(Strict):
