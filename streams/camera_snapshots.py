@@ -145,9 +145,11 @@ def pipeline_blur(pipeline: Any) -> Blur:
     return blur
 
 
-def start_snapshots(pipeline: Any, client: httpx.Client) -> SnapshotUploader | None:
-    """The running pipeline's snapshot sender, or None with `api.snapshot_s: 0`."""
-    interval = pipeline.config.api.snapshot_s
-    if not interval:
+def start_snapshots(pipeline: Any, headers: dict[str, str]) -> SnapshotUploader | None:
+    """The running pipeline's snapshot sender (its own HTTP client: it must not wait behind a
+    model download), or None with `api.snapshot_s: 0`."""
+    api = pipeline.config.api
+    if not api.snapshot_s:
         return None
-    return SnapshotUploader(client, interval, pipeline_blur(pipeline)).start()
+    client = httpx.Client(base_url=api.url, headers=headers, timeout=api.timeout_s)
+    return SnapshotUploader(client, api.snapshot_s, pipeline_blur(pipeline)).start()

@@ -25,8 +25,7 @@ class FleetLink:
         self.heartbeat: HeartbeatSender = start_heartbeat(pipeline, lambda: self.rollout.error)
         self.zones: RemoteZones = start_remote_zones(pipeline, self.rollout.assign)
         self.rollout.start()
-        self.snapshots: SnapshotUploader | None = start_snapshots(
-            pipeline, httpx.Client(base_url=cfg.api.url, headers=headers, timeout=cfg.api.timeout_s))
+        self.snapshots: SnapshotUploader | None = start_snapshots(pipeline, headers)
 
     def saw(self, camera: str, image: Any, detections: Any) -> None:
         """An analysed frame (the inference thread): the camera's snapshot takes it when one is due."""

@@ -18,7 +18,7 @@ from minio import Minio
 
 from api.local_s3 import LocalS3Server
 from streams.camera_server import RtspCameraServer
-from streams.camera_snapshots import MAX_WAITING, SnapshotUploader, pipeline_blur
+from streams.camera_snapshots import MAX_WAITING, SnapshotUploader, pipeline_blur, start_snapshots
 from streams.config import EdgeConfig
 from streams.pipeline import EdgePipeline
 from tests.streams.api_process import ApiProcess
@@ -126,6 +126,16 @@ def test_a_frame_that_cannot_be_blurred_is_not_sent(photo):
     uploader = SnapshotUploader(api.client(), 60, broken)
     assert uploader.offer("c1", photo) and uploader.send_waiting() == 0
     assert api.puts == [] and uploader.failed == 1
+
+
+def test_snapshot_s_0_sends_none():
+    assert start_snapshots(_pipeline(api={"snapshot_s": 0}), {}) is None
+    uploader = start_snapshots(_pipeline(api={"snapshot_s": 30}), {})
+    try:
+        assert uploader is not None and uploader.interval_s == 30
+    finally:
+        uploader.stop()
+        uploader.client.close()
 
 
 def test_offering_never_waits_for_the_network(photo):
