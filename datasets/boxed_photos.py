@@ -141,14 +141,15 @@ def build_boxed(src: BoxedCsvSource, recipe: Recipe, root: Path, summary, tags: 
         image = src.images / photo.file
         if not image.is_file():
             raise LabelError(f"source {src.name}: image not found: {image} (listed in {src.labels})")
-        stem = Path(photo.file).stem
-        dest = root / "images" / photo.split / f"{src.name}__{stem}{image.suffix.lower()}"
-        try:
-            os.link(image, dest)  # same disk: no copy; the photos never enter git
-        except OSError:
-            shutil.copy2(image, dest)
-        (root / "labels" / photo.split / f"{src.name}__{stem}.txt").write_text(
-            "".join(b.line() + "\n" for b in photo.boxes))
-        summary.add(src.name, photo.split, [b.class_id for b in photo.boxes])
-        tags.append((f"images/{photo.split}/{dest.name}", photo.split, src.name, "real"))
+        for copy in range(src.repeat if photo.split == "train" else 1):
+            stem = Path(photo.file).stem + (f"__r{copy}" if copy else "")
+            dest = root / "images" / photo.split / f"{src.name}__{stem}{image.suffix.lower()}"
+            try:
+                os.link(image, dest)  # same disk: no copy; the photos never enter git
+            except OSError:
+                shutil.copy2(image, dest)
+            (root / "labels" / photo.split / f"{src.name}__{stem}.txt").write_text(
+                "".join(b.line() + "\n" for b in photo.boxes))
+            summary.add(src.name, photo.split, [b.class_id for b in photo.boxes])
+            tags.append((f"images/{photo.split}/{dest.name}", photo.split, src.name, "real"))
     return unboxed

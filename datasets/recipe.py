@@ -90,6 +90,9 @@ class BoxedCsvSource(Strict):
     images: Path                       # the photos' folder, relative to the recipe
     class_map: dict[str, str | None]   # CSV class name → recipe class (None: drop those boxes)
     limit: int | None = Field(default=None, gt=0)  # at most this many photos per split (quick runs)
+    # train photos written this many times: a few dozen boxed street photos among thousands
+    # of others would otherwise be one batch in a hundred
+    repeat: int = Field(default=1, ge=1, le=100)
 
 
 Source = Annotated[Union[SyntheticSource, YoloSource, CompositeSource, BoxedCsvSource],

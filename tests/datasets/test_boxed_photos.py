@@ -163,3 +163,16 @@ def test_committed_amsterdam_boxes_agree_with_the_image_level_labels():
     assert all(p.split == photo_split(p.file, labels[p.file][1]) for p in photos)
     boxed = {p.file for p in photos}
     assert boxed == {f for f, (c, s) in labels.items() if c == 1}
+
+
+def test_repeat_writes_train_photos_that_many_times_and_val_and_test_once(tmp_path):
+    build_dataset(load_recipe(make_source(tmp_path, repeat=3)), tmp_path / "out")
+    got = built_labels(tmp_path / "out")
+    copies = sorted(stem for stem in got if stem.startswith("p1"))
+    assert copies == ["p1", "p1__r1", "p1__r2"] and all(len(got[c][1]) == 2 for c in copies)
+    assert all(got[c][0] == "train" for c in copies)
+    assert [stem for stem in got if stem.startswith("p2")] == ["p2"] and got["p2"][0] == "val"
+    # clean street photos are repeated with them (the real domain's balance stays), outside train once
+    for stem in ("n1", "n2", "n3"):
+        n = sum(1 for s in got if s.split("__")[0] == stem)
+        assert n == (3 if got[stem][0] == "train" else 1)
