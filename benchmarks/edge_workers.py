@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.edge_bench import CLIP_FPS, FIRST_FRAME_WAIT_S, SUSTAINED_P95_S, TARGET_INTERVAL_S, interval_stats
+from benchmarks.worker_common import DiscardUploader, Window, cpu_seconds, emit, measure_window, rss_mb, wait_for
 
 
 # Cameras added in one step share this many mounts (clip phases) of their server, round robin.
@@ -58,37 +59,16 @@ class Cameras:
         self.urls = self.urls[:n]
 
     def cpu_seconds(self) -> float:
-        import psutil
-
-        total = 0.0
-        for server, _ in self.servers:
-            try:
-                t = psutil.Process(server.proc.pid).cpu_times()
-                total += t.user + t.system
-            except (psutil.Error, AttributeError):
-                pass
-        return total
+        # a server not (or no longer) running has no process: it counts nothing
+        return sum(cpu_seconds(proc.pid) for server, _ in self.servers
+                   if (proc := getattr(server, "proc", None)) is not None)
 
 
-def _cpu_seconds() -> float:
-    import psutil
-
-    t = psutil.Process().cpu_times()
-    return t.user + t.system
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def _step_result(n: int, times: dict[str, list[float]], start: float, end: float, cpu0: float,
-                 latencies: list[float] | None) -> dict:
-    stats = interval_stats(times, start, end)
-    cpu = (_cpu_seconds() - cpu0) / (end - start) * 100
+def _step_result(n: int, times: dict[str, list[float]], window: Window, latencies: list[float] | None) -> dict:
+    stats = interval_stats(times, window.start, window.end)
     result = {"cameras": n, "interval_p50_s": stats["p50"], "interval_p95_s": stats["p95"],
-              "worst_camera_p95_s": stats["worst_camera_p95"], "cpu_percent": round(cpu, 1), "rss_mb": round(_rss_mb(), 1),
+              "worst_camera_p95_s": stats["worst_camera_p95"], "cpu_percent": round(window.cpu_percent, 1),
+              "rss_mb": round(rss_mb(), 1), "camera_server_cpu_percent": round(window.cameras_cpu_percent, 1),
               "per_camera": stats["per_camera"], "starved_cameras": len(stats["starved"]),
               # every camera served (median under the bound) and the pooled p95 under it
               "sustained": stats["p95"] is not None and stats["p95"] < SUSTAINED_P95_S and not stats["starved"]}
@@ -98,22 +78,10 @@ def _step_result(n: int, times: dict[str, list[float]], start: float, end: float
     return result
 
 
-def _emit(result: dict) -> None:
-    print("RESULT " + json.dumps(result), flush=True)
-
-
 # -- child: the Streetwatch edge ------------------------------------------------------------------
 def run_edge_worker(spec: dict) -> None:
     from streams.config import CameraConfig, EdgeConfig
     from streams.pipeline import EdgePipeline
-
-    class Discard:
-        sent = rejected = 0
-
-        def start(self): ...
-        def stop(self): ...
-        def submit(self, item): ...
-        def pending(self): return 0
 
     cams = Cameras(spec["clip"])
     steps = [n for n in spec["steps"] if n <= spec["max_cameras"]]
@@ -123,10 +91,10 @@ def run_edge_worker(spec: dict) -> None:
             "stall_timeout_s": 6, "backoff_initial_s": 0.5, "backoff_max_s": 4,
             **{k: spec[k] for k in ("detector_threads", "inference_workers", "rtsp_client") if k in spec}}
     config = EdgeConfig.model_validate({**base, "cameras": [{"name": f"cam{i:03d}", "url": urls[i]} for i in range(steps[0])]})
-    edge = EdgePipeline(config, uploader=Discard())
+    edge = EdgePipeline(config, uploader=DiscardUploader())
     edge.start()
-    rss0 = _rss_mb()
-    _emit({"kind": "edge", "event": "started", "rss_mb": rss0})
+    rss0 = rss_mb()
+    emit({"kind": "edge", "event": "started", "rss_mb": rss0})
     running, last_ok = steps[0], None
     try:
         for previous, n in zip([0, *steps], steps):
@@ -134,7 +102,7 @@ def run_edge_worker(spec: dict) -> None:
             for i in range(running, n):
                 edge.add_camera(CameraConfig(name=f"cam{i:03d}", url=urls[i]))
             running = n
-            _wait(lambda: all(s.analysed_at for s in edge.cameras.values()), FIRST_FRAME_WAIT_S)
+            wait_for(lambda: all(s.analysed_at for s in edge.cameras.values()), FIRST_FRAME_WAIT_S)
             time.sleep(spec["warmup"])
             # The clip shows three issues, so every new camera confirms three events in its first
             # half minute, each blurred (~0.5 s of CPU) and rendered: a burst a real street does
@@ -149,18 +117,14 @@ def run_edge_worker(spec: dict) -> None:
             _wait_quiet(edge, quiet_s=12, timeout=150 + 8 * added)
             backlog = edge.evidence_backlog()
             events0 = sum(s.events for s in edge.cameras.values())
-            start, cpu0, server0 = time.monotonic(), _cpu_seconds(), cams.cpu_seconds()
-            time.sleep(spec["seconds"])
-            end = time.monotonic()
-            server_cpu = round((cams.cpu_seconds() - server0) / (end - start) * 100, 1)
+            window = measure_window(spec["seconds"], cams.cpu_seconds)
             events_in_window = sum(s.events for s in edge.cameras.values()) - events0
             times = {name: list(s.analysed_at) for name, s in edge.cameras.items()}
             lat = [v for s in edge.cameras.values() for v in s.latencies]
-            result = _step_result(n, times, start, end, cpu0, lat)
-            result.update(kind="edge", event="step", rss_base_mb=rss0, camera_server_cpu_percent=server_cpu,
-                          events_before_window=events0, events_in_window=events_in_window,
-                          evidence_backlog_at_start=backlog)
-            _emit(result)
+            result = _step_result(n, times, window, lat)
+            result.update(kind="edge", event="step", rss_base_mb=rss0, events_before_window=events0,
+                          events_in_window=events_in_window, evidence_backlog_at_start=backlog)
+            emit(result)
             if not result["sustained"]:
                 break
             last_ok = n
@@ -168,7 +132,7 @@ def run_edge_worker(spec: dict) -> None:
             # at the issue's target load (48), or less if that was not sustained: a drill on a
             # saturated box would measure the saturation, not the supervisor
             at = max((n for n in steps if n <= min(last_ok, 48)), default=last_ok)
-            _emit({"kind": "edge", "event": "faults", **_fault_drill(edge, spec, at, running, cams)})
+            emit({"kind": "edge", "event": "faults", **_fault_drill(edge, spec, at, running, cams)})
     finally:
         os._exit(0)  # the capture threads are daemons; no need to wait for each to wind down
 
@@ -188,7 +152,7 @@ def _fault_drill(edge, spec: dict, sustained: int, running: int, cams: "Cameras"
         edge.add_camera(CameraConfig(name=name, url=server.url(name)))
     health = lambda: edge.health()["cameras"]  # noqa: E731
     state = lambda name: edge._workers[name].health.state  # noqa: E731  (cheap: polled every 0.1 s)
-    _wait(lambda: state("fault-kill") == state("fault-freeze") == "streaming", 30)
+    wait_for(lambda: state("fault-kill") == state("fault-freeze") == "streaming", 30)
     time.sleep(6)
     # The two new cameras confirm the clip's three issues each, and a failed step may have left
     # events to blur: measure the others once that burst is over, as every step does, so the
@@ -202,9 +166,9 @@ def _fault_drill(edge, spec: dict, sustained: int, running: int, cams: "Cameras"
     t0 = time.monotonic()
     killed.stop()
     frozen.freeze("fault-freeze")
-    kill_detect = _wait(lambda: state("fault-kill") != "streaming", 30)
+    kill_detect = wait_for(lambda: state("fault-kill") != "streaming", 30)
     kill_state = state("fault-kill")
-    freeze_stalled = _wait(lambda: state("fault-freeze") == "stalled", 30)
+    freeze_stalled = wait_for(lambda: state("fault-freeze") == "stalled", 30)
     time.sleep(max(0.0, 15 - (time.monotonic() - t0)))
     analysed = {n: health()[n]["frames_analysed"] for n in ("fault-kill", "fault-freeze")}
     frozen_state = state("fault-freeze")
@@ -243,15 +207,6 @@ def _wait_quiet(edge, quiet_s: float, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def _wait(cond, timeout: float) -> float | None:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if cond():
-            return round(time.monotonic() - start, 2)
-        time.sleep(0.1)
-    return None
-
-
 # -- child: the naive ultralytics loop --------------------------------------------------------------
 def run_naive_worker(spec: dict) -> None:
     import threading
@@ -278,8 +233,8 @@ def run_naive_worker(spec: dict) -> None:
         except Exception as exc:  # a loop that dies is a camera not analysed: it shows in the figures
             print(f"naive {name}: {exc}", file=sys.stderr, flush=True)
 
-    rss0 = _rss_mb()
-    _emit({"kind": "naive", "event": "started", "rss_mb": rss0})
+    rss0 = rss_mb()
+    emit({"kind": "naive", "event": "started", "rss_mb": rss0})
     running = 0
     steps = [n for n in spec["steps"] if n <= spec["max_cameras"]]
     try:
@@ -291,15 +246,12 @@ def run_naive_worker(spec: dict) -> None:
                 threading.Thread(target=loop, args=(name, urls[i]), daemon=True).start()
             running = n
             # loading a model per camera takes a while: measure once every loop has produced
-            _wait(lambda: all(times.get(f"cam{i:03d}") for i in range(n)), FIRST_FRAME_WAIT_S)
+            wait_for(lambda: all(times.get(f"cam{i:03d}") for i in range(n)), FIRST_FRAME_WAIT_S)
             time.sleep(spec["warmup"])
-            start, cpu0, server0 = time.monotonic(), _cpu_seconds(), cams.cpu_seconds()
-            time.sleep(spec["seconds"])
-            end = time.monotonic()
-            server_cpu = round((cams.cpu_seconds() - server0) / (end - start) * 100, 1)
-            result = _step_result(n, {k: list(v) for k, v in times.items()}, start, end, cpu0, None)
-            result.update(kind="naive", event="step", rss_base_mb=rss0, camera_server_cpu_percent=server_cpu)
-            _emit(result)
+            window = measure_window(spec["seconds"], cams.cpu_seconds)
+            result = _step_result(n, {k: list(v) for k, v in times.items()}, window, None)
+            result.update(kind="naive", event="step", rss_base_mb=rss0)
+            emit(result)
             if not result["sustained"]:
                 break
     finally:

@@ -15,24 +15,9 @@ import traceback
 from pathlib import Path
 
 from benchmarks.sampling_bench import BENCH_DIR, ramp, sustained, window_stats
+from benchmarks.worker_common import DiscardUploader, cpu_seconds, emit, measure_window, rss_mb, wait_for
 
 MOUNTS = 8  # looping clip phases one camera server plays; every camera is still its own session
-
-
-def _process_cpu(pid: int | None) -> float:
-    import psutil
-
-    try:
-        t = psutil.Process(pid).cpu_times()
-        return t.user + t.system
-    except psutil.Error:
-        return 0.0
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
 
 
 # -- the cameras: cheap, and their CPU counted apart ---------------------------------------------
@@ -54,7 +39,7 @@ class StreamCameras:
         return [f"rtsp://127.0.0.1:{self.port}/p{i % MOUNTS}" for i in range(n)]
 
     def cpu_seconds(self) -> float:
-        return _process_cpu(self.proc.pid)
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         _close(self.proc)
@@ -77,7 +62,7 @@ class RtspSnapshotCameras:
         return [self.server.url(f"p{i % MOUNTS}") for i in range(n)]
 
     def cpu_seconds(self) -> float:
-        return _process_cpu(self.server.proc.pid)
+        return cpu_seconds(self.server.proc.pid)
 
     def stop(self) -> None:
         self.server.stop()
@@ -101,7 +86,7 @@ class HttpSnapshotCameras:
         return [f"http://127.0.0.1:{self.port}/c{i}/snapshot.jpg" for i in range(n)]
 
     def cpu_seconds(self) -> float:
-        return _process_cpu(self.proc.pid)
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         _close(self.proc)
@@ -160,20 +145,12 @@ def run_worker(spec: dict) -> None:
     from streams.config import CameraConfig, EdgeConfig
     from streams.pipeline import EdgePipeline
 
-    class Discard:
-        sent = rejected = 0
-
-        def start(self): ...
-        def stop(self): ...
-        def submit(self, item): ...
-        def pending(self): return 0
-
     mode, interval, steps = spec["mode"], spec["interval"], spec["steps"]
     cams = SIDES[mode](spec["clip"], max(steps))
     edge = None
     try:
         config = EdgeConfig.model_validate(edge_config(spec, cams.field, cams.grow(steps[0])))
-        edge = EdgePipeline(config, uploader=Discard())
+        edge = EdgePipeline(config, uploader=DiscardUploader())
         edge.start()
         added_at = dict.fromkeys(edge.cameras, time.monotonic())
         # a snapshot camera's first grab lies within its first interval; a stream camera's first
@@ -185,34 +162,30 @@ def run_worker(spec: dict) -> None:
             for i in range(len(edge.cameras), n):
                 edge.add_camera(CameraConfig(name=f"cam{i:04d}", **{cams.field: urls[i]}))
                 added_at[f"cam{i:04d}"] = time.monotonic()
-            _wait(lambda: all(s.analysed_at for s in edge.cameras.values()), first_wait)
+            wait_for(lambda: all(s.analysed_at for s in edge.cameras.values()), first_wait, poll_s=0.2)
             time.sleep(spec["warmup"])
             sched = edge.snapshots.scheduler if edge.snapshots is not None else None
             if sched is not None:  # the window's own peak, holds and failures, not the ramp's so far
                 sched.most_in_flight, held0, failed0 = 0, sched.held_for_queue, _grab_failures(edge)
-            start, cpu0, side0 = time.monotonic(), _process_cpu(None), cams.cpu_seconds()
-            time.sleep(spec["seconds"])
-            end = time.monotonic()
-            cpu = (_process_cpu(None) - cpu0) / (end - start) * 100
-            side_cpu = (cams.cpu_seconds() - side0) / (end - start) * 100
+            window = measure_window(spec["seconds"], cams.cpu_seconds)
             times = {name: list(s.analysed_at) for name, s in edge.cameras.items()}
-            stats = window_stats(times, added_at, start, end, interval)
+            stats = window_stats(times, added_at, window.start, window.end, interval)
             result = {"event": "step", "mode": mode, "cameras": n, "interval_s": interval,
                       "interval_p50_s": stats["p50"], "interval_p95_s": stats["p95"], "intervals": stats["intervals"],
                       "worst_camera_p95_s": stats["worst_camera_p95"], "starved_cameras": len(stats["starved"]),
-                      "starved": stats["starved"][:20], "cpu_percent": round(cpu, 1),
-                      "camera_side_cpu_percent": round(side_cpu, 1), "rss_mb": round(_rss_mb(), 1),
+                      "starved": stats["starved"][:20], "cpu_percent": round(window.cpu_percent, 1),
+                      "camera_side_cpu_percent": round(window.cameras_cpu_percent, 1), "rss_mb": round(rss_mb(), 1),
                       "sustained": sustained(stats, interval)}
             if sched is not None:
                 result["grab_failures"] = _grab_failures(edge) - failed0
                 result["most_in_flight"] = sched.most_in_flight
                 result["held_for_queue"] = sched.held_for_queue - held0  # dispatch rounds held by a full queue
-            _emit(result)
+            emit(result)
             return result
 
         results = ramp(steps, measure, spec["step_seconds"], spec.get("deadline"))
         if results and results[-1].get("event") == "budget":
-            _emit(results[-1])
+            emit(results[-1])
     except Exception:  # the parent sees the steps so far; the reason goes to stderr
         traceback.print_exc()
     finally:
@@ -223,16 +196,6 @@ def run_worker(spec: dict) -> None:
 
 def _grab_failures(edge) -> int:
     return sum(sum(c.get("grab_failures", {}).values()) for c in edge.health()["cameras"].values())
-
-
-def _emit(result: dict) -> None:
-    print("RESULT " + json.dumps(result), flush=True)
-
-
-def _wait(cond, timeout: float) -> None:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout and not cond():
-        time.sleep(0.2)
 
 
 if __name__ == "__main__":  # python -m benchmarks.sampling_workers SPEC.json
