@@ -56,7 +56,7 @@ class NullUploader:
 
 @pytest.fixture()
 def server():
-    with SnapshotServer({n: JPEGS for n in ("ok", "pw", "basic", "f1", "f2")}, frame_s=0.5) as srv:
+    with SnapshotServer({n: JPEGS for n in ("ok", "pw", "basic", "f1", "f2", "f3", "f4")}, frame_s=0.5) as srv:
         yield srv
 
 
@@ -95,8 +95,10 @@ def test_faulty_cameras_get_their_states_log_lines_and_metrics_and_the_others_go
     server.set_auth("pw", "admin", "new-password", "digest")  # the password was changed on the camera
     server.set_fault("f1", "html")
     server.set_fault("f2", "hang")
+    server.set_fault("f3", "empty")
+    server.set_fault("f4", "garbage")  # a JPEG that does not decode
     urls = {"ok": server.url("ok"), "pw": server.url("pw", "admin", "old-password"), "f1": server.url("f1"),
-            "f2": server.url("f2")}
+            "f2": server.url("f2"), "f3": server.url("f3"), "f4": server.url("f4")}
     config = EdgeConfig.model_validate({
         "mode": "http_snapshot", "sample_interval_s": 0.5, "http": {"port": 0},
         "snapshot": {"timeout_s": 0.5, "max_concurrent": 2},
@@ -110,8 +112,8 @@ def test_faulty_cameras_get_their_states_log_lines_and_metrics_and_the_others_go
         def states():
             return {n: c["state"] for n, c in edge.health()["cameras"].items()}
 
-        assert wait_for(lambda: states() == {"ok": "streaming", "pw": "failed", "f1": "failed", "f2": "stalled"}, 20), \
-            states()
+        assert wait_for(lambda: states() == {"ok": "streaming", "pw": "failed", "f1": "failed", "f2": "stalled",
+                                             "f3": "failed", "f4": "failed"}, 20), states()
         # the hanging camera holds a slot for its timeout; the good one is still served at its pace
         before = edge.health()["cameras"]["ok"]["frames_analysed"]
         assert wait_for(lambda: edge.health()["cameras"]["ok"]["frames_analysed"] >= before + 4, 10)
@@ -124,12 +126,15 @@ def test_faulty_cameras_get_their_states_log_lines_and_metrics_and_the_others_go
     assert "password changed" in cams["pw"]["last_error"] and "old-password" not in cams["pw"]["last_error"]
     assert "answered text/html" in cams["f1"]["last_error"]
     assert "no answer within" in cams["f2"]["last_error"]
+    assert "empty answer" in cams["f3"]["last_error"] and "does not decode" in cams["f4"]["last_error"]
     assert health["snapshots"]["most_in_flight"] <= 2
     assert 'streetwatch_snapshot_failures_total{camera="pw",reason="unauthorized"}' in metrics
     assert 'streetwatch_snapshot_failures_total{camera="f1",reason="not_jpeg"}' in metrics
     assert 'streetwatch_snapshot_failures_total{camera="f2",reason="timeout"}' in metrics
+    assert 'streetwatch_snapshot_failures_total{camera="f3",reason="empty"}' in metrics
+    assert 'streetwatch_snapshot_failures_total{camera="f4",reason="undecodable"}' in metrics
     assert 'streetwatch_camera_state{camera="f2",state="stalled"} 1.0' in metrics
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    for name in ("pw", "f1", "f2"):
+    for name in ("pw", "f1", "f2", "f3", "f4"):
         assert f"camera {name}: " in logged
     assert detector.frames >= 4

@@ -4,9 +4,11 @@ with 461, as VLC 3.0 does)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -130,3 +132,54 @@ def test_rtsp_snapshot_cameras_in_the_pipeline_and_a_dead_one_is_stalled_after_t
         assert edge.cameras["tcp"].tracker is None  # sparse: confirmed by region
     finally:
         edge.stop()
+
+
+@pytest.fixture(scope="module")
+def long_gop(tmp_path_factory, rtsp_available):
+    """A camera whose keyframes are 20 s apart (one per loop of its clip), served shared: a
+    client that joins a running stream gets video at once but waits up to 20 s for a keyframe."""
+    path = tmp_path_factory.mktemp("long-gop") / "long-gop.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", "testsrc=size=320x180:rate=10:duration=20", "-c:v", "libx264", "-preset", "veryfast",
+                    "-profile:v", "main", "-bf", "0", "-g", "1000", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+                    str(path)], check=True)
+    with RtspCameraServer({"cam": path}) as srv:
+        yield srv
+
+
+def test_a_keyframe_that_never_comes_within_the_gop_limit_is_a_missed_grab_and_the_camera_stalls(long_gop, cams):
+    # Someone already watches the camera, so the stream is running mid-GOP when the grabs join.
+    # (Its first frame waits for the clip's one keyframe: up to 20 s of silence after PLAY.)
+    frames = []
+    watcher = CameraWorker("watcher", long_gop.url("cam"), 0.5, lambda name, frame: frames.append(frame),
+                           open_timeout_s=25, read_timeout_s=25, stall_timeout_s=30, decode_mode="all")
+    watcher.start()
+    config = EdgeConfig.model_validate({
+        "mode": "rtsp_snapshot", "sample_interval_s": 1.0, "http": {"port": 0},
+        "snapshot": {"timeout_s": 2, "keyframe_timeout_s": 1.5, "keep_session_below_s": 0},
+        "cameras": [{"name": "ok", "url": cams.url("cam")}, {"name": "gop", "url": long_gop.url("cam")}],
+    })
+    edge = EdgePipeline(config, detector=NoDetections(), uploader=NullUploader())
+    try:
+        assert wait_for(lambda: frames, 25), watcher.health  # the watcher saw the keyframe: mid-GOP from here
+        started = time.monotonic()
+        with pytest.raises(GrabError, match=r"video but no keyframe within 1.5s \(the GOP limit\)") as info:
+            RtspSnapshotGrabber(long_gop.url("cam"), "tcp", "native", open_timeout_s=3, keyframe_timeout_s=1.5).grab()
+        assert (info.value.reason, info.value.kind) == ("no_keyframe", "missed")
+        assert time.monotonic() - started < 4  # bounded by the limit, not by the 20 s GOP
+
+        edge.start()
+
+        def cam(name):
+            return edge.health()["cameras"][name]
+
+        # two missed grabs: stalled, within the GOP (no keyframe before 20 s after the watcher's)
+        assert wait_for(lambda: cam("gop")["state"] == "stalled", 12), cam("gop")
+        assert cam("gop")["grab_failures"]["no_keyframe"] >= 2 and "GOP limit" in cam("gop")["last_error"]
+        assert cam("ok")["state"] == "streaming" and cam("ok")["frames_analysed"] >= 1
+        metrics = httpx.get(f"{edge.http.url}/metrics", timeout=5).text
+        assert 'streetwatch_snapshot_failures_total{camera="gop",reason="no_keyframe"}' in metrics
+        assert 'streetwatch_camera_state{camera="gop",state="stalled"} 1.0' in metrics
+    finally:
+        edge.stop()
+        watcher.stop()
