@@ -7,8 +7,8 @@ the frame when one is due) and a niced thread of its own blurs, encodes and uplo
 most MAX_WAITING frames wait at once (a box of 40 cameras starting up must not hold 40 raw
 frames); a camera whose frame was not taken is offered again with its next frame.
 
-A frame is blurred exactly as evidence is (vision/privacy.py: the cascades plus the heads and
-plates of the people and vehicles the model saw), whatever `privacy_blur` says for events:
+A frame is blurred exactly as evidence is (streams/edge_privacy.py: the cascades plus the heads
+and plates of the people and vehicles the model saw), whatever `privacy_blur` says for events:
 every reviewer sees snapshots. If the blur cannot run, nothing is sent. A failed upload is not
 retried before the camera's next interval: a snapshot is only ever the latest picture, never a
 queue to drain after an outage.
@@ -135,13 +135,10 @@ class SnapshotUploader:
 
 
 def pipeline_blur(pipeline: Any) -> Blur:
-    """The evidence path's blur (streams/pipeline.py): cascades, and the heads and plates of the
-    model's people and vehicles."""
+    """The evidence path's blur (streams/edge_privacy.py): cascades, and the heads and plates of
+    the model's people and vehicles."""
     def blur(image: np.ndarray, detections: Any) -> np.ndarray:
-        privacy = getattr(pipeline, "privacy", None)  # streams/edge_privacy.py
-        if privacy is not None:
-            return privacy.blur(image, privacy.regions(detections))
-        return pipeline._privacy_filter().blur(image, pipeline._privacy_regions(detections))[0]
+        return pipeline.privacy.blur(image, pipeline.privacy.regions(detections))
     return blur
 
 
