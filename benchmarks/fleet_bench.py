@@ -221,6 +221,7 @@ def run_backend(backend: str, database_url: str, db_pid: int | None, tmp: Path, 
     env.update(STREETWATCH_DATABASE_URL=database_url, STREETWATCH_EVIDENCE_DIR=str(tmp / "evidence"),
                STREETWATCH_SECRET_KEY_FILE=str(tmp / "secret_key"), STREETWATCH_EXPORT_DIR=str(tmp / "exports"))
     result = FleetResult(backend, boxes, cameras, interval_s, seconds, workers)
+    # Two changes per outage (down, back): outages at half the rate of changes asked for.
     outages = plan_outages(random.Random(seed), boxes, cameras, changes_per_minute / 2, outage_s, seconds)
     with _api_server(env, workers) as (base, api_pid):
         fleet = Fleet(base, keys, cameras, interval_s)

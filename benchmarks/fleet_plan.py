@@ -44,13 +44,14 @@ class Outage:
 
 def plan_outages(rng: random.Random, boxes: int, cameras: int, per_minute: float, outage_s: float,
                  seconds: float) -> list[Outage]:
-    """round(per_minute · seconds / 60) outages starting uniformly in [0, seconds), each on its
-    own camera, lasting outage_s."""
-    count = round(per_minute * seconds / 60)
+    """Outages at `per_minute` starting uniformly from outage_s before the window to its end,
+    each on its own camera, lasting outage_s: the window sees cameras come back as often as
+    go down, as a fleet's steady state does (outages only from its start would not return)."""
+    count = round(per_minute * (seconds + outage_s) / 60)
     if count > boxes * cameras:
         raise ValueError(f"{count} outages for {boxes * cameras} cameras: each outage needs its own camera")
     picked = rng.sample(range(boxes * cameras), count)
-    return sorted((Outage(box=n // cameras, camera=n % cameras, start=(start := rng.uniform(0, seconds)),
+    return sorted((Outage(box=n // cameras, camera=n % cameras, start=(start := rng.uniform(-outage_s, seconds)),
                           end=start + outage_s, state=rng.choice(DOWN_STATES)) for n in picked),
                   key=lambda o: o.start)
 

@@ -39,8 +39,9 @@ def test_heartbeats_are_spread_evenly_and_each_box_beats_once_per_interval():
 
 def test_outages_fall_on_distinct_cameras_and_make_two_state_changes_each():
     outages = plan_outages(random.Random(1), boxes=50, cameras=40, per_minute=10, outage_s=90, seconds=120)
-    assert len(outages) == 20 and len({(o.box, o.camera) for o in outages}) == 20
-    assert all(0 <= o.start < 120 and o.end == o.start + 90 for o in outages)
+    assert len(outages) == 35 and len({(o.box, o.camera) for o in outages}) == 35  # 10 a minute over 210 s
+    assert all(-90 <= o.start < 120 and o.end == o.start + 90 for o in outages)
+    assert min(o.start for o in outages) < 0 < max(o.end for o in outages) < 210  # begun before, ending within
     with pytest.raises(ValueError, match="its own camera"):
         plan_outages(random.Random(1), boxes=1, cameras=2, per_minute=60, outage_s=5, seconds=60)
 
