@@ -4,20 +4,21 @@ import json
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from api.auth import Principal, require
 from api.batch_schemas import BatchAccepted
 from api.box_binding import ensure_camera
-from api.event_batch import EVENTS_PART, ingest_batch, split_batch
+from api.event_batch import EDGE_KINDS, EVENTS_PART, ingest_batch, split_batch
 from api.event_checks import check_clock, parse_event
-from api.deps import SessionDep, SettingsDep, StoreDep, declared_parts_only
+from api.deps import SessionDep, SettingsDep, StoreDep
+from api.event_form import IDEMPOTENCY_HEADER, event_parts, openapi_body, read_part
 from api.models import Role
 from api.events import ingest_event
-from api.images import TooLarge
-from api.schemas import EventAccepted, EvidenceKind
+from api.schemas import EventAccepted
+from api.settings import Settings
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 EDGE = require(Role.edge)
@@ -35,20 +36,13 @@ EVENT_EXAMPLE = json.dumps({
 })
 
 
-async def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
-    # One byte past the limit is enough to know it is too big, without reading it all.
-    data = await part.read(limit + 1)  # (in memory below 1 MB; from a temporary file in a thread above)
-    if len(data) > limit:
-        raise TooLarge(kind.value, limit)
-    return data
-
-
 @router.post(
     "",
     status_code=201,
     # The key first (a stranger's misspelled part is a 401, not a 422); the same dependency
     # object as `who` below, so FastAPI runs it once.
-    dependencies=[Depends(EDGE), Depends(declared_parts_only)],
+    dependencies=[Depends(EDGE)],
+    openapi_extra={"requestBody": openapi_body(EVENT_DESCRIPTION, EVENT_EXAMPLE), "parameters": [IDEMPOTENCY_HEADER]},
     responses={
         200: {"model": EventAccepted, "description": "Replay: this event_id was received before; nothing stored"},
         401: {"description": "Missing or unknown API key"},
@@ -60,18 +54,8 @@ async def _read(part: UploadFile, kind: EvidenceKind, limit: int) -> bytes:
         503: {"description": "Evidence store or database unavailable; nothing stored; retry"},
     },
 )
-async def post_event(
-    response: Response,
-    session: SessionDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    who: Annotated[Principal, Depends(EDGE)],
-    event: Annotated[str, Form(description=EVENT_DESCRIPTION, examples=[EVENT_EXAMPLE])],
-    frame: Annotated[UploadFile, File(description="the full analysed frame, JPEG or PNG (required)")],
-    annotated: Annotated[UploadFile | None, File(description="the frame with the box and label drawn")] = None,
-    crop: Annotated[UploadFile | None, File(description="the box region with some context")] = None,
-    idempotency_key: Annotated[str | None, Header(description="if sent, must equal event.event_id")] = None,
-) -> EventAccepted:
+async def post_event(request: Request, response: Response, session: SessionDep,
+                     who: Annotated[Principal, Depends(EDGE)]) -> EventAccepted:
     """Receive one confirmed issue from an edge box, as `multipart/form-data`.
 
     The event joins an open order of the same camera and issue type whose box overlaps it
@@ -79,14 +63,19 @@ async def post_event(
     idempotency key: posting the same event again answers 200 with the first result and
     `replay: true`, and stores nothing.
     """
+    # The form by hand (api/event_form.py): FastAPI's Form/File/Header parameters cost more
+    # CPU than the rest of the request's handling. Settings and store from the app, likewise.
+    settings: Settings = request.app.state.settings
+    event, parts = event_parts(await request.form())
     parsed = parse_event(event)
     check_clock(parsed)
     await ensure_camera(session, who, parsed.camera.name)
+    idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None and idempotency_key.strip().lower() != str(parsed.event_id):
         raise RequestValidationError([{"type": "value_error", "loc": ("header", "Idempotency-Key"),
                                        "msg": f"must equal event.event_id ({parsed.event_id})"}])
-    parts = {EvidenceKind.frame: frame, EvidenceKind.annotated: annotated, EvidenceKind.crop: crop}
-    images = {kind: await _read(part, kind, settings.max_upload_bytes) for kind, part in parts.items() if part is not None}
+    images = {kind: await read_part(part, kind, settings.max_upload_bytes) for kind, part in parts.items()}
+    store = request.app.state.store
     # The route is async and hands only the blocking work (image check, S3, SQL) to a thread:
     # as a plain `def` FastAPI would also send the response's validation there, one more hop.
     result = await run_in_threadpool(ingest_event, session, store, settings, parsed, images)
@@ -130,7 +119,7 @@ async def post_event_batch(request: Request, session: SessionDep, store: StoreDe
     (201, 200 replay, 403, 409, 413, 422 with the reason, 503 retry later): one refused event
     does not fail the others. After a 503 the later events are not tried (503 each).
     """
-    form = await request.form(max_files=len(EDGE_PARTS) * settings.batch_max_events,
+    form = await request.form(max_files=len(EDGE_KINDS) * settings.batch_max_events,
                               max_fields=settings.batch_max_events + 1)
     try:
         items, parts = split_batch(form, settings.batch_max_events)
@@ -139,5 +128,3 @@ async def post_event_batch(request: Request, session: SessionDep, store: StoreDe
     finally:
         await form.close()
 
-
-EDGE_PARTS = (EvidenceKind.frame, EvidenceKind.annotated, EvidenceKind.crop)
