@@ -52,7 +52,7 @@ def _bench_api(args: argparse.Namespace) -> int:
 
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     run(backends, workers=args.workers, clients=args.clients, seconds=args.seconds, warmup=args.warmup,
-        json_out=Path(args.json) if args.json else None)
+        json_out=Path(args.json) if args.json else None, batch=args.batch)
     return 0
 
 
@@ -131,6 +131,8 @@ def add_bench_commands(sub: argparse._SubParsersAction, whole_number: Callable[.
     s.add_argument("--workers", type=at_least_one, default=2, help="API server processes")
     s.add_argument("--seconds", type=_measured, default=20.0, help="measured time per backend")
     s.add_argument("--warmup", type=_warmup, default=3.0)
+    s.add_argument("--batch", type=whole_number(1, 1000, "expected a whole number from 1 to 1000"), default=1,
+                   help="events per request: more than 1 posts them to POST /api/v1/events/batch (an outbox backlog)")
     s.add_argument("--json", help="also write the figures here")
     s.set_defaults(func=_bench_api)
     s = bench.add_parser("edge", help="cameras sustained at one frame per 2 s: the edge vs the plain ultralytics loop; "

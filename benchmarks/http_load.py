@@ -38,6 +38,26 @@ class Poster:
             await self.close()  # a half-read answer would corrupt the next exchange
             raise
 
+    async def post_batch(self, events_json: bytes, frame: bytes, count: int, timeout: float = 60.0) -> tuple[int, bytes]:
+        """One POST /api/v1/events/batch: the `events` array and `count` frames (frame.0 …),
+        the shared JPEG written by reference each time."""
+        head = (f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"events\"\r\n\r\n").encode() + events_json
+        buffers: list[bytes] = []
+        for index in range(count):
+            buffers += [(f"\r\n--{self.boundary}\r\nContent-Disposition: form-data; name=\"frame.{index}\"; "
+                         f"filename=\"frame.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode(), frame]
+        tail = f"\r\n--{self.boundary}--\r\n".encode()
+        length = len(head) + sum(map(len, buffers)) + len(tail)
+        request = (f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                   f"Authorization: Bearer {self.token}\r\n"
+                   f"Content-Type: multipart/form-data; boundary={self.boundary}\r\n"
+                   f"Content-Length: {length}\r\n\r\n").encode()
+        try:
+            return await asyncio.wait_for(self._exchange((request + head, *buffers, tail)), timeout)
+        except BaseException:
+            await self.close()
+            raise
+
     async def _exchange(self, parts: tuple[bytes, ...]) -> tuple[int, bytes]:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)

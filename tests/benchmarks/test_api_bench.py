@@ -21,3 +21,10 @@ def test_bench_api_short_run_on_sqlite(tmp_path):
     assert one.orders <= one.posted and one.orders <= two.orders <= one.posted + two.posted
     written = json.loads((tmp_path / "r.json").read_text())
     assert [(r["backend"], r["clients"]) for r in written] == [("sqlite", 1), ("sqlite", 2)]
+
+
+def test_bench_api_batch_run_counts_events_not_requests(tmp_path):
+    (result,) = run(["sqlite"], workers=1, clients=[2], seconds=2, warmup=0.5, batch=5)
+    assert result.batch == 5 and result.errors == 0, result.error_samples
+    assert result.requests > 0 and result.events == 5 * result.requests
+    assert result.events_per_s == result.events / result.seconds
