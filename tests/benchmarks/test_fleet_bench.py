@@ -106,3 +106,14 @@ def test_bench_fleet_short_run_on_sqlite(tmp_path):
     assert result.rows["state_change"] == 2 * result.changes_recorded
     assert result.cpu_s["api"] > 0 and result.register_s >= 0
     assert json.loads((tmp_path / "r.json").read_text())["heartbeats"] == 24
+
+
+def test_bad_bench_fleet_flags_are_refused_by_the_parser(capsys):
+    import streetwatch_cli
+
+    for flags in (["--boxes", "0"], ["--cameras", "-1"], ["--interval", "0"], ["--seconds", "nan"],
+                  ["--changes-per-minute", "-1"], ["--outage", "inf"], ["--backend", "mysql"]):
+        with pytest.raises(SystemExit) as exit_:
+            streetwatch_cli.main(["bench", "fleet", *flags])
+        assert exit_.value.code == 2, flags
+        assert "error: argument" in capsys.readouterr().err
