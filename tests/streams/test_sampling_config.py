@@ -72,3 +72,19 @@ def test_min_hits_cannot_exceed_the_sample_window():
     with pytest.raises(ValidationError, match=r"min_hits \(6\) cannot exceed sample_window \(5\)"):
         config(issues={"clutter": {"min_hits": 6, "sample_window": 5}})
     assert config(issues={"clutter": {"min_hits": 8}}).issue("clutter").sample_window is None  # then 8
+
+
+def test_the_example_config_shows_every_mode_and_a_udp_camera():
+    """streetwatch.example.yaml is where a new user learns the modes: one camera of each, as the
+    box would run them."""
+    from pathlib import Path
+
+    from streams.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "streetwatch.example.yaml")
+    modes = {c.name: camera_mode(cfg, c) for c in cfg.cameras}
+    assert set(modes.values()) == {"stream", "rtsp_snapshot", "http_snapshot"}, modes
+    snapshots = [c for c in cfg.cameras if modes[c.name] != "stream"]
+    assert all(is_sparse(cfg, c) and camera_interval(cfg, c) >= 30 for c in snapshots)
+    assert any(c.snapshot_url for c in snapshots if modes[c.name] == "http_snapshot")
+    assert "udp" in {camera_transport(cfg, c) for c in cfg.cameras}
