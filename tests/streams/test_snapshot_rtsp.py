@@ -183,3 +183,17 @@ def test_a_keyframe_that_never_comes_within_the_gop_limit_is_a_missed_grab_and_t
     finally:
         edge.stop()
         watcher.stop()
+
+
+@pytest.mark.parametrize("client", ["native", "ffmpeg"])
+def test_a_camera_that_accepts_the_connection_and_never_answers_is_a_missed_grab_within_the_timeout(client):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (the kernel's backlog), never answers
+        url = f"rtsp://127.0.0.1:{silent.getsockname()[1]}/cam"
+        started = time.monotonic()
+        with pytest.raises(GrabError) as info:
+            RtspSnapshotGrabber(url, "tcp", client, open_timeout_s=1.5, keyframe_timeout_s=1.5).grab()
+        assert time.monotonic() - started < 5
+        assert info.value.kind == "missed" and info.value.reason == "timeout", (info.value.reason, str(info.value))
+        assert "no answer within" in str(info.value)
