@@ -68,7 +68,7 @@ class KeyBeforeBody:
         try:
             if known_principal(state.settings.api_key, key) is None:
                 assert key is not None  # known_principal raised 401 otherwise
-                await run_in_threadpool(_look_up, state.engine, key)
+                await run_in_threadpool(_look_up, state.engine, key, state.settings.key_cache_seconds)
         except HTTPException as exc:
             await JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)(
                 scope, receive, send)
@@ -78,6 +78,6 @@ class KeyBeforeBody:
         await self.app(scope, receive, send)
 
 
-def _look_up(engine: Any, key: str) -> None:
+def _look_up(engine: Any, key: str, remember_s: float) -> None:
     with Session(engine) as session:
-        look_up_key(session, key)
+        look_up_key(session, key, remember_s)

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     evidence_dir: Path = Path("var/evidence")
     export_dir: Path = Field(Path("var/exports"), description="where admin-started review exports are written")
     api_key: str | None = Field(None, description="a static edge key (role edge), besides the keys in the database")
+    key_cache_seconds: float = Field(90.0, ge=0, le=3600, description="how long a process remembers a key it "
+                                     "looked up; longer than a box's heartbeat interval, so heartbeats cost no key "
+                                     "lookup. A key revoked through another process (or the CLI) still works here "
+                                     "this long; 0 looks every key up")
     secret_key: str | None = Field(None, description="signs local evidence URLs; unset → read from secret_key_file")
     secret_key_file: Path = Path("var/secret_key")
     # S3 refuses presigned URLs valid for more than 7 days.

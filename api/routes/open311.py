@@ -176,7 +176,8 @@ async def open311_client(
         key = authorization[7:].strip()
     if not key:
         raise Open311Error(401, "api_key: required to file a service request (a key with the open311_client role)")
-    principal = known_principal(settings.api_key, key) or await run_in_threadpool(look_up_key, session, key)
+    principal = known_principal(settings.api_key, key) or await run_in_threadpool(
+        look_up_key, session, key, settings.key_cache_seconds)
     if principal.role not in OPEN311_ROLES:
         raise Open311Error(403, f"api_key: role {principal.role.value} may not file service requests; "
                                 "open311_client and admin keys may")
