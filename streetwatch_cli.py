@@ -11,6 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
+from api.keepalive import SERVER_KEEP_ALIVE_S
+
 
 def _edge(args: argparse.Namespace) -> int:
     from streams.config import load_config
@@ -101,7 +103,7 @@ def _api_serve(args: argparse.Namespace) -> int:
     # proxy_headers off: uvicorn would take X-Forwarded-For from 127.0.0.1 as the client before
     # the API sees the request; the API decides by STREETWATCH_TRUSTED_PROXIES (api/client_address.py).
     uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                access_log=not args.no_access_log, proxy_headers=False)
+                access_log=not args.no_access_log, proxy_headers=False, timeout_keep_alive=args.keep_alive)
     return 0
 
 
@@ -216,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=_at_least_one, default=1)
     s.add_argument("--migrate", action="store_true", help="upgrade the database first")
     s.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    s.add_argument("--keep-alive", type=_at_least_one, default=SERVER_KEEP_ALIVE_S, metavar="SECONDS",
+                   help=f"close a connection idle this long (default {SERVER_KEEP_ALIVE_S}: longer than a box's "
+                        "heartbeat interval, so its heartbeats share one connection)")
     s.set_defaults(func=_api_serve)
 
     s = sub.add_parser("demo", help="synthetic camera + edge + API + S3 on this machine")

@@ -61,7 +61,8 @@ def _bench_fleet(args: argparse.Namespace) -> int:
 
     result = run(args.backend, boxes=args.boxes, cameras=args.cameras, interval_s=args.interval,
                  seconds=args.seconds, changes_per_minute=args.changes_per_minute, outage_s=args.outage,
-                 workers=args.workers, json_out=Path(args.json) if args.json else None)
+                 workers=args.workers, json_out=Path(args.json) if args.json else None,
+                 keep_connections=not args.new_connections)
     met = result.heartbeats and not result.errors and result.api_cpu_ms < TARGET_CPU_MS and \
         result.p95_ms < TARGET_P95_MS
     return 0 if met else 1
@@ -175,5 +176,8 @@ def add_bench_commands(sub: argparse._SubParsersAction, whole_number: Callable[.
                    help="camera state changes a minute over the fleet (outages: down, then back)")
     s.add_argument("--outage", type=_measured, default=90.0, help="seconds a camera stays down")
     s.add_argument("--workers", type=at_least_one, default=2, help="API server processes")
+    s.add_argument("--new-connections", action="store_true",
+                   help="a new connection per heartbeat instead of one kept per box (as before the API's keep-alive "
+                        "outlived the heartbeat interval)")
     s.add_argument("--json", help="also write the figures here")
     s.set_defaults(func=_bench_fleet)

@@ -4,8 +4,8 @@ Starts the API as a real server (`streetwatch api serve --workers N`) on a SQLit
 throwaway PostgreSQL cluster, makes one edge key per box (bound to it), registers every box
 with its cameras (each box's first heartbeat), then heartbeats every box once per interval,
 phases spread evenly (500 boxes at 30 s: ≈17/s), with a few cameras going down and coming
-back each minute (benchmarks/fleet_plan.py). Each heartbeat opens its own connection, as a
-box's does after the server's 5 s keep-alive. Reports the API's CPU time per heartbeat (its
+back each minute (benchmarks/fleet_plan.py). Each box keeps its connection from one heartbeat
+to the next, as the edge's client does (`--new-connections`: one per heartbeat). Reports the API's CPU time per heartbeat (its
 processes' user+system time over the measured window, not wall time), latency percentiles,
 and the rows the database wrote per minute, split into rows that follow state changes and
 rows that follow heartbeats (benchmarks/fleet_rows.py).
@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from benchmarks.api_bench import _api_server
 from benchmarks.fleet_plan import FleetStates, changed, plan_outages, send_times
-from benchmarks.fleet_rows import PG_STATS_FLUSH_S, install_counters, split, written
+from benchmarks.fleet_rows import PG_STATS_FLUSH_S, Writes, install_counters, split, written
 
 TARGET_CPU_MS, TARGET_P95_MS = 2.0, 50.0
 REGISTER_CONCURRENCY = 4
@@ -44,6 +44,8 @@ class FleetResult:
     interval_s: float
     seconds: float
     workers: int
+    keep_connections: bool = True  # each box keeps its connection across heartbeats (False: one per heartbeat)
+    connections: int = 0  # connections the boxes opened, registration included
     register_s: float = 0.0  # every box's first heartbeat (its cameras created)
     heartbeats: int = 0  # answered 2xx in the measured window
     errors: int = 0
@@ -103,34 +105,79 @@ def cpu_seconds(api_pid: int, db_pid: int | None) -> dict[str, float]:
             getattr(machine, "softirq", 0.0)}
 
 
-async def post_json(host: str, port: int, path: str, key: str, body: bytes, timeout: float = 30.0) -> tuple[int, bytes]:
-    """One request on its own connection; (status, body)."""
-    async def exchange() -> tuple[int, bytes]:
-        reader, writer = await asyncio.open_connection(host, port)
+class BoxLink:
+    """A box's connection to the API, kept from one heartbeat to the next as the edge's client
+    keeps it (streams/heartbeat.py; the server keeps idle connections longer than the
+    interval), reopened when the server closed it (`Connection: close` from the rotation in
+    api/keepalive.py). `keep=False`: a new connection per heartbeat, as before both sides'
+    keep-alive outlived the interval."""
+
+    def __init__(self, host: str, port: int, keep: bool = True):
+        self.host, self.port, self.keep = host, port, keep
+        self.stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.busy = False
+        self.opened = 0  # connections this box opened
+
+    async def post(self, path: str, key: str, body: bytes, timeout: float = 30.0) -> tuple[int, bytes]:
+        if self.busy:  # the box's previous heartbeat is still out (a starved server): a connection of its own
+            self.opened += 1
+            return await BoxLink(self.host, self.port, keep=False).post(path, key, body, timeout)
+        self.busy = True
         try:
-            writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
-                         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-            await writer.drain()
-            status = int((await reader.readline()).split(b" ", 2)[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            return status, await reader.readexactly(length) if length else b""
+            for attempt in range(2):
+                reused = self.stream is not None
+                try:
+                    if self.stream is None:
+                        self.stream = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
+                        self.opened += 1
+                    status, answer, close = await asyncio.wait_for(self._exchange(path, key, body), timeout)
+                except (ConnectionError, asyncio.IncompleteReadError, IndexError, ValueError):
+                    await self.close()
+                    if reused and not attempt:
+                        continue  # the server had closed it while idle: once more on a new one
+                    raise
+                if close or not self.keep:
+                    await self.close()
+                return status, answer
+            raise AssertionError("unreachable")
+        except BaseException:
+            await self.close()
+            raise
         finally:
-            writer.close()
+            self.busy = False
+
+    async def _exchange(self, path: str, key: str, body: bytes) -> tuple[int, bytes, bool]:
+        assert self.stream is not None
+        reader, writer = self.stream
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {key}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        await writer.drain()
+        status = int((await reader.readline()).split(b" ", 2)[1])
+        length, close = 0, False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection":
+                close = value.strip().lower() == b"close"
+        return status, await reader.readexactly(length) if length else b"", close
+
+    async def close(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            stream[1].close()
             with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
-    return await asyncio.wait_for(exchange(), timeout)
+                await stream[1].wait_closed()
 
 
 class Fleet:
     """The simulated boxes: their keys, cameras, and what each last reported."""
 
-    def __init__(self, base: str, keys: list[str], cameras: int, interval_s: float):
+    def __init__(self, base: str, keys: list[str], cameras: int, interval_s: float, keep_connections: bool = True):
         host, port = base.removeprefix("http://").split(":")
         self.host, self.port, self.keys, self.interval_s = host, int(port), keys, interval_s
+        self.links = [BoxLink(self.host, self.port, keep_connections) for _ in keys]
         self.names = [_camera_names(b, cameras) for b in range(len(keys))]
         self.last: list[dict[int, str]] = [{} for _ in keys]
 
@@ -139,8 +186,8 @@ class Fleet:
                               f"g-{box % 20:02d}")
         start = time.perf_counter()
         try:
-            status, answer = await post_json(self.host, self.port, f"/api/v1/boxes/fleet-{box:04d}/heartbeat",
-                                             self.keys[box], body)
+            status, answer = await self.links[box].post(f"/api/v1/boxes/fleet-{box:04d}/heartbeat", self.keys[box],
+                                                        body)
         except (OSError, ValueError, IndexError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
             status, answer = 0, repr(exc).encode()
         return status, answer, time.perf_counter() - start
@@ -205,7 +252,7 @@ async def measure(fleet: Fleet, states: FleetStates, api_pid: int, db_pid: int |
 
 def run_backend(backend: str, database_url: str, db_pid: int | None, tmp: Path, boxes: int, cameras: int,
                 interval_s: float, seconds: float, changes_per_minute: float, outage_s: float, workers: int,
-                seed: int) -> FleetResult:
+                seed: int, keep_connections: bool = True) -> FleetResult:
     from sqlmodel import Session
 
     from api.auth import create_key
@@ -220,17 +267,26 @@ def run_backend(backend: str, database_url: str, db_pid: int | None, tmp: Path, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREETWATCH_")}
     env.update(STREETWATCH_DATABASE_URL=database_url, STREETWATCH_EVIDENCE_DIR=str(tmp / "evidence"),
                STREETWATCH_SECRET_KEY_FILE=str(tmp / "secret_key"), STREETWATCH_EXPORT_DIR=str(tmp / "exports"))
-    result = FleetResult(backend, boxes, cameras, interval_s, seconds, workers)
+    result = FleetResult(backend, boxes, cameras, interval_s, seconds, workers, keep_connections=keep_connections)
     # Two changes per outage (down, back): outages at half the rate of changes asked for.
     outages = plan_outages(random.Random(seed), boxes, cameras, changes_per_minute / 2, outage_s, seconds)
     with _api_server(env, workers) as (base, api_pid):
-        fleet = Fleet(base, keys, cameras, interval_s)
-        start = time.monotonic()
-        asyncio.run(register(fleet, result))
-        result.register_s = round(time.monotonic() - start, 1)
-        time.sleep(PG_STATS_FLUSH_S if backend == "postgres" else 1.0)  # the counts of registration are in
-        before = written(engine)
-        latencies = asyncio.run(measure(fleet, FleetStates(outages), api_pid, db_pid, result))
+        fleet = Fleet(base, keys, cameras, interval_s, keep_connections)
+
+        async def register_then_measure() -> tuple[Writes, list[float]]:
+            # One event loop for both: the boxes' connections from registration go on into the window.
+            start = time.monotonic()
+            await register(fleet, result)
+            result.register_s = round(time.monotonic() - start, 1)
+            await asyncio.sleep(PG_STATS_FLUSH_S if backend == "postgres" else 1.0)  # registration's counts are in
+            before = written(engine)
+            try:
+                return before, await measure(fleet, FleetStates(outages), api_pid, db_pid, result)
+            finally:
+                await asyncio.gather(*(link.close() for link in fleet.links))
+                result.connections = sum(link.opened for link in fleet.links)
+
+        before, latencies = asyncio.run(register_then_measure())
         if backend == "postgres":
             time.sleep(PG_STATS_FLUSH_S)
         delta = written(engine) - before
@@ -246,12 +302,13 @@ def run_backend(backend: str, database_url: str, db_pid: int | None, tmp: Path, 
 
 def run(backend: str = "sqlite", boxes: int = 500, cameras: int = 40, interval_s: float = 30.0,
         seconds: float = 120.0, changes_per_minute: float = 20.0, outage_s: float = 90.0, workers: int = 2,
-        seed: int = 0, json_out: Path | None = None) -> FleetResult:
+        seed: int = 0, json_out: Path | None = None, keep_connections: bool = True) -> FleetResult:
     from api.local_postgres import ThrowawayPostgres
 
     print(f"{boxes} boxes × {cameras} cameras, a heartbeat each per {interval_s:g} s "
           f"({boxes / interval_s:.1f}/s), ~{changes_per_minute:g} camera state changes a minute "
           f"(outages of {outage_s:g} s); {seconds:g} s measured; {workers} API worker(s) on {backend}; "
+          f"{'a connection per box, kept' if keep_connections else 'a new connection per heartbeat'}; "
           f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f} before the start")
     with tempfile.TemporaryDirectory(prefix="streetwatch-fleet-") as tmp, contextlib.ExitStack() as stack:
         url, db_pid = f"sqlite:///{Path(tmp) / 'fleet.db'}", None
@@ -260,7 +317,7 @@ def run(backend: str = "sqlite", boxes: int = 500, cameras: int = 40, interval_s
             url = stack.enter_context(cluster)
             db_pid = int((cluster.dir / "data" / "postmaster.pid").read_text().split()[0])
         result = run_backend(backend, url, db_pid, Path(tmp), boxes, cameras, interval_s, seconds,
-                             changes_per_minute, outage_s, workers, seed)
+                             changes_per_minute, outage_s, workers, seed, keep_connections)
     print(report(result))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -285,6 +342,8 @@ def report(r: FleetResult) -> str:
                      f"; the machine was {100 * r.cpu_s.get('machine', 0.0) / r.seconds / cores:.0f} % busy over its "
                      f"{cores} cores, {100 * others / r.seconds / cores:.0f} % of it with other work")
     lines.append(f"registration (every box's first heartbeat, {r.boxes * r.cameras} cameras created): {r.register_s} s")
+    lines.append(f"connections opened, registration included: {r.connections} "
+                 f"({'kept per box' if r.keep_connections else 'one per heartbeat'})")
     lines.append(f"camera state changes: {r.changes_sent} sent, {r.changes_recorded} recorded by the API "
                  f"({r.changes_sent / minutes:.0f} a minute)")
     lines.append(f"rows written a minute: {per_min['state_change']:.0f} following state changes "

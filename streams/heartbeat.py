@@ -21,6 +21,7 @@ from typing import Any, Callable
 import httpx
 
 from api.fleet_schemas import CameraReport, HeartbeatIn, ModelInfo
+from api.keepalive import CLIENT_KEEP_ALIVE_S
 from streams.config import EdgeConfig
 
 log = logging.getLogger("streetwatch.edge")
@@ -90,7 +91,11 @@ class HeartbeatSender:
         self.config, self.health, self.model = config, health, model
         self.builder = HeartbeatBuilder(config)
         headers = {"Authorization": f"Bearer {config.api.key}"} if config.api.key else {}
-        self.client = client or httpx.Client(base_url=config.api.url, headers=headers, timeout=config.api.timeout_s)
+        # Keep the connection from one heartbeat to the next (the server keeps it
+        # SERVER_KEEP_ALIVE_S): httpx's own 5 s expiry made every heartbeat a new connection.
+        self.client = client or httpx.Client(base_url=config.api.url, headers=headers, timeout=config.api.timeout_s,
+                                             limits=httpx.Limits(max_connections=1,
+                                                                 keepalive_expiry=CLIENT_KEEP_ALIVE_S))
         self.path = f"/api/v1/boxes/{config.api.box_id}/heartbeat"
         self.sent = self.failed = 0
         self.last_status: int | None = None

@@ -106,6 +106,15 @@ def test_bench_fleet_short_run_on_sqlite(tmp_path):
     assert result.rows["state_change"] == 2 * result.changes_recorded
     assert result.cpu_s["api"] > 0 and result.register_s >= 0
     assert json.loads((tmp_path / "r.json").read_text())["heartbeats"] == 24
+    # Each box keeps its connection, registration to the end (a rare one closed by the rotation).
+    assert 8 <= result.connections <= 12
+
+
+def test_bench_fleet_can_open_a_connection_per_heartbeat(tmp_path):
+    result = run("sqlite", boxes=4, cameras=2, interval_s=2.0, seconds=4.0, changes_per_minute=0.0, outage_s=3.0,
+                 workers=1, keep_connections=False)
+    assert result.errors == 0 and result.heartbeats == 8
+    assert result.connections == 4 + 8  # registration's and the window's
 
 
 def test_bad_bench_fleet_flags_are_refused_by_the_parser(capsys):
