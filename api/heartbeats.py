@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -31,6 +31,16 @@ BOXES = EdgeBox.__table__  # type: ignore[attr-defined]
 STATUS = CameraStatus.__table__  # type: ignore[attr-defined]
 CHANGES = CameraStateChange.__table__  # type: ignore[attr-defined]
 CAMERAS = Camera.__table__  # type: ignore[attr-defined]
+
+# Built once: building and cache-keying these three statements cost ~40 SQLAlchemy
+# coercions per heartbeat, more than SQLite took to run them.
+FIELDS = (CAMERAS.c.id, CAMERAS.c.name, STATUS.c.box_id, STATUS.c.state, STATUS.c.down_since,
+          STATUS.c.offline_alert_at)
+LOCK_BOX = select(BOXES.c.offline_alert_at).where(BOXES.c.id == bindparam("box")).with_for_update()
+OWN_CAMERAS = (select(*FIELDS).select_from(STATUS.join(CAMERAS, CAMERAS.c.id == STATUS.c.camera_id))
+               .where(STATUS.c.box_id == bindparam("box")))
+# The SET columns come from each execution's parameters (every column but the box's id).
+UPDATE_BOX = update(BOXES).where(BOXES.c.id == bindparam("box"))
 
 
 def record_heartbeat(session: Session, who: Principal, box_id: str, beat: HeartbeatIn,
@@ -58,21 +68,18 @@ def _record(session: Session, box_id: str, beat: HeartbeatIn, now: datetime) -> 
     begin_write(session)
     conn = session.connection()
     # Locked: the sweep marking this box silent waits for us, or we for it (api/fleet_alerts.py).
-    box = conn.execute(select(BOXES.c.offline_alert_at).where(BOXES.c.id == box_id).with_for_update()).first()
+    box = conn.execute(LOCK_BOX, {"box": box_id}).first()
     if box is None:
         conn.execute(insert(BOXES).values(id=box_id, created_at=now, outbox_depth=0, live={}))
     reports = {c.name: c for c in beat.cameras}
     # The box's own cameras through the status table's box index; the others it reports (new
     # ones, or held by another box) by name, only when there are any. One query with
     # `name IN (…) OR box_id = …` made SQLite scan every camera of the city (5 ms at 20,000).
-    fields = (CAMERAS.c.id, CAMERAS.c.name, STATUS.c.box_id, STATUS.c.state, STATUS.c.down_since,
-              STATUS.c.offline_alert_at)
-    rows = conn.execute(select(*fields).select_from(STATUS.join(CAMERAS, CAMERAS.c.id == STATUS.c.camera_id))
-                        .where(STATUS.c.box_id == box_id)).all()
+    rows = conn.execute(OWN_CAMERAS, {"box": box_id}).all()
     known = {r.name: r for r in rows}
     if unheld := [n for n in reports if n not in known]:
         known.update((r.name, r) for r in conn.execute(
-            select(*fields).select_from(CAMERAS.outerjoin(STATUS, STATUS.c.camera_id == CAMERAS.c.id))
+            select(*FIELDS).select_from(CAMERAS.outerjoin(STATUS, STATUS.c.camera_id == CAMERAS.c.id))
             .where(CAMERAS.c.name.in_(unheld))).all())
     held = sorted(n for n in reports if n in known and known[n].box_id not in (None, box_id))
     if held:
@@ -98,8 +105,8 @@ def _record(session: Session, box_id: str, beat: HeartbeatIn, now: datetime) -> 
             # Gone from the box's config: nobody watches it, and nobody should be told it is blind.
             _change(session, row, box_id, S.disabled, now)
             changes += 1
-    conn.execute(update(BOXES).where(BOXES.c.id == box_id).values(
-        last_heartbeat_at=now, heartbeat_interval_s=beat.interval_s, software_version=beat.software_version,
+    conn.execute(UPDATE_BOX, dict(
+        box=box_id, last_heartbeat_at=now, heartbeat_interval_s=beat.interval_s, software_version=beat.software_version,
         model_name=beat.model.name if beat.model else None, model_version=beat.model.version if beat.model else None,
         model_sha256=beat.model.sha256 if beat.model else None, model_error=beat.model_error,
         outbox_depth=beat.outbox_depth, live={c.name: _live(c) for c in beat.cameras},
