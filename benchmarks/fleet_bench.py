@@ -5,10 +5,10 @@ throwaway PostgreSQL cluster, makes one edge key per box (bound to it), register
 with its cameras (each box's first heartbeat), then heartbeats every box once per interval,
 phases spread evenly (500 boxes at 30 s: ≈17/s), with a few cameras going down and coming
 back each minute (benchmarks/fleet_plan.py). Each box keeps its connection from one heartbeat
-to the next, as the edge's client does (`--new-connections`: one per heartbeat). Reports the API's CPU time per heartbeat (its
-processes' user+system time over the measured window, not wall time), latency percentiles,
-and the rows the database wrote per minute, split into rows that follow state changes and
-rows that follow heartbeats (benchmarks/fleet_rows.py).
+to the next, as the edge's client does (`--new-connections`: one per heartbeat). Reports the
+API's CPU time per heartbeat (its processes' user+system time over the measured window, not
+wall time), latency percentiles, and the rows the database wrote per minute, split into rows
+that follow state changes and rows that follow heartbeats (benchmarks/fleet_rows.py).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ def _fresh_cache():
 def _revoke_elsewhere(settings: Settings, key: str) -> None:
     """What another API process or `streetwatch api keys revoke` does: the row only."""
     with Session(get_engine(settings.database_url)) as s:
-        s.exec(update(ApiKey).where(ApiKey.key_hash == hash_key(key)).values(revoked_at=utcnow()))  # type: ignore[call-overload]
+        s.exec(update(ApiKey).where(ApiKey.key_hash == hash_key(key))  # type: ignore[call-overload]
+               .values(revoked_at=utcnow()))
         s.commit()
 
 
