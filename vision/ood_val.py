@@ -68,8 +68,16 @@ def add_ood_callback(yolo, ood: OodSet, imgsz: int) -> None:
     """After each epoch's last.pt is written: score it on `ood`, append a row to ood.csv in the run
     folder, and copy it to best_ood.pt when mean(ood AP, val mAP50) is the best yet. A resumed run
     reads the best so far back from ood.csv."""
+    trained: set[int] = set()
+
+    def on_train_epoch_end(trainer) -> None:
+        trained.add(trainer.epoch)
 
     def on_fit_epoch_end(trainer) -> None:
+        # ultralytics calls this once more after the last epoch, with best.pt's val metrics and
+        # the epoch counter one past the end: that is no epoch of last.pt, so it is not scored
+        if trainer.epoch not in trained:
+            return
         last = Path(trainer.last)
         if not last.is_file():
             return
@@ -93,4 +101,5 @@ def add_ood_callback(yolo, ood: OodSet, imgsz: int) -> None:
                  trainer.epoch + 1, ood.class_name, figures["ap"], figures["base_rate"], figures["recall_at_p85"],
                  val_map50, " → best_ood.pt" if selection > best else "")
 
+    yolo.add_callback("on_train_epoch_end", on_train_epoch_end)
     yolo.add_callback("on_fit_epoch_end", on_fit_epoch_end)

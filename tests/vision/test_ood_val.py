@@ -41,15 +41,22 @@ def test_each_epoch_is_logged_and_the_best_kept_across_a_resume(tmp_path):
         add_ood_callback(yolo, OodSet(labels, photos), imgsz=64)
         trainer = SimpleNamespace(last=last, save_dir=run, epoch=number - 1,
                                   metrics={"metrics/mAP50(B)": val_map50})
+        yolo.callbacks["on_train_epoch_end"](trainer)
         yolo.callbacks["on_fit_epoch_end"](trainer)
+        return yolo, trainer
 
     epoch(1, 0.5)
     assert (run / "weights" / "best_ood.pt").read_bytes() == DEMO.read_bytes()
     (run / "weights" / "best_ood.pt").write_bytes(b"epoch 1")
     epoch(2, 0.1)  # same photos, same weights, worse in-domain: not better
     assert (run / "weights" / "best_ood.pt").read_bytes() == b"epoch 1"
-    epoch(3, 0.9)
+    yolo, trainer = epoch(3, 0.9)
     assert (run / "weights" / "best_ood.pt").read_bytes() == DEMO.read_bytes()
+    # ultralytics' final validation of best.pt: the epoch counter one past the end, no training
+    (run / "weights" / "best_ood.pt").write_bytes(b"epoch 3")
+    trainer.epoch, trainer.metrics = 3, {"metrics/mAP50(B)": 1.0}
+    yolo.callbacks["on_fit_epoch_end"](trainer)
+    assert (run / "weights" / "best_ood.pt").read_bytes() == b"epoch 3"
     rows = list(csv.DictReader((run / "ood.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     ap = float(rows[0]["ood_ap"])
