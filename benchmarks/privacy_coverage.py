@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("photos", nargs="+", help="folders of real photos")
     parser.add_argument("--reference", default=str(REFERENCE), help="YOLOv5 release checkpoint that finds the people")
     parser.add_argument("--limit", type=int, default=200, help="photos per folder at most")
+    parser.add_argument("--imgsz", type=int, help="run the detector at this size (default: its manifest's)")
     args = parser.parse_args()
 
     from ultralytics import YOLO
@@ -63,7 +64,7 @@ def main() -> None:
             if not people:
                 continue
             counts["photos with people"] += 1
-            result = model.predict(img, imgsz=manifest.imgsz, conf=0.1, verbose=False)[0].boxes
+            result = model.predict(img, imgsz=args.imgsz or manifest.imgsz, conf=0.1, verbose=False)[0].boxes
             names = [manifest.classes[int(c)].name for c in result.cls.tolist()]
             by_detector = _covered(regions_from_detections(result.xyxy.numpy(), names), img.shape[:2])
             by_cascades = _covered(privacy.find(img), img.shape[:2])

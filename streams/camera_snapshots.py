@@ -138,7 +138,7 @@ def pipeline_blur(pipeline: Any) -> Blur:
     """The evidence path's blur (streams/edge_privacy.py): cascades, and the heads and plates of
     the model's people and vehicles."""
     def blur(image: np.ndarray, detections: Any) -> np.ndarray:
-        return pipeline.privacy.blur(image, pipeline.privacy.regions(detections))
+        return pipeline.privacy.blur(image, pipeline.privacy.regions(detections, image))
     return blur
 
 

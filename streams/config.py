@@ -264,6 +264,10 @@ class EdgeConfig(Strict):
     backoff_initial_s: float = Field(default=1.0, gt=0, le=DAY)
     backoff_max_s: float = Field(default=6.0, gt=0, le=DAY)  # small: a camera that returns is read again within seconds
     privacy_blur: bool = True  # blur faces and plates in evidence before it leaves the box
+    # A model with a person class looks for people again at this size in each image it sends
+    # (rare: events, fixes, snapshots): at 320 px it misses the small, far people a 640 px pass
+    # finds (benchmarks/privacy_coverage.py). 0: only the detections of the analysis pass.
+    privacy_imgsz: int = Field(default=640, ge=0, le=1920)
     timezone: str | None = None  # IANA name for zone hours; None: the box's local time
     http: HttpSettings | None = Field(default_factory=HttpSettings)  # /healthz and /metrics; null: off
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)

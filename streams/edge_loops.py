@@ -105,8 +105,9 @@ class VerifierThread:
                     for box, cls, conf in zip(detections.xyxy, detections.class_id, detections.confidence)
                     if (issue := self._issue_type_of(int(cls))) and conf >= self._threshold_of(int(cls))]
             blur = self._privacy.blurs(state.config)
-            regions = self._privacy.regions(detections)
-            jpeg = lambda: encode_jpeg(self._privacy.blur(image, regions) if blur else image)  # noqa: E731
+            # made only when the verifier wants the photo: the blur and its people pass are not free
+            jpeg = lambda: encode_jpeg(  # noqa: E731
+                self._privacy.blur(image, self._privacy.regions(detections, image)) if blur else image)
             try:
                 self.verifier.observe(state.config.name, (image.shape[1], image.shape[0]), seen, jpeg, now)
             except Exception:

@@ -36,7 +36,7 @@ def build_event(state: CameraState, image: np.ndarray, issue: ConfirmedIssue, de
     cam = state.config
     if privacy.blurs(cam):
         # Everything rendered below comes from the blurred copy; the original stays here.
-        image = privacy.blur(image, privacy.regions(detections))
+        image = privacy.blur(image, privacy.regions(detections, image))
     h, w = image.shape[:2]
     class_name = manifest.classes[issue.class_id].name
     label = f"{issue.issue_type.value} {issue.confidence:.2f}"
