@@ -62,7 +62,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 # The deployed model's ONNX (the edge's default backend) is made here from its .pt rather than
 # committed: 10 MB of float32 that the 5 MB checkpoint already holds.
-for MODEL_DIR in models/streetwatch-v2 models/streetwatch-v3; do
+for MODEL_DIR in models/streetwatch-v2 models/streetwatch-v3 models/streetwatch-v4; do
   name=$(basename "$MODEL_DIR")
   if [[ ",$EXTRAS," == *",edge,"* ]] && [ ! -f "$MODEL_DIR/$name.onnx" ]; then
     echo "bootstrap: exporting $MODEL_DIR to ONNX and OpenVINO"
