@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from api import camera_memory
+from api.box_binding import forget_owners
 from api.db import get_engine, upgrade_database
 from api.main import create_app
 from api.settings import Settings
@@ -33,6 +35,19 @@ def s3() -> Iterator[LocalS3Server]:
 def sqlite_settings(tmp_path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path / 'sw.db'}", evidence_dir=tmp_path / "evidence",
                     secret_key="test-secret-key-test-secret-key-0123", sweep_interval_seconds=0)
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_cameras() -> Iterator[None]:
+    """Each test's database is new, but what this process remembers of cameras is not: the
+    PostgreSQL tests share one URL (camera ids a previous test's events left in the camera
+    memory would name other cameras), and a camera's box from test_fleet made test_orphans'
+    event a 403 when they ran within OWNER_CACHE_SECONDS of each other."""
+    camera_memory.forget()
+    forget_owners()
+    yield
+    camera_memory.forget()
+    forget_owners()
 
 
 @pytest.fixture(params=["sqlite-local", "postgres-s3"])
