@@ -16,7 +16,7 @@ from typing import Callable, TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from api import camera_memory, ingest_sql
+from api import ingest_sql
 from api.db import begin_write
 from api.evidence_store import EvidenceStore
 from api.images import CheckedImage, check_images
@@ -62,15 +62,7 @@ def ingest_event(session: Session, store: EvidenceStore, settings: Settings, eve
     # and costs an S3 put and delete; a check on every event cost a statement on every event.
     keys = _put_objects(store, f"events/{event.event_id}", checked)
     try:
-        try:
-            result = _write_rows(session, settings, event, checked, keys)
-        except IntegrityError:
-            session.rollback()
-            # A camera this process remembered may be gone (api/camera_memory.py): once more,
-            # with the camera upserted. A replay fails the same way again, below.
-            if not camera_memory.forget(event.camera.name):
-                raise
-            result = _write_rows(session, settings, event, checked, keys)
+        result = _write_rows(session, settings, event, checked, keys)
     except IntegrityError as exc:
         # This event_id is stored already: sent before, or by a twin racing this one.
         session.rollback()
@@ -121,11 +113,7 @@ def _write_rows(session: Session, settings: Settings, event: EventIn, images: li
     # SQLite: the one writer lock, so two processes never both read "no order yet" before
     # either writes; PostgreSQL: the dedup locks follow once the place is known (api/dedup_locks.py).
     begin_write(session)
-    database = str(session.get_bind().engine.url)
-    camera = camera_memory.recall(database, event.camera)
-    upserted = camera is None
-    if camera is None:
-        camera = _upsert_camera(session, event.camera)
+    camera = _upsert_camera(session, event.camera)
     lat, lon = locate(camera, event.bbox)
     sighting = Sighting(event.issue_type, event.confirmed_at, camera, event.bbox, lat, lon,
                         (event.frame_width, event.frame_height))
@@ -147,8 +135,6 @@ def _write_rows(session: Session, settings: Settings, event: EventIn, images: li
              width=img.width, height=img.height, created_at=now)
         for img, key in zip(images, keys)])
     session.commit()
-    if upserted:
-        camera_memory.remember(database, event.camera, camera)
     log.info("event %s (%s, camera %s) → order %d (%s)", event.event_id, event.issue_type.value, event.camera.name,
              filed.order_id, filed.match.value)
     return EventAccepted(event_id=event.event_id, order_id=filed.order_id, new_order=filed.new, replay=False)

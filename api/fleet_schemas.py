@@ -108,8 +108,7 @@ class CameraHealthPublic(BaseModel):
     fps: float | None
     damaged_packets: int | None
     last_seen: datetime | None = Field(description="the box's last heartbeat that reported the camera")
-    last_event_at: datetime = Field(description="the camera's last event (or its registration), to within 10 s "
-                                                "(an API process moves it at most every 10 s per camera)")
+    last_event_at: datetime = Field(description="the camera's last event (or its registration)")
     offline_alert_since: datetime | None = Field(description="its grid's supervisor was told it is blind")
     snapshot_at: datetime | None = Field(default=None, description="when its box last sent a snapshot "
                                                                    "(GET /api/v1/cameras/{name}/snapshot); None: none yet")

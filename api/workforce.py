@@ -8,7 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from api import camera_memory
 from api.db import begin_write
 from api.location import check_ground_points
 from api.schemas import both_or_neither
@@ -161,7 +160,6 @@ def update_camera(session: Session, name: str, data: CameraUpdate) -> CameraPubl
         session.add(camera)
         try:
             session.commit()
-            camera_memory.forget(name)  # this process's events see the placement at once
             break
         except IntegrityError:
             # PostgreSQL: the camera's first event (or another PUT) inserted it since our

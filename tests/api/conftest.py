@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api import camera_memory
 from api.box_binding import forget_owners
 from api.db import get_engine, upgrade_database
 from api.main import create_app
@@ -38,15 +37,12 @@ def sqlite_settings(tmp_path) -> Settings:
 
 
 @pytest.fixture(autouse=True)
-def _no_remembered_cameras() -> Iterator[None]:
-    """Each test's database is new, but what this process remembers of cameras is not: the
-    PostgreSQL tests share one URL (camera ids a previous test's events left in the camera
-    memory would name other cameras), and a camera's box from test_fleet made test_orphans'
-    event a 403 when they ran within OWNER_CACHE_SECONDS of each other."""
-    camera_memory.forget()
+def _no_remembered_owners() -> Iterator[None]:
+    """Each test's database is new, but this process's cache of camera owners is not: a
+    camera's box from test_fleet made test_orphans' event a 403 when they ran within
+    OWNER_CACHE_SECONDS of each other."""
     forget_owners()
     yield
-    camera_memory.forget()
     forget_owners()
 
 
