@@ -17,19 +17,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from api.auth import Principal
-from api.db import begin_write
+from api.camera_rows import camera_id_by_name, save_camera_row
 from api.evidence_store import EvidenceStore
 from api.fleet_models import CameraSnapshot
 from api.images import BadImage, TooLarge, check_image
-from api.models import Camera, Role, as_utc, utcnow
+from api.models import Role, as_utc, utcnow
 from api.problems import InvalidField, NotFound, Problem
 from api.schemas import EvidenceKind
 
 JPEG = "image/jpeg"
+HINT = "a box declares its cameras in its heartbeat"
 
 
 class UnsupportedMedia(Problem):
@@ -57,13 +57,6 @@ def check_media_type(content_type: str | None) -> None:
         raise UnsupportedMedia(f"Content-Type: a snapshot is sent as {JPEG}, not {mime or 'nothing'!r}")
 
 
-def _camera_id(session: Session, name: str) -> int:
-    camera_id = session.exec(select(Camera.id).where(Camera.name == name)).first()
-    if camera_id is None:
-        raise NotFound(f"camera {name!r} not found: a box declares its cameras in its heartbeat")
-    return camera_id
-
-
 def _public(name: str, row: CameraSnapshot) -> CameraSnapshotPublic:
     return CameraSnapshotPublic(camera=name, box_id=row.box_id, uploaded_at=as_utc(row.uploaded_at), width=row.width,
                                 height=row.height, size=row.size, sha256=row.sha256)
@@ -73,7 +66,7 @@ def put_snapshot(session: Session, store: EvidenceStore, who: Principal, name: s
                  max_bytes: int) -> CameraSnapshotPublic:
     """Check the JPEG whole (decoded, as event frames are), store it over the camera's previous
     one, and record when. The caller has checked that `who` speaks for the camera."""
-    camera_id = _camera_id(session, name)
+    camera_id = camera_id_by_name(session, name, HINT)
     session.rollback()  # a read only: hold nothing while decoding and storing
     try:
         image = check_image(EvidenceKind.frame, data, max_bytes, field="body")
@@ -86,27 +79,21 @@ def put_snapshot(session: Session, store: EvidenceStore, who: Principal, name: s
     key = object_key(camera_id)
     store.put(key, data, JPEG)
     box_id = who.box_id if who.role == Role.edge else None
-    for attempt in range(2):
-        begin_write(session)
-        row = session.get(CameraSnapshot, camera_id) or CameraSnapshot(
-            camera_id=camera_id, object_key=key, sha256="", size=0, width=0, height=0)
+
+    def fill(row: CameraSnapshot) -> None:
         row.box_id, row.object_key, row.sha256, row.size = box_id, key, image.sha256, len(data)
         row.width, row.height, row.uploaded_at = image.width, image.height, utcnow()
-        session.add(row)
-        try:
-            session.commit()
-            break
-        except IntegrityError:  # PostgreSQL: another upload made the row first; ours updates it
-            session.rollback()
-            if attempt:
-                raise
-    session.refresh(row)
+
+    row = save_camera_row(session, CameraSnapshot, lambda: camera_id,
+                          lambda camera_id: CameraSnapshot(camera_id=camera_id, object_key=key, sha256="", size=0,
+                                                           width=0, height=0),
+                          fill)
     return _public(name, row)
 
 
 def snapshot_row(session: Session, name: str) -> CameraSnapshotPublic:
     """The latest snapshot's description; 404 with the reason when there is none."""
-    row = session.get(CameraSnapshot, _camera_id(session, name))
+    row = session.get(CameraSnapshot, camera_id_by_name(session, name, HINT))
     if row is None:
         raise NotFound(f"camera {name!r} has no snapshot yet: its box sends one soon after the camera streams, "
                        "then every api.snapshot_s")
@@ -114,7 +101,7 @@ def snapshot_row(session: Session, name: str) -> CameraSnapshotPublic:
 
 
 def snapshot_bytes(store: EvidenceStore, session: Session, name: str) -> bytes:
-    camera_id = _camera_id(session, name)
+    camera_id = camera_id_by_name(session, name, HINT)
     session.rollback()
     try:
         return store.get(object_key(camera_id))

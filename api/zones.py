@@ -11,24 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from api.auth import Principal
 from api.box_binding import check_box
+from api.camera_rows import camera_id_by_name, save_camera_row
 from api.db import begin_write
 from api.fleet_models import CameraStatus, CameraZones
 from api.model_registry import assigned_model
 from api.models import Camera, as_utc, utcnow
 from api.problems import InvalidField, NotFound
 from api.zone_schemas import BoxConfig, CameraZonesIn, CameraZonesPublic
-
-
-def _camera_id(session: Session, name: str) -> int:
-    camera_id = session.exec(select(Camera.id).where(Camera.name == name)).first()
-    if camera_id is None:
-        raise NotFound(f"camera {name!r} not found")
-    return camera_id
 
 
 def _public(name: str, row: CameraZones) -> CameraZonesPublic:
@@ -41,29 +34,21 @@ def put_zones(session: Session, who: Principal, name: str, body: CameraZonesIn) 
     if problem is not None:
         raise InvalidField(("body", *problem[0]), problem[1])
     data = body.model_dump(mode="json")
-    for attempt in range(2):
-        begin_write(session)
-        camera_id = _camera_id(session, name)
-        row = session.get(CameraZones, camera_id) or CameraZones(camera_id=camera_id, updated_by=who.name,
-                                                                 frame_width=body.frame_width,
-                                                                 frame_height=body.frame_height)
+
+    def fill(row: CameraZones) -> None:
         row.frame_width, row.frame_height = body.frame_width, body.frame_height
         row.zones, row.masks = data["zones"], data["masks"]
         row.updated_at, row.updated_by = utcnow(), who.name[:100]
-        session.add(row)
-        try:
-            session.commit()
-            break
-        except IntegrityError:  # PostgreSQL: another PUT made the row first; ours updates it
-            session.rollback()
-            if attempt:
-                raise
-    session.refresh(row)
+
+    row = save_camera_row(session, CameraZones, lambda: camera_id_by_name(session, name),
+                          lambda camera_id: CameraZones(camera_id=camera_id, updated_by=who.name,
+                                                        frame_width=body.frame_width, frame_height=body.frame_height),
+                          fill)
     return _public(name, row)
 
 
 def get_zones(session: Session, name: str) -> CameraZonesPublic:
-    row = session.get(CameraZones, _camera_id(session, name))
+    row = session.get(CameraZones, camera_id_by_name(session, name))
     if row is None:
         raise NotFound(f"camera {name!r} has no central zones: its box's YAML decides")
     return _public(name, row)
@@ -71,7 +56,7 @@ def get_zones(session: Session, name: str) -> CameraZonesPublic:
 
 def delete_zones(session: Session, name: str) -> None:
     begin_write(session)
-    row = session.get(CameraZones, _camera_id(session, name))
+    row = session.get(CameraZones, camera_id_by_name(session, name))
     if row is None:
         raise NotFound(f"camera {name!r} has no central zones")
     session.delete(row)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import httpx
@@ -24,6 +23,7 @@ from streams.pipeline import EdgePipeline
 from tests.streams.api_process import ApiProcess
 from tests.streams.helpers import CLIP_H, CLIP_W, wait_for
 from tests.streams.test_edge_faults import NoDetections, NullUploader
+from tests.support.photos import zidane
 from vision.privacy import PrivacyFilter
 
 FACE = (930, 120, 120, 120)  # x, y, w, h: Zidane's face in ultralytics' 1280x720 zidane.jpg
@@ -31,12 +31,7 @@ FACE = (930, 120, 120, 120)  # x, y, w, h: Zidane's face in ultralytics' 1280x72
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    import ultralytics
-
-    path = Path(ultralytics.__file__).parent / "assets" / "zidane.jpg"
-    if not path.is_file():
-        pytest.fail("ultralytics' zidane.jpg is not installed")
-    return cv2.imread(str(path))
+    return zidane()
 
 
 class FakeApi:

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.support.photos import zidane
 from vision.privacy import PrivacyFilter
 
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    # ultralytics ships this photo of two people (faces clearly visible); nothing is downloaded
-    import ultralytics
-
-    path = Path(ultralytics.__file__).parent / "assets" / "zidane.jpg"
-    if not path.is_file():
-        pytest.fail("ultralytics' zidane.jpg is not installed")
-    return cv2.imread(str(path))
+    return zidane()
 
 
 def _sharpness(image: np.ndarray, box) -> float:
