@@ -13,6 +13,11 @@ also sees clean real streets; their split follows `photo_split`, the rule the bo
 split with. A clutter=1 photo without boxes is left out rather than taught as clean: an unboxed
 pile in a "negative" would punish the detector for finding it. Negatives come only from the
 image-level splits that have boxed photos, so a half-boxed set does not become all negatives.
+
+`repeat` writes each train photo that many times; with `effect_share`, that share of the extra
+copies is given one camera condition (night, flash, IR, glare, rain, far away, ...: the
+real_paste effects), so the repeats teach the same piles seen as street cameras see them at
+night rather than the same pixels eight times. The original and val/test photos stay untouched.
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
 from tqdm import tqdm
 
 from datasets.recipe import SPLITS, BoxedCsvSource, Recipe
+from datasets.synth.real_paste import ALL_EFFECTS, camera_effect
 from datasets.yolo_labels import LabelError, YoloBox
 
 BOX_COLUMNS = ("file", "split", "class", "x1", "y1", "x2", "y2")
@@ -133,23 +141,50 @@ def plan_photos(src: BoxedCsvSource, recipe: Recipe) -> tuple[list[Photo], list[
     return photos, unboxed
 
 
+def changed_copy(image: Path, boxes: list[YoloBox], src: BoxedCsvSource,
+                 rng: np.random.Generator) -> tuple[np.ndarray, list[YoloBox], str]:
+    """The photo at most `max_side` large with one camera condition applied, its boxes moved
+    with it (only "small" moves them), and the condition's name."""
+    img = cv2.imread(str(image))
+    if img is None:
+        raise LabelError(f"source {src.name}: not an image OpenCV can read: {image}")
+    scale = min(1.0, src.max_side / max(img.shape[:2]))
+    if scale < 1:
+        img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    h, w = img.shape[:2]
+    corners = [((b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h) for b in boxes]
+    effect = str(rng.choice(ALL_EFFECTS))
+    img, corners = camera_effect(img, corners, effect, rng)
+    moved = [YoloBox(b.class_id, (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h)
+             for b, (x1, y1, x2, y2) in zip(boxes, corners)]
+    return img, moved, effect
+
+
 def build_boxed(src: BoxedCsvSource, recipe: Recipe, root: Path, summary, tags: list) -> list[str]:
     """Write the photos and their label files into the build at `root`; returns the unboxed
     clutter photos left out (the build prints how many)."""
     photos, unboxed = plan_photos(src, recipe)
+    rng = np.random.default_rng(src.seed)
     for photo in tqdm(photos, desc=src.name, unit="img"):
         image = src.images / photo.file
         if not image.is_file():
             raise LabelError(f"source {src.name}: image not found: {image} (listed in {src.labels})")
         for copy in range(src.repeat if photo.split == "train" else 1):
             stem = Path(photo.file).stem + (f"__r{copy}" if copy else "")
-            dest = root / "images" / photo.split / f"{src.name}__{stem}{image.suffix.lower()}"
-            try:
-                os.link(image, dest)  # same disk: no copy; the photos never enter git
-            except OSError:
-                shutil.copy2(image, dest)
+            boxes, kind = photo.boxes, "real"
+            if copy and rng.random() < src.effect_share:
+                img, boxes, effect = changed_copy(image, photo.boxes, src, rng)
+                stem, kind = f"{stem}__{effect}", "composite"
+                dest = root / "images" / photo.split / f"{src.name}__{stem}.jpg"
+                cv2.imwrite(str(dest), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            else:
+                dest = root / "images" / photo.split / f"{src.name}__{stem}{image.suffix.lower()}"
+                try:
+                    os.link(image, dest)  # same disk: no copy; the photos never enter git
+                except OSError:
+                    shutil.copy2(image, dest)
             (root / "labels" / photo.split / f"{src.name}__{stem}.txt").write_text(
-                "".join(b.line() + "\n" for b in photo.boxes))
-            summary.add(src.name, photo.split, [b.class_id for b in photo.boxes])
-            tags.append((f"images/{photo.split}/{dest.name}", photo.split, src.name, "real"))
+                "".join(b.line() + "\n" for b in boxes))
+            summary.add(src.name, photo.split, [b.class_id for b in boxes])
+            tags.append((f"images/{photo.split}/{dest.name}", photo.split, src.name, kind))
     return unboxed

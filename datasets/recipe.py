@@ -93,6 +93,11 @@ class BoxedCsvSource(Strict):
     # train photos written this many times: a few dozen boxed street photos among thousands
     # of others would otherwise be one batch in a hundred
     repeat: int = Field(default=1, ge=1, le=100)
+    # share of the repeated copies (never the original, never val or test) given one camera
+    # condition of datasets/synth/real_paste.py: night, flash, IR, glare, rain, far away, ...
+    effect_share: float = Field(default=0.0, ge=0, le=1)
+    seed: int = 0
+    max_side: int = Field(default=640, ge=64, le=4096)  # the changed copies are written this size
 
 
 Source = Annotated[Union[SyntheticSource, YoloSource, CompositeSource, BoxedCsvSource],

@@ -6,7 +6,7 @@ background: standing water is pasted onto its ground (reflecting the real scene 
 ripples, a muddy tint and darker, glossier edges), a wet road is made as a hard negative (a wet
 road is not a flood: no label), and camera conditions are applied to the whole frame: night
 under street lights, IR grey, headlight glare, rain streaks, droplets on the lens, low-bitrate
-compression, and a distant (small) view.
+compression, a distant (small) view, and a night photo lit by the camera's own flash.
 
 Everything is a pure function of the image and a numpy Generator, so a build is reproducible.
 """
@@ -20,7 +20,11 @@ import numpy as np
 
 Box = tuple[float, float, float, float]  # pixels x1, y1, x2, y2
 
+# what composites draw from; kept as it is so that an existing recipe builds the same images
 EFFECTS = ("night", "ir", "glare", "rain", "droplets", "low_bitrate", "small")
+# every effect camera_effect knows: "flash" is a night photo lit by the camera's own flash, the
+# look of about a third of the citizen photos the detector missed
+ALL_EFFECTS = (*EFFECTS, "flash")
 
 
 def _blob_mask(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -141,6 +145,19 @@ def camera_effect(img: np.ndarray, boxes: list[Box], effect: str, rng: np.random
         small = cv2.resize(img, (max(8, int(w * scale)), max(8, int(h * scale))), interpolation=cv2.INTER_AREA)
         ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(8, 25))])
         out = cv2.resize(cv2.imdecode(buf, cv2.IMREAD_COLOR), (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    elif effect == "flash":
+        # the flash lights what the photographer aimed at (a box, when there is one) flat and
+        # bright and falls off fast with distance; everything beyond it is near black
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        cx, cy = rng.uniform(0.3, 0.7) * w, rng.uniform(0.6, 0.95) * h
+        if boxes:
+            x1, y1, x2, y2 = boxes[int(rng.integers(len(boxes)))]
+            cx, cy = rng.uniform(x1, x2), rng.uniform(y1, y2)
+        spread = rng.uniform(0.14, 0.28) * max(h, w)
+        light = np.exp(-((xs - cx) ** 2 * 0.5 + (ys - cy) ** 2) / (2 * spread * spread))
+        ambient = rng.uniform(0.03, 0.1)
+        out = out * (ambient + (1.15 - ambient) * light)[..., None] * np.array([1.05, 1.0, 0.95], np.float32)
+        out += rng.normal(0, 4, out.shape)
     elif effect == "small":
         # the same scene further away: the photo shrunk into a frame of the original size
         scale = rng.uniform(0.35, 0.6)
@@ -152,5 +169,5 @@ def camera_effect(img: np.ndarray, boxes: list[Box], effect: str, rng: np.random
         boxes = [(ox + x1 * scale, oy + y1 * scale, ox + x2 * scale, oy + y2 * scale) for x1, y1, x2, y2 in boxes]
         out = canvas.astype(np.float32)
     else:
-        raise ValueError(f"unknown camera effect {effect!r}; one of {', '.join(EFFECTS)}")
+        raise ValueError(f"unknown camera effect {effect!r}; one of {', '.join(ALL_EFFECTS)}")
     return np.clip(out, 0, 255).astype(np.uint8), boxes

@@ -42,10 +42,10 @@ def make_source(tmp_path: Path, box_rows=BOXES, label_rows=LABELS, **source) -> 
     return path
 
 
-def built_labels(out: Path) -> dict[str, tuple[str, list]]:
+def built_labels(out: Path, origins=("real",)) -> dict[str, tuple[str, list]]:
     """image stem → (split, boxes) from a build's sources.csv and label files."""
     rows = list(csv.DictReader((out / "sources.csv").open()))
-    assert all(r["origin"] == "real" and r["source"] == "ams" for r in rows)
+    assert all(r["origin"] in origins and r["source"] == "ams" for r in rows)
     got = {}
     for r in rows:
         image = out / r["image"]
@@ -176,3 +176,34 @@ def test_repeat_writes_train_photos_that_many_times_and_val_and_test_once(tmp_pa
     for stem in ("n1", "n2", "n3"):
         n = sum(1 for s in got if s.split("__")[0] == stem)
         assert n == (3 if got[stem][0] == "train" else 1)
+
+
+def test_effect_share_changes_repeated_copies_only_and_moves_boxes_with_a_distant_view(tmp_path):
+    build_dataset(load_recipe(make_source(tmp_path, repeat=4, effect_share=1.0, seed=1)), tmp_path / "out")
+    got = built_labels(tmp_path / "out", origins=("real", "composite"))
+    copies = sorted(stem for stem in got if stem.startswith("p1"))
+    assert copies[0] == "p1" and len(copies) == 4
+    effects = [stem.split("__")[-1] for stem in copies[1:]]
+    assert all(stem.startswith(f"p1__r{i + 1}__") for i, stem in enumerate(copies[1:])), copies
+    assert set(effects) <= {"night", "ir", "glare", "rain", "droplets", "low_bitrate", "small", "flash"}
+    original = (tmp_path / "photos" / "p1.jpg").read_bytes()
+    images = tmp_path / "out" / "images" / "train"
+    assert (images / "ams__p1.jpg").read_bytes() == original  # the original stays as it was
+    for stem in copies[1:]:
+        assert (images / f"ams__{stem}.jpg").read_bytes() != original
+        boxes = got[stem][1]
+        assert len(boxes) == 2 and all(0 <= b.cx - b.w / 2 and b.cx + b.w / 2 <= 1.0001 for b in boxes)
+        if stem.endswith("__small"):  # the scene shrunk into the frame: its boxes with it
+            assert boxes[0].w < 0.4 * 0.61
+        else:
+            assert abs(boxes[0].w - 0.4) < 1e-4
+    assert [stem for stem in got if stem.startswith("p2")] == ["p2"]  # val untouched
+    sources = (tmp_path / "out" / "sources.csv").read_text()
+    assert "ams__p1__r1__" in sources and "composite" in sources
+
+
+def test_a_photo_opencv_cannot_read_is_a_clear_error_when_a_copy_is_to_change(tmp_path):
+    recipe = make_source(tmp_path, repeat=2, effect_share=1.0)
+    (tmp_path / "photos" / "p1.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(LabelError, match="not an image OpenCV can read: .*p1.jpg"):
+        build_dataset(load_recipe(recipe), tmp_path / "out")

@@ -13,7 +13,7 @@ import pytest
 
 from datasets.build import build_dataset
 from datasets.recipe import RecipeError, load_recipe
-from datasets.synth.real_paste import EFFECTS, camera_effect, paste_water, wet_road
+from datasets.synth.real_paste import ALL_EFFECTS, camera_effect, paste_water, wet_road
 from tests.datasets.test_recipe import make_yolo_source, write_recipe
 
 
@@ -53,7 +53,7 @@ def test_wet_road_darkens_the_ground_only_and_each_effect_keeps_the_frame():
     diff = np.abs(wet.astype(int) - img.astype(int))
     assert diff[-20:].mean() > 5 and diff[:40].mean() < 1  # the ground glosses over; the sky stays
     box = [(100.0, 120.0, 200.0, 220.0)]
-    for effect in EFFECTS:
+    for effect in ALL_EFFECTS:
         out, boxes = camera_effect(img, box, effect, np.random.default_rng(2))
         assert out.shape == img.shape and out.dtype == np.uint8 and not np.array_equal(out, img), effect
         if effect == "small":  # the scene shrunk: the box with it, inside the frame
