@@ -5,7 +5,9 @@ of its cameras, one UPDATE of the box row (which carries the per-camera figures 
 every time: last frame, frames per second, damaged packets). A camera's own row and a history
 row are written only when its state changes, so the database grows with changes, not with
 heartbeats. Plain SQLAlchemy Core statements: the ORM's bookkeeping for 40 cameras cost more
-than the statements.
+than the statements. A heartbeat in which nothing changed (~98 % of them) has a shorter way,
+record_unchanged: its three statements on the driver's cursor (api/heartbeat_sql.py) in a
+connection without a session.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.auth import Principal
 from api.box_binding import check_box, remember_owner
-from api.db import begin_write
+from api.db import begin_write, write_connection
 from api.fleet_alerts import camera_back, tell
 from api.fleet_models import CameraStateChange, CameraStatus, EdgeBox
 from api.fleet_schemas import CameraHealthState as S
 from api.fleet_schemas import CameraReport, HeartbeatAccepted, HeartbeatIn
+from api.heartbeat_sql import DriverStatement
 from api.models import Camera, utcnow
 from api.problems import Forbidden
 
@@ -41,6 +45,14 @@ OWN_CAMERAS = (select(*FIELDS).select_from(STATUS.join(CAMERAS, CAMERAS.c.id == 
                .where(STATUS.c.box_id == bindparam("box")))
 # The SET columns come from each execution's parameters (every column but the box's id).
 UPDATE_BOX = update(BOXES).where(BOXES.c.id == bindparam("box"))
+# The same, on the driver's cursor, for heartbeats in which nothing changed (api/heartbeat_sql.py).
+BOX_COLUMNS = ("last_heartbeat_at", "heartbeat_interval_s", "software_version", "model_name", "model_version",
+               "model_sha256", "model_error", "outbox_depth", "live", "offline_since", "offline_alert_at")
+LOCK_BOX_RAW = DriverStatement(LOCK_BOX)
+OWN_STATES_RAW = DriverStatement(select(CAMERAS.c.name, STATUS.c.state)
+                                 .select_from(STATUS.join(CAMERAS, CAMERAS.c.id == STATUS.c.camera_id))
+                                 .where(STATUS.c.box_id == bindparam("box")))
+UPDATE_BOX_RAW = DriverStatement(UPDATE_BOX, BOX_COLUMNS)
 
 
 def record_heartbeat(session: Session, who: Principal, box_id: str, beat: HeartbeatIn,
@@ -105,16 +117,46 @@ def _record(session: Session, box_id: str, beat: HeartbeatIn, now: datetime) -> 
             # Gone from the box's config: nobody watches it, and nobody should be told it is blind.
             _change(session, row, box_id, S.disabled, now)
             changes += 1
-    conn.execute(UPDATE_BOX, dict(
-        box=box_id, last_heartbeat_at=now, heartbeat_interval_s=beat.interval_s, software_version=beat.software_version,
-        model_name=beat.model.name if beat.model else None, model_version=beat.model.version if beat.model else None,
-        model_sha256=beat.model.sha256 if beat.model else None, model_error=beat.model_error,
-        outbox_depth=beat.outbox_depth, live={c.name: _live(c) for c in beat.cameras},
-        offline_since=None, offline_alert_at=None))
+    conn.execute(UPDATE_BOX, _box_values(box_id, beat, now))
     if box is not None and box.offline_alert_at is not None:
         tell(session, "box_back", f"box {box_id} is heard from again", None, box_id=box_id)
     session.commit()
     return HeartbeatAccepted(box_id=box_id, cameras=len(reports), changes=changes)
+
+
+def record_unchanged(engine: Engine, who: Principal, box_id: str, beat: HeartbeatIn,
+                     now: datetime | None = None) -> HeartbeatAccepted | None:
+    """record_heartbeat for the heartbeat of a known, heard-from box whose cameras are all its
+    own and none changed state (~98 % of them), on a connection without a session. None, with
+    nothing written, for any other: record_heartbeat then does the whole work."""
+    check_box(who, box_id)
+    with write_connection(engine) as conn:
+        box = LOCK_BOX_RAW.execute(conn, {"box": box_id})
+        if not box or box[0][0] is not None:  # new, or its supervisors are to hear it is back
+            return None
+        if not _states_unchanged(conn, box_id, beat):
+            return None
+        UPDATE_BOX_RAW.execute(conn, _box_values(box_id, beat, now or utcnow()))
+        conn.commit()
+    return HeartbeatAccepted(box_id=box_id, cameras=len(beat.cameras), changes=0)
+
+
+def _states_unchanged(conn: Connection, box_id: str, beat: HeartbeatIn) -> bool:
+    states = dict(OWN_STATES_RAW.execute(conn, {"box": box_id}))
+    for report in beat.cameras:
+        if states.pop(report.name, None) != report.state:
+            return False  # new, held by another box, or changed
+    # A camera gone from the box's config is to be disabled.
+    return all(state == S.disabled for state in states.values())
+
+
+def _box_values(box_id: str, beat: HeartbeatIn, now: datetime) -> dict[str, Any]:
+    return dict(
+        box=box_id, last_heartbeat_at=now, heartbeat_interval_s=beat.interval_s, software_version=beat.software_version,
+        model_name=beat.model.name if beat.model else None, model_version=beat.model.version if beat.model else None,
+        model_sha256=beat.model.sha256 if beat.model else None, model_error=beat.model_error,
+        outbox_depth=beat.outbox_depth, live={c.name: _live(c) for c in beat.cameras},
+        offline_since=None, offline_alert_at=None)
 
 
 def _new_camera(conn: Any, report: CameraReport, now: datetime) -> int:

@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.body_limit import BodySizeLimit
 from api.client_address import TrustedProxies
+from api.heartbeat_route import HeartbeatFirst
 from api.key_first import KeyBeforeBody
 from api.keepalive import RotateKeepAlive
 from api.nul_guard import RefuseNul
@@ -85,6 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        max_text_bytes=settings.max_json_bytes,
                        overrides=[("PUT", model_routes.MODEL_FILE_PATH, settings.max_model_file_bytes),
                                   ("POST", events.BATCH_PATH_RE, settings.batch_max_bytes)])
+    # Inside it only the body cap, the key check, the NUL guard and the router: a plain heartbeat
+    # skips them all (api/heartbeat_route.py).
+    app.add_middleware(HeartbeatFirst, api=app)
     if settings.keepalive_requests:
         app.add_middleware(RotateKeepAlive, mean_requests=settings.keepalive_requests)
     if settings.cors_origins:
