@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.body_limit import BodySizeLimit
 from api.client_address import TrustedProxies
+from api.event_route import EventFirst
 from api.heartbeat_route import HeartbeatFirst
 from api.key_first import KeyBeforeBody
 from api.keepalive import RotateKeepAlive
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Inside it only the body cap, the key check, the NUL guard and the router: a plain heartbeat
     # skips them all (api/heartbeat_route.py).
     app.add_middleware(HeartbeatFirst, api=app)
+    app.add_middleware(EventFirst, api=app)  # likewise a plain single event (api/event_route.py)
     if settings.keepalive_requests:
         app.add_middleware(RotateKeepAlive, mean_requests=settings.keepalive_requests)
     if settings.cors_origins:
