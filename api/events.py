@@ -123,17 +123,17 @@ def _write_rows(session: Session, settings: Settings, event: EventIn, images: li
     x1, y1, x2, y2 = event.bbox
     now = utcnow()
     conn = session.connection()
-    event_row = conn.execute(ingest_sql.INSERT_EVENT, dict(
+    ((event_row,),) = ingest_sql.INSERT_EVENT_RAW.execute(conn, dict(
         event_id=event.event_id, order_id=filed.order_id, camera_id=camera.id, issue_type=event.issue_type,
         class_name=event.class_name, confidence=event.confidence, x1=x1, y1=y1, x2=x2, y2=y2,
         frame_width=event.frame_width, frame_height=event.frame_height, first_seen=event.first_seen,
         confirmed_at=event.confirmed_at, track_id=event.track_id, model_name=event.model.name,
-        model_version=event.model.version, lat=lat, lon=lon, received_at=now)).scalar_one()
-    conn.execute(ingest_sql.INSERT_EVIDENCE, [
-        dict(order_id=filed.order_id, event_id=event_row, report_id=None, audit_id=None, kind=img.kind,
-             object_key=key, content_type=img.content_type, size=len(img.data), sha256=img.sha256,
-             width=img.width, height=img.height, created_at=now)
-        for img, key in zip(images, keys)])
+        model_version=event.model.version, lat=lat, lon=lon, received_at=now))
+    for img, key in zip(images, keys):
+        ingest_sql.INSERT_EVIDENCE_RAW.execute(conn, dict(
+            order_id=filed.order_id, event_id=event_row, report_id=None, audit_id=None, kind=img.kind,
+            object_key=key, content_type=img.content_type, size=len(img.data), sha256=img.sha256,
+            width=img.width, height=img.height, created_at=now))
     session.commit()
     log.info("event %s (%s, camera %s) → order %d (%s)", event.event_id, event.issue_type.value, event.camera.name,
              filed.order_id, filed.match.value)
@@ -143,9 +143,9 @@ def _write_rows(session: Session, settings: Settings, event: EventIn, images: li
 def _upsert_camera(session: Session, ref: CameraRef) -> CameraInfo:
     """Insert the camera or move its last_seen, and read back what dedup needs (one statement)."""
     conn = session.connection()
-    row = conn.execute(ingest_sql.camera_upsert(conn.dialect.name),
-                       {"name": ref.name, "lat": ref.lat, "lon": ref.lon, "grid_id": ref.grid_id, "now": utcnow()}).one()
-    return CameraInfo(row.id, ref.name, row.lat, row.lon, row.grid_id, row.ground_points)
+    ((id_, lat, lon, grid_id, ground_points),) = ingest_sql.camera_upsert_raw(conn.dialect.name).execute(
+        conn, {"name": ref.name, "lat": ref.lat, "lon": ref.lon, "grid_id": ref.grid_id, "now": utcnow()})
+    return CameraInfo(id_, ref.name, lat, lon, grid_id, ground_points)
 
 
 def _discard_unless_committed(session: Session, store: EvidenceStore, what: str, keys: list[str]) -> None:

@@ -13,6 +13,7 @@ from functools import cache
 from sqlalchemy import Insert, Select, Update, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from api.heartbeat_sql import DriverStatement
 from api.models import DONE_STATES, OPEN_STATES, Camera, Event, Evidence, Order
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
@@ -23,6 +24,15 @@ CANDIDATE_COLUMNS = ("id", "camera_id", "state", "x1", "y1", "x2", "y2", "frame_
 
 INSERT_EVENT: Insert = insert(EVENTS).returning(EVENTS.c.id)
 INSERT_EVIDENCE: Insert = insert(Evidence.__table__)  # type: ignore[attr-defined]
+EVENT_KEYS = ("event_id", "order_id", "camera_id", "issue_type", "class_name", "confidence", "x1", "y1", "x2", "y2",
+              "frame_width", "frame_height", "first_seen", "confirmed_at", "track_id", "model_name", "model_version",
+              "lat", "lon", "received_at")
+EVIDENCE_KEYS = ("order_id", "event_id", "report_id", "audit_id", "kind", "object_key", "content_type", "size",
+                 "sha256", "width", "height", "created_at")
+# An event's own statements on the driver's cursor (api/heartbeat_sql.py): SQLAlchemy's execution
+# cost more CPU than SQLite took to run them. Same SQL, bind casts and conversions as above.
+INSERT_EVENT_RAW = DriverStatement(INSERT_EVENT, EVENT_KEYS)
+INSERT_EVIDENCE_RAW = DriverStatement(INSERT_EVIDENCE, EVIDENCE_KEYS)
 FIND_EVENT: Select = select(EVENTS.c.id, EVENTS.c.order_id).where(
     EVENTS.c.event_id == bindparam("event_id", type_=EVENTS.c.event_id.type))
 FIRST_EVENT_OF_ORDER: Select = select(func.min(EVENTS.c.id)).where(EVENTS.c.order_id == bindparam("order_id"))
@@ -76,3 +86,14 @@ def seen_update(columns: frozenset[str]) -> Update:
     return (update(ORDERS).where(ORDERS.c.id == bindparam("order_pk"))
             .values(event_count=ORDERS.c.event_count + 1,
                     **{name: bindparam(f"set_{name}", type_=ORDERS.c[name].type) for name in sorted(columns)}))
+
+
+@cache
+def camera_upsert_raw(dialect: str) -> DriverStatement:
+    # ground_points (JSON) comes back as text on SQLite: converted as SQLAlchemy would.
+    return DriverStatement(camera_upsert(dialect), convert_results=True)
+
+
+@cache
+def seen_update_raw(columns: frozenset[str]) -> DriverStatement:
+    return DriverStatement(seen_update(columns))

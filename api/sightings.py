@@ -51,8 +51,8 @@ def file_sighting(session: Session, settings: Settings, s: Sighting, frame_size:
              TransitionInput(note="the camera still sees the issue after it was resolved"), action="camera_check")
         session.flush()
     values = seen_update(found, s, frame_size, first_seen, seen_after_fix=match != Match.late)
-    session.connection().execute(ingest_sql.seen_update(frozenset(values)),
-                                 {"order_pk": found.id, **{f"set_{k}": v for k, v in values.items()}})
+    ingest_sql.seen_update_raw(frozenset(values)).execute(
+        session.connection(), {"order_pk": found.id, **{f"set_{k}": v for k, v in values.items()}})
     return Filed(found.id, False, match)
 
 
