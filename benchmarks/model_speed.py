@@ -1,7 +1,7 @@
 """The same weights at several input sizes, timed in one run on the edge's own backend: the cost
 side of choosing 320 or 416 px (`streetwatch eval --imgsz` gives the accuracy side).
 
-    .venv/bin/python -m benchmarks.model_speed models/streetwatch-v4 [--sizes 320,416,480] [--frames 64]
+    .venv/bin/python -m benchmarks.model_speed models/streetwatch-v5 [--sizes 320,416,480] [--frames 64]
 
 Frames are 1280×720 stills of the demo street, in batches of 8 as the edge's inference queue
 forms them, on one thread per process as the edge's workers run. Each size is timed twice,

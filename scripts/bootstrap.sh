@@ -61,8 +61,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 # The deployed model's ONNX (the edge's default backend) is made here from its .pt rather than
-# committed: 10 MB of float32 that the 5 MB checkpoint already holds.
-for MODEL_DIR in models/streetwatch-v2 models/streetwatch-v3 models/streetwatch-v4; do
+# committed: 10 MB of float32 that the 5 MB checkpoint already holds. The one before it is
+# exported too, for a rollback; older ones on demand (`streetwatch model export models/X`).
+for MODEL_DIR in models/streetwatch-v4 models/streetwatch-v5; do
   name=$(basename "$MODEL_DIR")
   if [[ ",$EXTRAS," == *",edge,"* ]] && [ ! -f "$MODEL_DIR/$name.onnx" ]; then
     echo "bootstrap: exporting $MODEL_DIR to ONNX and OpenVINO"

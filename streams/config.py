@@ -1,7 +1,7 @@
 """The edge's YAML configuration, validated by pydantic (typos are errors naming the field).
 
     api: {url: http://127.0.0.1:8000, key: ...}
-    model: models/streetwatch-v4
+    model: models/streetwatch-v5
     issues: {flooding: {confirm_seconds: 20}}
     cameras:
       - {name: gate-3, url: rtsp://..., lat: 31.2, lon: 121.4, grid_id: g-12}
@@ -228,7 +228,7 @@ class CameraConfig(Strict):
 
 class EdgeConfig(Strict):
     api: ApiTarget = Field(default_factory=ApiTarget)
-    model: Path = Path("models/streetwatch-v4")  # the deployed model
+    model: Path = Path("models/streetwatch-v5")  # the deployed model
     # onnxruntime (default: the fastest here), openvino (f32), or ultralytics (PyTorch .pt)
     detector: Literal["onnxruntime", "openvino", "ultralytics"] = "onnxruntime"
     # Inference threads. One by default: an edge box's cores are busy reading cameras, and a

@@ -25,7 +25,7 @@ log = logging.getLogger("streetwatch.demo")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = Path("var/demo")
-MODEL = ROOT / "models" / "streetwatch-v4"  # the deployed model
+MODEL = ROOT / "models" / "streetwatch-v5"  # the deployed model
 # Demo confirmation times are short so the orders show up within a minute; a real street
 # config waits minutes (a stall parked for 30 s is not yet street vending).
 DEMO_ISSUES = {t: {"confirm_seconds": 5, "min_hits": 3, "clear_seconds": 120}
