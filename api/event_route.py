@@ -21,21 +21,18 @@ import re
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from sqlmodel import Session
-from starlette._utils import is_async_callable
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.ahead_of_stack import answer_in_thread, content_length, header
 from api.auth import Principal, _given_key, known_principal
 from api.box_binding import _UNKNOWN, _cached_owner, _judge, owner_of
 from api.event_checks import check_clock, parse_event
 from api.event_form import EVENT_PART, IMAGE_PARTS
 from api.events import ingest_event
 from api.evidence_store import EvidenceStore
-from api.heartbeat_route import JSON_HEADERS, _handler, _header, _length
 from api.key_first import _key_headers
 from api.models import Role
 from api.nul_guard import _read_body, _replay
@@ -64,8 +61,8 @@ class EventFirst:
         headers = scope["headers"]
         settings: Settings = self.api.state.settings
         who = _caller(settings, headers)
-        length = _length(headers)
-        boundary = CONTENT_TYPE.fullmatch(_header(headers, b"content-type"))
+        length = content_length(headers)
+        boundary = CONTENT_TYPE.fullmatch(header(headers, b"content-type"))
         if who is None or length is None or boundary is None \
                 or length > 3 * settings.max_upload_bytes + FORM_SLACK_BYTES:
             await self.app(scope, receive, send)
@@ -80,20 +77,8 @@ class EventFirst:
         # In the route's order (frame, annotated, crop), whatever the body's.
         images = {kind: parts[name][1] for name, kind in IMAGE_NAMES.items() if name in parts}
         state = self.api.state
-        try:
-            answer, status = await run_in_threadpool(_ingest, state.engine, state.store, settings, who, event, images)
-        except Exception as exc:
-            handler = _handler(self.api, exc)
-            if handler is None:
-                raise
-            request = Request(scope, _replay(body, receive))
-            response = await handler(request, exc) if is_async_callable(handler) \
-                else await run_in_threadpool(handler, request, exc)
-            await response(scope, receive, send)
-            return
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]})
-        await send({"type": "http.response.body", "body": answer})
+        await answer_in_thread(self.api, scope, receive, send, body, _ingest, state.engine, state.store, settings,
+                               who, event, images)
 
 
 def _caller(settings: Settings, headers: list[tuple[bytes, bytes]]) -> Principal | None:

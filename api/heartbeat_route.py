@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from starlette._utils import is_async_callable
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.ahead_of_stack import answer_in_thread, content_length, header
 from api.auth import Principal, _given_key, known_principal
 from api.fleet_schemas import HeartbeatIn
 from api.heartbeats import record_heartbeat, record_unchanged
@@ -40,7 +37,6 @@ from api.nul_guard import _read_body, _replay, is_json
 # The route's path with BoxIdPath's constraints (api/routes/fleet.py); anything else (a box id
 # the route refuses with 422, a trailing slash) is left to the router.
 PATH = re.compile(r"/api/v1/boxes/([A-Za-z0-9_.\-]{1,100})/heartbeat")
-JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class HeartbeatFirst:
@@ -56,9 +52,9 @@ class HeartbeatFirst:
         box_id = match.group(1)
         headers = scope["headers"]
         who = self._caller(headers, box_id)
-        length = _length(headers)
+        length = content_length(headers)
         if who is None or length is None or length > self.api.state.settings.max_json_bytes \
-                or not is_json(_header(headers, b"content-type")):
+                or not is_json(header(headers, b"content-type")):
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
@@ -66,20 +62,8 @@ class HeartbeatFirst:
         if beat is None:
             await self.app(scope, _replay(body, receive), send)
             return
-        try:
-            answer = await run_in_threadpool(_record, self.api.state.engine, who, box_id, beat)
-        except Exception as exc:
-            handler = _handler(self.api, exc)
-            if handler is None:
-                raise
-            request = Request(scope, _replay(body, receive))
-            response = await handler(request, exc) if is_async_callable(handler) \
-                else await run_in_threadpool(handler, request, exc)
-            await response(scope, receive, send)
-            return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]})
-        await send({"type": "http.response.body", "body": answer})
+        await answer_in_thread(self.api, scope, receive, send, body, _record,
+                               self.api.state.engine, who, box_id, beat)
 
     def _caller(self, headers: list[tuple[bytes, bytes]], box_id: str) -> Principal | None:
         """The remembered caller, if it may speak as this box without a word from the route."""
@@ -92,12 +76,12 @@ class HeartbeatFirst:
         return who
 
 
-def _record(engine: Engine, who: Principal, box_id: str, beat: HeartbeatIn) -> bytes:
+def _record(engine: Engine, who: Principal, box_id: str, beat: HeartbeatIn) -> tuple[bytes, int]:
     answer = record_unchanged(engine, who, box_id, beat)
     if answer is None:
         with Session(engine) as session:
             answer = record_heartbeat(session, who, box_id, beat)
-    return answer.model_dump_json().encode()
+    return answer.model_dump_json().encode(), 200
 
 
 def _valid(body: bytes) -> HeartbeatIn | None:
@@ -109,24 +93,3 @@ def _valid(body: bytes) -> HeartbeatIn | None:
         return HeartbeatIn.model_validate(json.loads(body))
     except (ValueError, RecursionError, ValidationError):
         return None
-
-
-def _handler(api: FastAPI, exc: Exception) -> Any:
-    for cls in type(exc).__mro__:
-        if cls is Exception:  # left to the server-error layer, as the stack leaves it
-            return None
-        if cls in api.exception_handlers:
-            return api.exception_handlers[cls]
-    return None
-
-
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return b""
-
-
-def _length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    value = _header(headers, b"content-length")
-    return int(value) if value.isdigit() else None
