@@ -23,16 +23,13 @@ def camera_id_by_name(session: Session, name: str, hint: str = "") -> int:
     return camera_id
 
 
-def save_camera_row(session: Session, table: type[Row], camera_id: Callable[[], int],
-                    new: Callable[[int], Row], fill: Callable[[Row], None]) -> Row:
-    """Create the camera's row of `table` (`new`) or take the one there is, `fill` it, commit.
-    `camera_id` is asked inside the write transaction. Two first writers race on PostgreSQL:
-    the loser's INSERT fails on the key, and its second try updates the winner's row."""
+def write_row_once_more_on_conflict(session: Session, build: Callable[[], Row]) -> Row:
+    """`build` the row (create it or take the one there is, and fill it) in a write transaction
+    and commit. Two first writers race on PostgreSQL: the loser's INSERT fails on the key, and
+    its second pass finds and updates the winner's row."""
     for attempt in range(2):
         begin_write(session)
-        key = camera_id()
-        row = session.get(table, key) or new(key)
-        fill(row)
+        row = build()
         session.add(row)
         try:
             session.commit()
@@ -43,3 +40,16 @@ def save_camera_row(session: Session, table: type[Row], camera_id: Callable[[], 
                 raise
     session.refresh(row)
     return row
+
+
+def save_camera_row(session: Session, table: type[Row], camera_id: Callable[[], int],
+                    new: Callable[[int], Row], fill: Callable[[Row], None]) -> Row:
+    """Create the camera's row of `table` (`new`) or take the one there is, `fill` it, commit.
+    `camera_id` is asked inside the write transaction."""
+    def build() -> Row:
+        key = camera_id()
+        row = session.get(table, key) or new(key)
+        fill(row)
+        return row
+
+    return write_row_once_more_on_conflict(session, build)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api.camera_rows import write_row_once_more_on_conflict
 from api.db import begin_write
 from api.location import check_ground_points
 from api.schemas import both_or_neither
@@ -148,26 +149,19 @@ def list_grids(session: Session) -> list[GridPublic]:
 
 def update_camera(session: Session, name: str, data: CameraUpdate) -> CameraPublic:
     """Place a camera (position, grid, ground mapping); creates it if no event came from it yet."""
-    for attempt in range(2):
-        begin_write(session)
+    def build() -> Camera:
         changes = data.model_dump(exclude_unset=True)
         if changes.get("grid_id") is not None:  # as for workers: a grid must exist to be named
             _check_grids(session, [changes["grid_id"]], "grid_id")
+        # on PostgreSQL the camera's first event (or another PUT) may insert it after this read:
+        # the second pass then updates it
         camera = session.exec(select(Camera).where(Camera.name == name)).first() or Camera(name=name)
         for field, value in changes.items():
             setattr(camera, field, value)
         camera.placed_at = utcnow()  # from now on events do not move it (api/ingest_sql.py: camera_upsert)
-        session.add(camera)
-        try:
-            session.commit()
-            break
-        except IntegrityError:
-            # PostgreSQL: the camera's first event (or another PUT) inserted it since our
-            # read; it exists now, so the second pass updates it.
-            session.rollback()
-            if attempt:
-                raise
-    session.refresh(camera)
+        return camera
+
+    camera = write_row_once_more_on_conflict(session, build)
     return CameraPublic.model_validate(camera)
 
 
