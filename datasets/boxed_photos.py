@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from datasets.recipe import SPLITS, BoxedCsvSource, Recipe
-from datasets.synth.real_paste import ALL_EFFECTS, camera_effect
+from datasets.synth.real_paste import ALL_EFFECTS, camera_effect, read_at_most
 from datasets.yolo_labels import LabelError, YoloBox
 
 BOX_COLUMNS = ("file", "split", "class", "x1", "y1", "x2", "y2")
@@ -145,12 +145,9 @@ def changed_copy(image: Path, boxes: list[YoloBox], src: BoxedCsvSource,
                  rng: np.random.Generator) -> tuple[np.ndarray, list[YoloBox], str]:
     """The photo at most `max_side` large with one camera condition applied, its boxes moved
     with it (only "small" moves them), and the condition's name."""
-    img = cv2.imread(str(image))
+    img = read_at_most(image, src.max_side)
     if img is None:
         raise LabelError(f"source {src.name}: not an image OpenCV can read: {image}")
-    scale = min(1.0, src.max_side / max(img.shape[:2]))
-    if scale < 1:
-        img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     h, w = img.shape[:2]
     corners = [((b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h) for b in boxes]
     effect = str(rng.choice(ALL_EFFECTS))

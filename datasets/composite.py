@@ -13,7 +13,7 @@ from tqdm import tqdm
 from datasets.recipe import CompositeSource, Recipe, YoloSource
 from datasets.synth.generate import yolo_line
 from datasets.synth.scene import Label
-from datasets.synth.real_paste import EFFECTS, camera_effect, paste_water, wet_road
+from datasets.synth.real_paste import EFFECTS, camera_effect, paste_water, read_at_most, wet_road
 from datasets.yolo_labels import label_of, read_labels, source_names
 
 
@@ -37,12 +37,9 @@ def build_composites(src: CompositeSource, recipe: Recipe, root: Path, plan: lis
     picks = rng.choice(len(plan), size=src.images, replace=src.images > len(plan))
     for n, index in enumerate(tqdm(picks, desc=src.name, unit="img")):
         image, split, base = plan[int(index)]
-        img = cv2.imread(str(image))
+        img = read_at_most(image, src.max_side)
         if img is None:
             continue
-        scale = min(1.0, src.max_side / max(img.shape[:2]))
-        if scale < 1:
-            img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
         h, w = img.shape[:2]
         labelled = _pixel_boxes(image, names, remap, w, h)
         roll = rng.random()

@@ -14,6 +14,7 @@ Everything is a pure function of the image and a numpy Generator, so a build is 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,6 +26,18 @@ EFFECTS = ("night", "ir", "glare", "rain", "droplets", "low_bitrate", "small")
 # every effect camera_effect knows: "flash" is a night photo lit by the camera's own flash, the
 # look of about a third of the citizen photos the detector missed
 ALL_EFFECTS = (*EFFECTS, "flash")
+
+
+def read_at_most(path: Path, max_side: int) -> np.ndarray | None:
+    """The photo at `path` shrunk to at most `max_side` pixels on its longer side (None when
+    OpenCV cannot read it): the effects cost by the pixel, and the detector sees 320 px."""
+    img = cv2.imread(str(path))
+    if img is None:
+        return None
+    scale = min(1.0, max_side / max(img.shape[:2]))
+    if scale < 1:
+        img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    return img
 
 
 def _blob_mask(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
