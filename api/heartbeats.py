@@ -6,7 +6,7 @@ every time: last frame, frames per second, damaged packets). A camera's own row 
 row are written only when its state changes, so the database grows with changes, not with
 heartbeats. Plain SQLAlchemy Core statements: the ORM's bookkeeping for 40 cameras cost more
 than the statements. A heartbeat in which nothing changed (~98 % of them) has a shorter way,
-record_unchanged: its three statements on the driver's cursor (api/heartbeat_sql.py) in a
+record_unchanged: its three statements on the driver's cursor (api/driver_sql.py) in a
 connection without a session.
 """
 
@@ -27,7 +27,7 @@ from api.fleet_alerts import camera_back, tell
 from api.fleet_models import CameraStateChange, CameraStatus, EdgeBox
 from api.fleet_schemas import CameraHealthState as S
 from api.fleet_schemas import CameraReport, HeartbeatAccepted, HeartbeatIn
-from api.heartbeat_sql import DriverStatement
+from api.driver_sql import DriverStatement
 from api.models import Camera, utcnow
 from api.problems import Forbidden
 
@@ -45,7 +45,7 @@ OWN_CAMERAS = (select(*FIELDS).select_from(STATUS.join(CAMERAS, CAMERAS.c.id == 
                .where(STATUS.c.box_id == bindparam("box")))
 # The SET columns come from each execution's parameters (every column but the box's id).
 UPDATE_BOX = update(BOXES).where(BOXES.c.id == bindparam("box"))
-# The same, on the driver's cursor, for heartbeats in which nothing changed (api/heartbeat_sql.py).
+# The same, on the driver's cursor, for heartbeats in which nothing changed (api/driver_sql.py).
 BOX_COLUMNS = ("last_heartbeat_at", "heartbeat_interval_s", "software_version", "model_name", "model_version",
                "model_sha256", "model_error", "outbox_depth", "live", "offline_since", "offline_alert_at")
 LOCK_BOX_RAW = DriverStatement(LOCK_BOX)

@@ -13,7 +13,7 @@ from functools import cache
 from sqlalchemy import Insert, Select, Update, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from api.heartbeat_sql import DriverStatement
+from api.driver_sql import DriverStatement
 from api.models import DONE_STATES, OPEN_STATES, Camera, Event, Evidence, Order
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
@@ -29,7 +29,7 @@ EVENT_KEYS = ("event_id", "order_id", "camera_id", "issue_type", "class_name", "
               "lat", "lon", "received_at")
 EVIDENCE_KEYS = ("order_id", "event_id", "report_id", "audit_id", "kind", "object_key", "content_type", "size",
                  "sha256", "width", "height", "created_at")
-# An event's own statements on the driver's cursor (api/heartbeat_sql.py): SQLAlchemy's execution
+# An event's own statements on the driver's cursor (api/driver_sql.py): SQLAlchemy's execution
 # cost more CPU than SQLite took to run them. Same SQL, bind casts and conversions as above.
 INSERT_EVENT_RAW = DriverStatement(INSERT_EVENT, EVENT_KEYS)
 INSERT_EVIDENCE_RAW = DriverStatement(INSERT_EVIDENCE, EVIDENCE_KEYS)

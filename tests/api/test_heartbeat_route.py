@@ -1,5 +1,5 @@
 """Heartbeats answered before the middleware stack (api/heartbeat_route.py) and unchanged
-ones written on the driver's cursor (api/heartbeat_sql.py): the same answers, the same rows,
+ones written on the driver's cursor (api/driver_sql.py): the same answers, the same rows,
 and every request the layer does not take is the route's to answer."""
 
 from __future__ import annotations
