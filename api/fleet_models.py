@@ -33,6 +33,9 @@ class EdgeBox(SQLModel, table=True):
     live: dict = Field(default_factory=dict, sa_type=sa.JSON)
     offline_since: datetime | None = None  # set by the sweep when the box has fallen silent
     offline_alert_at: datetime | None = None  # its supervisors were told
+    # Of the camera states the box last reported in a fully recorded heartbeat; cleared by
+    # whatever else changes its cameras' rows (api/heartbeats.py). None: the next one is full.
+    states_digest: str | None = Field(default=None, max_length=32)
 
 
 class CameraStatus(SQLModel, table=True):
