@@ -57,6 +57,21 @@ class DriverStatement:
                     for row in rows]
         return rows
 
+    def rowcount(self, dbapi_connection: Any, dialect: Dialect, params: Mapping[str, Any]) -> int:
+        """Run on a bare DBAPI connection of `dialect` (one no SQLAlchemy Connection wraps: the
+        event loop's own, api/heartbeat_loop.py); the rows it touched. The driver's errors
+        come as the driver raises them: that caller falls back on any of them."""
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = _Compiled(self.statement, dialect, self.column_keys,
+                                                                 self.convert_results)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(params))
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
 
 class _Compiled:
     def __init__(self, statement: ClauseElement, dialect: Dialect, column_keys: list[str] | None,
