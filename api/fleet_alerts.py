@@ -72,7 +72,8 @@ def mark_silent_boxes(session: Session, now: datetime) -> int:
         # Won only if no heartbeat came in since the read above.
         won = session.execute(update(EdgeBox).where(col(EdgeBox.id) == box_id, col(EdgeBox.offline_since).is_(None),
                                                     col(EdgeBox.last_heartbeat_at) == last)
-                              .values(offline_since=last, offline_alert_at=now)).rowcount
+                              .values(offline_since=last, offline_alert_at=now,
+                                      states_digest=None)).rowcount  # its cameras change below
         if won:
             _cameras_go_offline(session, box_id, as_utc(last), now)
             silent += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, delete, func
+from sqlalchemy import case, delete, func, update
 from sqlmodel import Session, col, select
 
 from api.box_binding import forget_owners
@@ -83,8 +83,12 @@ def camera_history(session: Session, name: str, limit: int = 100) -> list[StateC
 
 
 def release_camera(session: Session, box_id: str, name: str) -> None:
-    """Let another box declare the camera (it moved, or its box was replaced). Its history stays."""
+    """Let another box declare the camera (it moved, or its box was replaced). Its history stays.
+    The box's next heartbeat takes the full path (api/heartbeats.py: its digest is cleared
+    first, its row locked before the camera's as a heartbeat locks them) and declares the
+    camera anew if the box still has it."""
     begin_write(session)
+    session.execute(update(EdgeBox).where(col(EdgeBox.id) == box_id).values(states_digest=None))
     camera_id = session.exec(select(Camera.id).join(CameraStatus, col(CameraStatus.camera_id) == col(Camera.id))
                              .where(Camera.name == name, CameraStatus.box_id == box_id)).first()
     if camera_id is None:

@@ -5,8 +5,10 @@ connection with a remembered key. Through the stack (the key check, the body cap
 guard, the router, FastAPI's dependencies and its thread hand-offs) a heartbeat cost ~0.8 ms
 of CPU around its own work. This layer takes only the plain case: a remembered key that
 speaks for the box in the path, a JSON body of a declared length within the JSON cap, no NUL
-escape, a body that validates. It then runs the same `record_heartbeat` in one thread
-hand-off and answers as the route would.
+escape, a body that validates. A heartbeat in which no camera changed is then written with
+one statement on the event loop's own connection (api/heartbeat_loop.py: no thread, one
+round trip); any other, or one that the loop cannot write at once, runs the same
+`record_heartbeat` in one thread hand-off. Either answers as the route would.
 
 Anything else goes down the stack unchanged (the body read here is replayed), so every
 refusal (401, 403, 413, 422 naming the field) is the route's own. An exception raised by
@@ -26,12 +28,13 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.ahead_of_stack import answer_in_thread, content_length, header
+from api.ahead_of_stack import JSON_HEADERS, answer_in_thread, content_length, header
 from api.auth import Principal, _given_key, known_principal
-from api.fleet_schemas import HeartbeatIn
-from api.heartbeats import record_heartbeat, record_unchanged
+from api.fleet_schemas import HeartbeatAccepted, HeartbeatIn
+from api.heartbeat_loop import loop_writer
+from api.heartbeats import record_heartbeat
 from api.key_first import _key_headers
-from api.models import Role
+from api.models import Role, utcnow
 from api.nul_guard import _read_body, _replay, is_json
 
 # The route's path with BoxIdPath's constraints (api/routes/fleet.py); anything else (a box id
@@ -62,8 +65,15 @@ class HeartbeatFirst:
         if beat is None:
             await self.app(scope, _replay(body, receive), send)
             return
-        await answer_in_thread(self.api, scope, receive, send, body, _record,
-                               self.api.state.engine, who, box_id, beat)
+        engine = self.api.state.engine
+        # `who` may speak as the box (_caller): record_heartbeat's check_box would pass.
+        if loop_writer(engine).record(box_id, beat, utcnow()):
+            answer = HeartbeatAccepted(box_id=box_id, cameras=len(beat.cameras), changes=0).model_dump_json().encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]})
+            await send({"type": "http.response.body", "body": answer})
+            return
+        await answer_in_thread(self.api, scope, receive, send, body, _record, engine, who, box_id, beat)
 
     def _caller(self, headers: list[tuple[bytes, bytes]], box_id: str) -> Principal | None:
         """The remembered caller, if it may speak as this box without a word from the route."""
@@ -77,10 +87,8 @@ class HeartbeatFirst:
 
 
 def _record(engine: Engine, who: Principal, box_id: str, beat: HeartbeatIn) -> tuple[bytes, int]:
-    answer = record_unchanged(engine, who, box_id, beat)
-    if answer is None:
-        with Session(engine) as session:
-            answer = record_heartbeat(session, who, box_id, beat)
+    with Session(engine) as session:
+        answer = record_heartbeat(session, who, box_id, beat)
     return answer.model_dump_json().encode(), 200
 
 

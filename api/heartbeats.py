@@ -5,24 +5,43 @@ of its cameras, one UPDATE of the box row (which carries the per-camera figures 
 every time: last frame, frames per second, damaged packets). A camera's own row and a history
 row are written only when its state changes, so the database grows with changes, not with
 heartbeats. Plain SQLAlchemy Core statements: the ORM's bookkeeping for 40 cameras cost more
-than the statements. A heartbeat in which nothing changed (~98 % of them) has a shorter way,
-record_unchanged: its three statements on the driver's cursor (api/driver_sql.py) in a
-connection without a session.
+than the statements.
+
+A heartbeat in which nothing changed (~98 % of them) has a shorter way: ONE statement,
+UNCHANGED_BOX, run on the event loop's own connection (api/heartbeat_loop.py). It updates the
+box's row only where the box's `states_digest` is the digest of this heartbeat's (camera,
+state) pairs and no offline alert is out; it touches no row otherwise, and the full
+record_heartbeat runs. That rests on this invariant:
+
+    edge_box.states_digest, when not NULL, is the digest of the states the box reported in
+    a heartbeat that record_heartbeat stored in full, and since then nothing else changed
+    a camera_status row's state or box_id of that box (no camera of another box became its).
+
+After a full record the database agrees with the report (every reported camera is the box's,
+in its reported state; every other camera of the box is disabled), so a later heartbeat with
+the same digest would change no camera row, add no history, insert nothing, and tell nobody
+(a box with an alert out is excluded by the WHERE: it is told back by the full path). So
+every other writer of camera_status.state or .box_id clears the box's digest in its own
+transaction, locking the box's row first as record_heartbeat does (one lock order, no
+deadlock on PostgreSQL): the sweep marking a silent box's cameras offline
+(api/fleet_alerts.py) and an admin releasing a camera (api/fleet_views.py). Writers of other
+columns (a camera's alert time, its placement) need not: the digest covers states only.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, insert, select, update
-from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from api.auth import Principal
 from api.box_binding import check_box, remember_owner
-from api.db import begin_write, write_connection
+from api.db import begin_write
 from api.fleet_alerts import camera_back, tell
 from api.fleet_models import CameraStateChange, CameraStatus, EdgeBox
 from api.fleet_schemas import CameraHealthState as S
@@ -45,14 +64,20 @@ OWN_CAMERAS = (select(*FIELDS).select_from(STATUS.join(CAMERAS, CAMERAS.c.id == 
                .where(STATUS.c.box_id == bindparam("box")))
 # The SET columns come from each execution's parameters (every column but the box's id).
 UPDATE_BOX = update(BOXES).where(BOXES.c.id == bindparam("box"))
-# The same, on the driver's cursor, for heartbeats in which nothing changed (api/driver_sql.py).
+# A heartbeat in which nothing changed: the same columns, only where the box's digest is this
+# heartbeat's and no alert is out (the module's docstring says why that is enough), on the
+# driver's cursor (api/driver_sql.py). PostgreSQL skips a box whose row another transaction
+# holds (the sweep, a full heartbeat) instead of waiting on the event loop: no row, the full path.
 BOX_COLUMNS = ("last_heartbeat_at", "heartbeat_interval_s", "software_version", "model_name", "model_version",
                "model_sha256", "model_error", "outbox_depth", "live", "offline_since", "offline_alert_at")
-LOCK_BOX_RAW = DriverStatement(LOCK_BOX)
-OWN_STATES_RAW = DriverStatement(select(CAMERAS.c.name, STATUS.c.state)
-                                 .select_from(STATUS.join(CAMERAS, CAMERAS.c.id == STATUS.c.camera_id))
-                                 .where(STATUS.c.box_id == bindparam("box")))
-UPDATE_BOX_RAW = DriverStatement(UPDATE_BOX, BOX_COLUMNS)
+_SAME = (BOXES.c.id == bindparam("box"), BOXES.c.states_digest == bindparam("digest"),
+         BOXES.c.offline_alert_at.is_(None))
+UNCHANGED_BOX = {
+    "sqlite": DriverStatement(update(BOXES).where(*_SAME), BOX_COLUMNS),  # BEGIN IMMEDIATE holds the file
+    "postgresql": DriverStatement(update(BOXES).where(BOXES.c.id == select(BOXES.c.id).where(*_SAME)
+                                                      .with_for_update(skip_locked=True).scalar_subquery()),
+                                  BOX_COLUMNS),
+}
 
 
 def record_heartbeat(session: Session, who: Principal, box_id: str, beat: HeartbeatIn,
@@ -117,40 +142,21 @@ def _record(session: Session, box_id: str, beat: HeartbeatIn, now: datetime) -> 
             # Gone from the box's config: nobody watches it, and nobody should be told it is blind.
             _change(session, row, box_id, S.disabled, now)
             changes += 1
-    conn.execute(UPDATE_BOX, _box_values(box_id, beat, now))
+    conn.execute(UPDATE_BOX, {**box_values(box_id, beat, now), "states_digest": states_digest(beat.cameras)})
     if box is not None and box.offline_alert_at is not None:
         tell(session, "box_back", f"box {box_id} is heard from again", None, box_id=box_id)
     session.commit()
     return HeartbeatAccepted(box_id=box_id, cameras=len(reports), changes=changes)
 
 
-def record_unchanged(engine: Engine, who: Principal, box_id: str, beat: HeartbeatIn,
-                     now: datetime | None = None) -> HeartbeatAccepted | None:
-    """record_heartbeat for the heartbeat of a known, heard-from box whose cameras are all its
-    own and none changed state (~98 % of them), on a connection without a session. None, with
-    nothing written, for any other: record_heartbeat then does the whole work."""
-    check_box(who, box_id)
-    with write_connection(engine) as conn:
-        box = LOCK_BOX_RAW.execute(conn, {"box": box_id})
-        if not box or box[0][0] is not None:  # new, or its supervisors are to hear it is back
-            return None
-        if not _states_unchanged(conn, box_id, beat):
-            return None
-        UPDATE_BOX_RAW.execute(conn, _box_values(box_id, beat, now or utcnow()))
-        conn.commit()
-    return HeartbeatAccepted(box_id=box_id, cameras=len(beat.cameras), changes=0)
+def states_digest(cameras: Iterable[CameraReport]) -> str:
+    """Of a heartbeat's (camera, state) pairs, in any order. Names are [A-Za-z0-9_.-] and states
+    words, so "name=state" joined by commas reads one way only."""
+    pairs = ",".join(sorted(f"{c.name}={c.state}" for c in cameras))
+    return hashlib.blake2b(pairs.encode(), digest_size=16).hexdigest()
 
 
-def _states_unchanged(conn: Connection, box_id: str, beat: HeartbeatIn) -> bool:
-    states = dict(OWN_STATES_RAW.execute(conn, {"box": box_id}))
-    for report in beat.cameras:
-        if states.pop(report.name, None) != report.state:
-            return False  # new, held by another box, or changed
-    # A camera gone from the box's config is to be disabled.
-    return all(state == S.disabled for state in states.values())
-
-
-def _box_values(box_id: str, beat: HeartbeatIn, now: datetime) -> dict[str, Any]:
+def box_values(box_id: str, beat: HeartbeatIn, now: datetime) -> dict[str, Any]:
     return dict(
         box=box_id, last_heartbeat_at=now, heartbeat_interval_s=beat.interval_s, software_version=beat.software_version,
         model_name=beat.model.name if beat.model else None, model_version=beat.model.version if beat.model else None,
