@@ -12,6 +12,7 @@ from typing import Iterator
 
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
+from api.jpeg_structure import jpeg_structure_problem
 from api.schemas import EvidenceKind
 
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png")}
@@ -110,10 +111,13 @@ def decoding(part: str) -> Iterator[None]:
 
 
 def check_image(kind: EvidenceKind, data: bytes, max_bytes: int | None = None, field: str | None = None,
-                size: tuple[int, int] | None = None, limit: int | None = None) -> CheckedImage:
+                size: tuple[int, int] | None = None, limit: int | None = None,
+                structure_only: bool = False) -> CheckedImage:
     """Decode the whole image: a truncated or corrupt JPEG is refused, not stored. Errors name
     `field` (the form field it came in), else the evidence kind (the edge's part names).
-    `size`: the exact size it must have; `limit`: most pixels (the kind's cap by default)."""
+    `size`: the exact size it must have; `limit`: most pixels (the kind's cap by default).
+    `structure_only`: a JPEG's segments and scans are read, not decoded (api/jpeg_structure.py:
+    for the edge's own frames); a PNG is decoded all the same."""
     part = field or kind.value
     if max_bytes is not None and len(data) > max_bytes:
         raise TooLarge(part, max_bytes)
@@ -121,14 +125,19 @@ def check_image(kind: EvidenceKind, data: bytes, max_bytes: int | None = None, f
         with open_image(part, data, limit or max_pixels(kind), size) as img:
             fmt = img.format
             width, height = img.size
-            if fmt == "JPEG":
-                # Luminance at 1/8 scale: libjpeg still entropy-decodes every component
-                # of every scan (a truncated file is still refused, as in colour) but skips
-                # most IDCT work and all colour conversion: 1.2 against 5.0 ms for a
-                # full decode of a 1280x720 frame (1.6 ms in colour at 1/8).
-                img.draft("L", (max(1, width // 8), max(1, height // 8)))
-            with decode_slot(img.size[0] * img.size[1]):
-                img.load()
+            if fmt == "JPEG" and structure_only:
+                problem = jpeg_structure_problem(data)
+                if problem is not None:
+                    raise BadImage(part, f"not a whole JPEG image: {problem}")
+            else:
+                if fmt == "JPEG":
+                    # Luminance at 1/8 scale: libjpeg still entropy-decodes every component
+                    # of every scan (a truncated file is still refused, as in colour) but skips
+                    # most IDCT work and all colour conversion: 1.2 against 5.0 ms for a
+                    # full decode of a 1280x720 frame (1.6 ms in colour at 1/8).
+                    img.draft("L", (max(1, width // 8), max(1, height // 8)))
+                with decode_slot(img.size[0] * img.size[1]):
+                    img.load()
     assert fmt is not None
     content_type, ext = FORMATS[fmt]
     return CheckedImage(kind, data, content_type, ext, width, height, hashlib.sha256(data).hexdigest())
@@ -136,12 +145,13 @@ def check_image(kind: EvidenceKind, data: bytes, max_bytes: int | None = None, f
 
 def check_images(images: dict[EvidenceKind, bytes], max_bytes: int | None = None,
                  frame_size: tuple[int, int] | None = None) -> list[CheckedImage]:
-    """All parts checked before any is stored; `frame` is required, the others optional. With
-    `frame_size` (the event's), the frame must be that size and no part may be larger: that
-    is known from the headers, before anything is decoded."""
+    """An edge event's parts, all checked before any is stored; `frame` is required, the
+    others optional. With `frame_size` (the event's), the frame must be that size and no part
+    may be larger: that is known from the headers. JPEGs, the box's own encoder's output, are
+    checked by their structure, not decoded (api/jpeg_structure.py says why)."""
     if EvidenceKind.frame not in images:
         raise BadImage(EvidenceKind.frame.value, "required: the full analysed frame (JPEG or PNG)")
     limit = min(CAMERA_MAX_PIXELS, frame_size[0] * frame_size[1]) if frame_size else None
     return [check_image(kind, images[kind], max_bytes, size=frame_size if kind == EvidenceKind.frame else None,
-                        limit=limit)
+                        limit=limit, structure_only=True)
             for kind in EvidenceKind if kind in images]
