@@ -28,7 +28,7 @@ from enum import StrEnum
 from sqlmodel import Session
 
 from api.geometry import best_match, scale_box
-from api.ingest_sql import candidate_query
+from api.ingest_sql import candidate_query_raw
 from api.location import Box, bounding_box, box_ground_point, distance_m, pixel_to_latlon
 from api.models import DONE_STATES, OPEN_STATES, OrderState, as_utc
 from api.schemas import IssueType
@@ -147,10 +147,10 @@ def _candidates(session: Session, s: Sighting, since: datetime, radius_m: float)
         params.update(lat_lo=lat_lo, lat_hi=lat_hi, lon_lo=lon_lo, lon_hi=lon_hi)
     if camera is not None:
         params["camera_id"] = camera.id
-    query = candidate_query(has_place, camera is not None)
+    query = candidate_query_raw(has_place, camera is not None)
     out = []
     for (id_, camera_id, state, x1, y1, x2, y2, width, height, o_lat, o_lon, verified_at, first_seen, last_seen,
-         cleared, done_at) in session.connection().execute(query, params):
+         cleared, done_at) in query.execute(session.connection(), params):
         box = (x1, y1, x2, y2) if None not in (x1, y1, x2, y2) else None
         size = (width, height) if width and height else None
         out.append(Candidate(id_, camera_id, OrderState(state), box, size, o_lat, o_lon, verified_at,

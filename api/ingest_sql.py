@@ -14,7 +14,7 @@ from sqlalchemy import Insert, Select, Update, bindparam, case, func, insert, or
 from sqlalchemy.dialects import postgresql, sqlite
 
 from api.driver_sql import DriverStatement
-from api.models import DONE_STATES, OPEN_STATES, Camera, Event, Evidence, Order
+from api.models import DONE_STATES, OPEN_STATES, Camera, Event, Evidence, Order, OrderState
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -53,9 +53,21 @@ def candidate_query(has_place: bool, has_camera: bool) -> Select:
     done_at = func.coalesce(t.c.resolved_at, t.c.closed_at, t.c.updated_at)
     return (select(*(t.c[name] for name in CANDIDATE_COLUMNS), done_at.label("done_at"))
             .where(t.c.issue_type == bindparam("issue_type", type_=t.c.issue_type.type), or_(*near),
-                   or_(t.c.state.in_(OPEN_STATES),
-                       t.c.state.in_(DONE_STATES) & (done_at >= bindparam("since", type_=t.c.updated_at.type))))
+                   or_(t.c.state.in_(_states(OPEN_STATES)),
+                       t.c.state.in_(_states(DONE_STATES)) & (done_at >= bindparam("since", type_=t.c.updated_at.type))))
             .order_by(t.c.id))
+
+
+def _states(states: tuple[OrderState, ...]) -> list:
+    # One bound value per state, not an expanding IN: the statement then compiles once for the
+    # driver's cursor (candidate_query_raw), with the values carried by the statement itself.
+    return [bindparam(f"state_{s.value}", s, type_=ORDERS.c.state.type) for s in states]
+
+
+@cache
+def candidate_query_raw(has_place: bool, has_camera: bool) -> DriverStatement:
+    # Datetimes come back as text on SQLite: converted as SQLAlchemy would.
+    return DriverStatement(candidate_query(has_place, has_camera), convert_results=True)
 
 
 @cache
