@@ -28,6 +28,7 @@ from enum import StrEnum
 from sqlmodel import Session
 
 from api.geometry import best_match, scale_box
+from api.driver_pipeline import Step, run_together
 from api.ingest_sql import candidate_query_raw
 from api.location import Box, bounding_box, box_ground_point, distance_m, pixel_to_latlon
 from api.models import DONE_STATES, OPEN_STATES, OrderState, as_utc
@@ -99,9 +100,11 @@ def locate(camera: CameraInfo, box: Box) -> tuple[float | None, float | None]:
     return camera.lat, camera.lon
 
 
-def find(session: Session, policy: IssuePolicy, s: Sighting) -> tuple[Match, Candidate | None]:
+def find(session: Session, policy: IssuePolicy, s: Sighting, lock: Step | None = None) -> tuple[Match, Candidate | None]:
+    """The rule that applies and its order. `lock`: the sighting's dedup locks
+    (api/dedup_locks.py), taken first, in the same round trip as the candidates' query."""
     since = as_utc(s.seen_at - timedelta(hours=policy.recurrence_cooldown_hours))
-    candidates = _candidates(session, s, since, policy.dedup_radius_m)
+    candidates = _candidates(session, s, since, policy.dedup_radius_m, lock)
     order = _match(s, [c for c in candidates if c.state in OPEN_STATES], policy)
     if order is not None:
         return Match.join, order
@@ -132,12 +135,15 @@ def _box_in_frame_of(order: Candidate, s: Sighting) -> Box:
     return scale_box(order.box, order.frame_size, s.frame_size)
 
 
-def _candidates(session: Session, s: Sighting, since: datetime, radius_m: float) -> list[Candidate]:
+def _candidates(session: Session, s: Sighting, since: datetime, radius_m: float,
+                lock: Step | None) -> list[Candidate]:
     """Open orders of the type near the sighting (or of its camera), and those done since
     the cooldown began, oldest first, in one query."""
     lat, lon, camera = s.lat, s.lon, s.camera
     has_place = lat is not None and lon is not None
+    first = [lock] if lock is not None else []
     if not has_place and camera is None:
+        run_together(session.connection(), first)
         return []
     params: dict[str, object] = {"issue_type": s.issue_type, "since": since}
     if lat is not None and lon is not None:
@@ -148,9 +154,10 @@ def _candidates(session: Session, s: Sighting, since: datetime, radius_m: float)
     if camera is not None:
         params["camera_id"] = camera.id
     query = candidate_query_raw(has_place, camera is not None)
+    rows = run_together(session.connection(), [*first, (query, params)])[-1]
     out = []
     for (id_, camera_id, state, x1, y1, x2, y2, width, height, o_lat, o_lon, verified_at, first_seen, last_seen,
-         cleared, done_at) in query.execute(session.connection(), params):
+         cleared, done_at) in rows:
         box = (x1, y1, x2, y2) if None not in (x1, y1, x2, y2) else None
         size = (width, height) if width and height else None
         out.append(Candidate(id_, camera_id, OrderState(state), box, size, o_lat, o_lon, verified_at,

@@ -28,11 +28,13 @@ import hashlib
 import math
 from functools import cache
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlmodel import Session
 
 from api.db import is_sqlite
 from api.dedup import METRES_PER_DEGREE_LAT, Sighting
+from api.driver_pipeline import Step
+from api.driver_sql import DriverStatement
 from api.settings import Settings
 
 
@@ -56,17 +58,19 @@ def sighting_locks(settings: Settings, s: Sighting) -> tuple[int, bool, list[int
     return lock_key(kind), exclusive, sorted(keys)
 
 
-def lock_sighting(session: Session, settings: Settings, s: Sighting) -> None:
-    """Take the sighting's dedup locks in the current write transaction (PostgreSQL)."""
+def lock_step(session: Session, settings: Settings, s: Sighting) -> Step | None:
+    """The statement that takes the sighting's dedup locks in the current write transaction,
+    for the caller to send before its dedup query (api/dedup.py `find`, in the same round
+    trip: api/driver_pipeline.py); None on SQLite, where the transaction began with BEGIN
+    IMMEDIATE and is the only writer."""
     if is_sqlite(session):
-        return  # the transaction began with BEGIN IMMEDIATE: it is the only writer
+        return None
     type_key, exclusive, keys = sighting_locks(settings, s)
-    params = {"t": type_key, **{f"k{i}": k for i, k in enumerate(keys)}}
-    session.connection().execute(_lock_statement(exclusive, len(keys)), params)
+    return _lock_statement(exclusive, len(keys)), {"t": type_key, **{f"k{i}": k for i, k in enumerate(keys)}}
 
 
 @cache
-def _lock_statement(exclusive: bool, n: int) -> TextClause:
-    # One round trip for all of them: PostgreSQL evaluates a select list left to right.
+def _lock_statement(exclusive: bool, n: int) -> DriverStatement:
+    # All of them in one statement: PostgreSQL evaluates a select list left to right.
     first = "pg_advisory_xact_lock(:t)" if exclusive else "pg_advisory_xact_lock_shared(:t)"
-    return text("SELECT " + ", ".join([first, *(f"pg_advisory_xact_lock(:k{i})" for i in range(n))]))
+    return DriverStatement(text("SELECT " + ", ".join([first, *(f"pg_advisory_xact_lock(:k{i})" for i in range(n))])))

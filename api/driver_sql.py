@@ -14,12 +14,23 @@ JSON on SQLite). A driver error is raised as SQLAlchemy raises it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
+
+
+@contextmanager
+def as_sqlalchemy_raises(dialect: Dialect, sql: str, params: Any) -> Iterator[None]:
+    """A driver error raised as SQLAlchemy raises it (IntegrityError, OperationalError...), so
+    callers and the app's handlers tell a duplicate from a database that is away the same way."""
+    try:
+        yield
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
 
 
 class DriverStatement:
@@ -32,39 +43,29 @@ class DriverStatement:
         self.convert_results = convert_results
         self._compiled: dict[str, _Compiled] = {}
 
-    def execute(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple]:
-        dialect = conn.dialect
+    def compiled_for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = _Compiled(self.statement, dialect, self.column_keys,
                                                                  self.convert_results)
+        return compiled
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple]:
+        dialect = conn.dialect
+        compiled = self.compiled_for(dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(compiled.sql, compiled.parameters(params))
-            rows = cursor.fetchall() if cursor.description is not None else []
-            if compiled.result_types is not None and compiled.results is None and cursor.description is not None:
-                compiled.set_results(dialect, cursor.description)
-        except dialect.loaded_dbapi.Error as exc:
-            # As SQLAlchemy raises it (IntegrityError, OperationalError...), so callers and the
-            # app's handlers tell a duplicate from a database that is away the same way.
-            raise DBAPIError.instance(compiled.sql, params, exc, dialect.loaded_dbapi.Error,
-                                      dialect=dialect) from exc
+            with as_sqlalchemy_raises(dialect, compiled.sql, params):
+                cursor.execute(compiled.sql, compiled.parameters(params))
+                return compiled.rows(cursor, dialect)
         finally:
             cursor.close()
-        convert = compiled.results
-        if convert and any(convert) and rows:
-            rows = [tuple(f(v) if f is not None and v is not None else v for f, v in zip(convert, row))
-                    for row in rows]
-        return rows
 
     def rowcount(self, dbapi_connection: Any, dialect: Dialect, params: Mapping[str, Any]) -> int:
         """Run on a bare DBAPI connection of `dialect` (one no SQLAlchemy Connection wraps: the
         event loop's own, api/heartbeat_loop.py); the rows it touched. The driver's errors
         come as the driver raises them: that caller falls back on any of them."""
-        compiled = self._compiled.get(dialect.name)
-        if compiled is None:
-            compiled = self._compiled[dialect.name] = _Compiled(self.statement, dialect, self.column_keys,
-                                                                 self.convert_results)
+        compiled = self.compiled_for(dialect)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(compiled.sql, compiled.parameters(params))
@@ -97,9 +98,18 @@ class _Compiled:
             if convert_results else None
         self.results: list[Callable[[Any], Any] | None] | None = None
 
-    def set_results(self, dialect: Dialect, description: Sequence[Sequence[Any]]) -> None:
-        assert self.result_types is not None
-        self.results = [t.result_processor(dialect, d[1]) for t, d in zip(self.result_types, description)]
+    def rows(self, cursor: Any, dialect: Dialect) -> list[tuple]:
+        """The executed statement's rows, converted where SQLAlchemy would convert them."""
+        if cursor.description is None:
+            return []
+        rows = cursor.fetchall()
+        if self.result_types is not None and self.results is None:
+            self.results = [t.result_processor(dialect, d[1]) for t, d in zip(self.result_types, cursor.description)]
+        convert = self.results
+        if convert and any(convert) and rows:
+            rows = [tuple(f(v) if f is not None and v is not None else v for f, v in zip(convert, row))
+                    for row in rows]
+        return rows
 
     def parameters(self, params: Mapping[str, Any]) -> tuple | dict[str, Any]:
         values = {k: (self.convert[k](v) if k in self.convert else v) for k, v in params.items()}

@@ -21,7 +21,8 @@ from api.db import begin_write
 from api.evidence_store import EvidenceStore
 from api.images import CheckedImage, check_images
 from api.dedup import CameraInfo, Sighting, locate
-from api.dedup_locks import lock_sighting
+from api.dedup_locks import lock_step
+from api.driver_pipeline import Step, run_together
 from api.models import Evidence, utcnow
 from api.sightings import file_sighting
 from api.schemas import CameraRef, EventAccepted, EventIn, EvidenceKind
@@ -117,23 +118,22 @@ def _write_rows(session: Session, settings: Settings, event: EventIn, images: li
     lat, lon = locate(camera, event.bbox)
     sighting = Sighting(event.issue_type, event.confirmed_at, camera, event.bbox, lat, lon,
                         (event.frame_width, event.frame_height))
-    lock_sighting(session, settings, sighting)
     filed = file_sighting(session, settings, sighting, (event.frame_width, event.frame_height), event.model,
-                          event.first_seen)
+                          event.first_seen, lock=lock_step(session, settings, sighting), defer_update=True)
     x1, y1, x2, y2 = event.bbox
     now = utcnow()
-    conn = session.connection()
-    ((event_row,),) = ingest_sql.INSERT_EVENT_RAW.execute(conn, dict(
+    writes: list[Step] = [*filed.deferred, (ingest_sql.INSERT_EVENT_RAW, dict(
         event_id=event.event_id, order_id=filed.order_id, camera_id=camera.id, issue_type=event.issue_type,
         class_name=event.class_name, confidence=event.confidence, x1=x1, y1=y1, x2=x2, y2=y2,
         frame_width=event.frame_width, frame_height=event.frame_height, first_seen=event.first_seen,
         confirmed_at=event.confirmed_at, track_id=event.track_id, model_name=event.model.name,
-        model_version=event.model.version, lat=lat, lon=lon, received_at=now))
-    for img, key in zip(images, keys):
-        ingest_sql.INSERT_EVIDENCE_RAW.execute(conn, dict(
-            order_id=filed.order_id, event_id=event_row, report_id=None, audit_id=None, kind=img.kind,
-            object_key=key, content_type=img.content_type, size=len(img.data), sha256=img.sha256,
-            width=img.width, height=img.height, created_at=now))
+        model_version=event.model.version, lat=lat, lon=lon, received_at=now))]
+    writes += [(ingest_sql.INSERT_EVENT_EVIDENCE_RAW, dict(
+        order_id=filed.order_id, of_event=event.event_id, report_id=None, audit_id=None, kind=img.kind,
+        object_key=key, content_type=img.content_type, size=len(img.data), sha256=img.sha256,
+        width=img.width, height=img.height, created_at=now)) for img, key in zip(images, keys)]
+    session.flush()  # a new order's rows first: the commit below goes with these writes
+    run_together(session.connection(), writes, commit=True)
     session.commit()
     log.info("event %s (%s, camera %s) → order %d (%s)", event.event_id, event.issue_type.value, event.camera.name,
              filed.order_id, filed.match.value)

@@ -33,6 +33,13 @@ EVIDENCE_KEYS = ("order_id", "event_id", "report_id", "audit_id", "kind", "objec
 # cost more CPU than SQLite took to run them. Same SQL, bind casts and conversions as above.
 INSERT_EVENT_RAW = DriverStatement(INSERT_EVENT, EVENT_KEYS)
 INSERT_EVIDENCE_RAW = DriverStatement(INSERT_EVIDENCE, EVIDENCE_KEYS)
+# An event's evidence, its row named by the event's id (parameter `of_event`) rather than by
+# the row id INSERT_EVENT returns: so both can go in one round trip (api/driver_pipeline.py).
+INSERT_EVENT_EVIDENCE_RAW = DriverStatement(
+    insert(Evidence.__table__).values(  # type: ignore[attr-defined]
+        event_id=select(EVENTS.c.id).where(EVENTS.c.event_id == bindparam("of_event", type_=EVENTS.c.event_id.type))
+        .scalar_subquery()),
+    [k for k in EVIDENCE_KEYS if k != "event_id"])
 FIND_EVENT: Select = select(EVENTS.c.id, EVENTS.c.order_id).where(
     EVENTS.c.event_id == bindparam("event_id", type_=EVENTS.c.event_id.type))
 FIRST_EVENT_OF_ORDER: Select = select(func.min(EVENTS.c.id)).where(EVENTS.c.order_id == bindparam("order_id"))

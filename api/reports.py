@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api.dedup import Sighting
-from api.dedup_locks import lock_sighting
+from api.dedup_locks import lock_step
 from api.db import begin_write
 from api.events import store_then_commit
 from api.evidence_store import EvidenceStore
@@ -80,8 +80,7 @@ def create_report(session: Session, store: EvidenceStore, settings: Settings, re
         begin_write(session)
         now = utcnow()
         sighting = Sighting(report.issue_type, now, None, None, report.lat, report.lon)
-        lock_sighting(session, settings, sighting)
-        filed = file_sighting(session, settings, sighting)
+        filed = file_sighting(session, settings, sighting, lock=lock_step(session, settings, sighting))
         row = Report(tracking_id=tracking_id, order_id=filed.order_id, issue_type=report.issue_type, lat=report.lat,
                      lon=report.lon, text=report.text, contact=report.contact, created_at=now)
         session.add(row)

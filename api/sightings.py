@@ -8,7 +8,7 @@ Joining, the common case by far, is one UPDATE; the ORM is used for the rare res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from api.auth import Principal
 from api import dedup, ingest_sql
 from api.dedup import Candidate, Match, Sighting
 from api.dispatch import start_new_order
+from api.driver_pipeline import Step, run_together
 from api.lifecycle import TransitionInput, move
 from api.models import Order, OrderSource, OrderState, Role, as_utc, utcnow
 from api.schemas import ModelRef
@@ -29,12 +30,17 @@ class Filed:
     order_id: int
     new: bool
     match: Match
+    # With file_sighting(defer_update=True): the joined order's UPDATE, not yet sent; the
+    # caller sends it with its own writes (api/driver_pipeline.py) before it commits.
+    deferred: list[Step] = field(default_factory=list)
 
 
 def file_sighting(session: Session, settings: Settings, s: Sighting, frame_size: tuple[int, int] | None = None,
-                  model: ModelRef | None = None, first_seen: datetime | None = None) -> Filed:
-    """Attach the sighting to an order or open one; flushes, does not commit."""
-    match, found = dedup.find(session, settings.policy(s.issue_type), s)
+                  model: ModelRef | None = None, first_seen: datetime | None = None, lock: Step | None = None,
+                  defer_update: bool = False) -> Filed:
+    """Attach the sighting to an order or open one; flushes, does not commit. `lock`: the
+    sighting's dedup locks, taken before dedup reads (api/dedup_locks.py `lock_step`)."""
+    match, found = dedup.find(session, settings.policy(s.issue_type), s, lock)
     if found is None or match == Match.recurrence:
         new = _new_order(s, frame_size, model, first_seen or s.seen_at,
                          recurrence_of=found.id if found is not None else None)
@@ -51,8 +57,10 @@ def file_sighting(session: Session, settings: Settings, s: Sighting, frame_size:
              TransitionInput(note="the camera still sees the issue after it was resolved"), action="camera_check")
         session.flush()
     values = seen_update(found, s, frame_size, first_seen, seen_after_fix=match != Match.late)
-    ingest_sql.seen_update_raw(frozenset(values)).execute(
-        session.connection(), {"order_pk": found.id, **{f"set_{k}": v for k, v in values.items()}})
+    update = (ingest_sql.seen_update_raw(frozenset(values)), {"order_pk": found.id, **{f"set_{k}": v for k, v in values.items()}})
+    if defer_update:
+        return Filed(found.id, False, match, [update])
+    run_together(session.connection(), [update])
     return Filed(found.id, False, match)
 
 
