@@ -98,7 +98,7 @@ def _put_objects(store: EvidenceStore, prefix: str, images: list[CheckedImage]) 
     try:
         for img in images:
             key = object_key(prefix, attempt, img)
-            store.put(key, img.data, img.content_type)
+            store.put(key, img.data, img.content_type, img.sha256)
             keys.append(key)
     except BaseException:
         _delete_quietly(store, keys)

@@ -150,11 +150,11 @@ def test_store_unavailable_halts_the_rest_of_the_batch_with_503(sqlite_backend, 
     store = app.state.store
     real_put, calls = store.put, []
 
-    def flaky_put(key, data, content_type):
+    def flaky_put(key, data, content_type, sha256=None):
         calls.append(key)
         if len(calls) == 2:
             raise StoreUnavailable("down")
-        return real_put(key, data, content_type)
+        return real_put(key, data, content_type, sha256)
 
     monkeypatch.setattr(store, "put", flaky_put)
     with TestClient(app, headers=auth(make_key(sqlite_backend, "admin"))) as client:

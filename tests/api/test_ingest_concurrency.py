@@ -125,11 +125,11 @@ def test_s3_failing_midway_leaves_no_objects(client, backend, monkeypatch, caplo
     store = client.app.state.store
     real_put, puts = store.put, []
 
-    def put_then_fail(key, data, content_type):
+    def put_then_fail(key, data, content_type, sha256=None):
         if puts:
             raise StoreUnavailable("disk full")
         puts.append(key)
-        real_put(key, data, content_type)
+        real_put(key, data, content_type, sha256)
 
     monkeypatch.setattr(store, "put", put_then_fail)
     resp = post(client, event_json(), annotated=jpeg())
