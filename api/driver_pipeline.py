@@ -1,13 +1,17 @@
 """Several driver statements sent together: on PostgreSQL one round trip instead of one each.
 
 An event on PostgreSQL made eight round trips (BEGIN, the camera upsert, the dedup locks, the
-candidates, the order's UPDATE, the event and evidence INSERTs, COMMIT). In the API server each
-one is a thread going to sleep and waking, which on this VM costs more CPU than the statement:
-the same code used ~2 ms more of the API's CPU per event on PostgreSQL than on SQLite.
+candidates, the order's UPDATE, the event and evidence INSERTs, COMMIT); now it makes three:
+BEGIN with the upsert, the locks with the candidates, the writes with the COMMIT. In the API
+server each round trip is a thread going to sleep and waking, which on this VM costs more CPU
+than the statement: the same code used ~2 ms more of the API's CPU per event on PostgreSQL
+than on SQLite.
 psycopg's pipeline mode sends statements without waiting for each answer; PostgreSQL still
 runs them one after the other, each with its own snapshot (READ COMMITTED), so a query sent
 after a lock sees what was committed before the lock was granted, as when sent alone. The
 first error stops the rest and fails the transaction, which the caller rolls back as usual.
+The BEGIN psycopg sends before a transaction's first statement goes in the same round trip
+in pipeline mode (its own otherwise), so even a single first statement gains one.
 
 On SQLite (in-process, no round trips) the statements simply run in turn.
 """

@@ -143,8 +143,10 @@ def _write_rows(session: Session, settings: Settings, event: EventIn, images: li
 def _upsert_camera(session: Session, ref: CameraRef) -> CameraInfo:
     """Insert the camera or move its last_seen, and read back what dedup needs (one statement)."""
     conn = session.connection()
-    ((id_, lat, lon, grid_id, ground_points),) = ingest_sql.camera_upsert_raw(conn.dialect.name).execute(
-        conn, {"name": ref.name, "lat": ref.lat, "lon": ref.lon, "grid_id": ref.grid_id, "now": utcnow()})
+    # Through run_together although alone: on PostgreSQL its BEGIN then goes in the same round trip.
+    [((id_, lat, lon, grid_id, ground_points),)] = run_together(conn, [(
+        ingest_sql.camera_upsert_raw(conn.dialect.name),
+        {"name": ref.name, "lat": ref.lat, "lon": ref.lon, "grid_id": ref.grid_id, "now": utcnow()})])
     return CameraInfo(id_, ref.name, lat, lon, grid_id, ground_points)
 
 
