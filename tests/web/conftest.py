@@ -122,8 +122,11 @@ def _wait_until_up(proc: subprocess.Popen, url: str, log: Path) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    # Module, not session: while sync_playwright is open, this thread has a running asyncio loop,
+    # and every asyncio.run() in a later test fails ("cannot be called from a running event
+    # loop"). Last in the suite that went unnoticed; under pytest-xdist other modules follow.
     # Missing pieces fail rather than skip: a CI run without its browser must not pass quietly.
     try:
         from playwright import sync_api
