@@ -20,6 +20,7 @@ from streams.camera_server import RtspCameraServer, free_port
 from streams.config import EdgeConfig
 from streams.pipeline import EdgePipeline
 from streams.uplink import EventUploader, OutgoingEvent, post_event
+from tests.support.artefacts import shared_artefact
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -39,7 +40,8 @@ class RecordingUploader(EventUploader):
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    return render_clip(tmp_path_factory.mktemp("clip") / "street.mp4", seconds=30)
+    """Rendered once per run for this module and test_end_to_end_snapshot (~15 s of CPU each)."""
+    return shared_artefact(tmp_path_factory, "street-30s", lambda d: render_clip(d / "street.mp4", seconds=30))
 
 
 @pytest.fixture(scope="module")
