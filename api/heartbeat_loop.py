@@ -37,6 +37,7 @@ RECONNECT_AFTER_S = 5.0
 # fails, and the heartbeat goes the full way in a thread.
 PG_STATEMENT_TIMEOUT_MS = 250
 PG_CONNECT_TIMEOUT_S = 2  # libpq's least
+WARN_EVERY_S = 60.0
 
 
 class LoopWriter:
@@ -51,6 +52,7 @@ class LoopWriter:
         self._use = threading.Lock()
         self._conn: Any = None
         self._retry_at = 0.0
+        self._quiet_until = 0.0
 
     def record(self, box_id: str, beat: HeartbeatIn, now: datetime) -> bool:
         """True: stored, nothing else to do. False: nothing written; record it in full."""
@@ -64,8 +66,8 @@ class LoopWriter:
             try:
                 return self._sqlite(conn, params) if self.sqlite else self._postgres(conn, params)
             except Exception as exc:  # a broken or confused connection: a new one next time
-                log.info("heartbeat on the event loop: %s; connection closed", exc)
                 self._close()
+                self._say(f"heartbeat on the event loop: {exc!r}; connection closed, heartbeats go the full way")
                 return False
         finally:
             self._use.release()
@@ -109,11 +111,18 @@ class LoopWriter:
                 conn = self.dialect.connect(*cargs, **cparams)
                 conn.execute(f"SET statement_timeout = {PG_STATEMENT_TIMEOUT_MS}")
         except Exception as exc:
-            log.warning("heartbeat on the event loop: cannot connect (%s); heartbeats go the full way", exc)
             self._retry_at = time.monotonic() + RECONNECT_AFTER_S
+            self._say(f"heartbeat on the event loop: cannot connect ({exc!r}); heartbeats go the full way")
             return None
         self._conn = conn
         return conn
+
+    def _say(self, message: str) -> None:
+        """A warning at most once a minute: a failure that repeats on every heartbeat (the full
+        way costs ~1 ms more each) shows in the log without flooding it."""
+        if time.monotonic() >= self._quiet_until:
+            self._quiet_until = time.monotonic() + WARN_EVERY_S
+            log.warning("%s", message)
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None

@@ -333,3 +333,16 @@ def test_a_box_with_no_camera_changes_coming_back_tells_its_supervisors(backend:
         s.commit()
     assert beat_at(8)["short"] is False
     assert len(notifications(backend, "box_back")) == 2
+
+
+def test_a_broken_loop_connection_is_replaced(backend: Settings, writer: LoopWriter) -> None:
+    plain = HeartbeatIn.model_validate(heartbeat(camera("cam-1")))
+    with Session(get_engine(backend.database_url)) as s:
+        record_heartbeat(s, SYSTEM, "box-1", plain)
+    assert writer.record("box-1", plain, utcnow_plus(1))
+    writer._conn.close()  # as a database restart leaves it
+    before = _box(backend)
+    assert not writer.record("box-1", plain, utcnow_plus(2))  # declined, nothing written: the full path's
+    assert _box(backend) == before
+    assert writer.record("box-1", plain, utcnow_plus(3))  # a new connection
+    assert _box(backend)["last_heartbeat_at"] > before["last_heartbeat_at"]
