@@ -22,24 +22,23 @@ CAMERAS = Camera.__table__  # type: ignore[attr-defined]
 CANDIDATE_COLUMNS = ("id", "camera_id", "state", "x1", "y1", "x2", "y2", "frame_width", "frame_height", "lat", "lon",
                      "verified_at", "first_seen", "last_seen", "cleared_by_camera")
 
-INSERT_EVENT: Insert = insert(EVENTS).returning(EVENTS.c.id)
-INSERT_EVIDENCE: Insert = insert(Evidence.__table__)  # type: ignore[attr-defined]
+INSERT_EVENT: Insert = insert(EVENTS)
 EVENT_KEYS = ("event_id", "order_id", "camera_id", "issue_type", "class_name", "confidence", "x1", "y1", "x2", "y2",
               "frame_width", "frame_height", "first_seen", "confirmed_at", "track_id", "model_name", "model_version",
               "lat", "lon", "received_at")
-EVIDENCE_KEYS = ("order_id", "event_id", "report_id", "audit_id", "kind", "object_key", "content_type", "size",
-                 "sha256", "width", "height", "created_at")
+# The event's evidence: its event_id comes from the statement's subquery, not from a parameter.
+EVIDENCE_KEYS = ("order_id", "report_id", "audit_id", "kind", "object_key", "content_type", "size", "sha256", "width",
+                 "height", "created_at")
 # An event's own statements on the driver's cursor (api/driver_sql.py): SQLAlchemy's execution
 # cost more CPU than SQLite took to run them. Same SQL, bind casts and conversions as above.
 INSERT_EVENT_RAW = DriverStatement(INSERT_EVENT, EVENT_KEYS)
-INSERT_EVIDENCE_RAW = DriverStatement(INSERT_EVIDENCE, EVIDENCE_KEYS)
 # An event's evidence, its row named by the event's id (parameter `of_event`) rather than by
-# the row id INSERT_EVENT returns: so both can go in one round trip (api/driver_pipeline.py).
+# a row id read back from INSERT_EVENT: so both go in one round trip (api/driver_pipeline.py).
 INSERT_EVENT_EVIDENCE_RAW = DriverStatement(
     insert(Evidence.__table__).values(  # type: ignore[attr-defined]
         event_id=select(EVENTS.c.id).where(EVENTS.c.event_id == bindparam("of_event", type_=EVENTS.c.event_id.type))
         .scalar_subquery()),
-    [k for k in EVIDENCE_KEYS if k != "event_id"])
+    EVIDENCE_KEYS)
 FIND_EVENT: Select = select(EVENTS.c.id, EVENTS.c.order_id).where(
     EVENTS.c.event_id == bindparam("event_id", type_=EVENTS.c.event_id.type))
 FIRST_EVENT_OF_ORDER: Select = select(func.min(EVENTS.c.id)).where(EVENTS.c.order_id == bindparam("order_id"))
