@@ -33,6 +33,11 @@ async def answer_in_thread(api: FastAPI, scope: Scope, receive: Receive, send: S
             else await run_in_threadpool(handler, request, exc)
         await response(scope, receive, send)
         return
+    await send_json(send, answer, status)
+
+
+async def send_json(send: Send, answer: bytes, status: int = 200) -> None:
+    """Answer with a JSON body, as the route's JSONResponse would."""
     await send({"type": "http.response.start", "status": status,
                 "headers": [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]})
     await send({"type": "http.response.body", "body": answer})

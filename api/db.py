@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -17,7 +15,7 @@ from alembic.script import ScriptDirectory
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession, SessionTransaction
 from sqlmodel import Session, create_engine
@@ -189,24 +187,6 @@ def begin_write(session: Session) -> None:
             raise
         return
     session.connection(execution_options={"sqlite_immediate": True})
-
-
-@contextmanager
-def write_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection in a write transaction, as begin_write opens one for a session (the
-    writer slot and BEGIN IMMEDIATE on SQLite), without a session's bookkeeping. Rolled back
-    unless the caller commits."""
-    slot = _writer_slot(engine) if engine.dialect.name == "sqlite" else None
-    if slot is not None and not slot.acquire(timeout=WRITER_WAIT_S):
-        raise DatabaseBusy(f"no SQLite writer slot within {WRITER_WAIT_S:.0f} s")
-    try:
-        with engine.connect() as conn:
-            conn.execution_options(sqlite_immediate=True)
-            conn.begin()
-            yield conn  # closing it rolls back what was not committed
-    finally:
-        if slot is not None:
-            slot.release()
 
 
 WRITER_SLOT = "streetwatch_writer_slot"

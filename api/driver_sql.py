@@ -1,15 +1,17 @@
 """Statements run on the database driver's own cursor, inside the session's transaction.
 
-The hot paths use them: a heartbeat in which no camera changed (the box's locked read, its
-cameras, the box's UPDATE: api/heartbeats.py) and an event's own writes (the camera upsert,
-the order's UPDATE, the event and evidence INSERTs: api/ingest_sql.py). Through SQLAlchemy's
+The hot paths use them: a heartbeat in which no camera changed (the box's one UPDATE:
+api/heartbeats.py, run by api/heartbeat_loop.py) and an event's statements (the camera upsert,
+the dedup locks and candidates, the order's UPDATE, the event and evidence INSERTs:
+api/ingest_sql.py, sent together by api/driver_pipeline.py). Through SQLAlchemy's
 execution (cache key, execution context, parameter and result processing) they cost more CPU
 than SQLite took to run them. Here each is compiled once per dialect by SQLAlchemy itself (its
 SQL, its parameter order, its bind casts and its type conversions for parameters, so what is
-stored is what Core would store), and then run on the DBAPI cursor. Results come back as the driver's plain tuples: only for
-columns the caller compares as they are (ids, names, states stored as strings), or converted
-by the columns' own result processors where SQLAlchemy would convert them (datetimes and
-JSON on SQLite). A driver error is raised as SQLAlchemy raises it.
+stored is what Core would store), and then run on the DBAPI cursor. Results come back as
+the driver's plain tuples: only for columns the caller compares as they are (ids, names,
+states stored as strings), or converted by the columns' own result processors where
+SQLAlchemy would convert them (datetimes and JSON on SQLite). A driver error is raised as
+SQLAlchemy raises it.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.ahead_of_stack import JSON_HEADERS, answer_in_thread, content_length, header
+from api.ahead_of_stack import answer_in_thread, content_length, header, send_json
 from api.auth import Principal, _given_key, known_principal
 from api.fleet_schemas import HeartbeatAccepted, HeartbeatIn
 from api.heartbeat_loop import loop_writer
@@ -68,10 +68,8 @@ class HeartbeatFirst:
         engine = self.api.state.engine
         # `who` may speak as the box (_caller): record_heartbeat's check_box would pass.
         if loop_writer(engine).record(box_id, beat, utcnow()):
-            answer = HeartbeatAccepted(box_id=box_id, cameras=len(beat.cameras), changes=0).model_dump_json().encode()
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]})
-            await send({"type": "http.response.body", "body": answer})
+            answer = HeartbeatAccepted(box_id=box_id, cameras=len(beat.cameras), changes=0)
+            await send_json(send, answer.model_dump_json().encode())
             return
         await answer_in_thread(self.api, scope, receive, send, body, _record, engine, who, box_id, beat)
 
