@@ -98,12 +98,15 @@ def _export_reviews(args: argparse.Namespace) -> int:
 def _api_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api import serve
+
     if args.migrate:
         _api_migrate(args)
     # proxy_headers off: uvicorn would take X-Forwarded-For from 127.0.0.1 as the client before
     # the API sees the request; the API decides by STREETWATCH_TRUSTED_PROXIES (api/client_address.py).
-    uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                access_log=not args.no_access_log, proxy_headers=False, timeout_keep_alive=args.keep_alive)
+    serve.run(uvicorn.Config("api.main:create_app", factory=True, host=args.host, port=args.port,
+                             workers=args.workers, access_log=not args.no_access_log, proxy_headers=False,
+                             timeout_keep_alive=args.keep_alive))
     return 0
 
 

@@ -63,12 +63,12 @@ def test_trusted_proxies_are_addresses_or_networks():
 
 
 def test_api_serve_turns_uvicorns_own_proxy_headers_off(monkeypatch):
-    import uvicorn
+    from api import serve
 
-    seen = {}
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    seen = []
+    monkeypatch.setattr(serve, "run", seen.append)
     assert streetwatch_cli.main(["api", "serve", "--port", "8123"]) == 0
-    assert seen["proxy_headers"] is False
+    assert seen[0].proxy_headers is False
 
 
 def test_ipv6_clients_are_counted_by_their_64():
