@@ -70,6 +70,8 @@ class HeartbeatIn(Strict):
     @classmethod
     def _unique(cls, value: list[CameraReport]) -> list[CameraReport]:
         names = [c.name for c in value]
+        if len(set(names)) == len(names):
+            return value
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"camera names must be unique; repeated: {', '.join(repeated)}")

@@ -42,6 +42,8 @@ def no_nul(value: str) -> str:
     # field, rather than by the database in the middle of an ingest.
     if "\x00" in value:
         raise ValueError(NUL_REFUSED)
+    if value.isascii():  # most text, and no surrogate in it: the search below is not needed
+        return value
     # A lone surrogate is no character: bytes that were not UTF-8 (api/form_text.py), or a
     # JSON "\ud800" escape. Either would be stored as garble or fail in the database.
     if _SURROGATE.search(value):
