@@ -4,10 +4,12 @@ uvicorn's server wakes every 100 ms to look at its exit flag (and refreshes the 
 every tenth time), and its multi-worker supervisor pings every worker over a pipe every 0.5 s.
 An idle API with two workers spent 11.6 ms of CPU a second on that alone (strace: nothing
 else woke it; 2-core VM), and a fleet's 17 heartbeats a second each paid 0.7 ms of it: a third
-of the heartbeat's budget. Here:
+of the heartbeat's budget. Even one wake a second cost a worker 2-3 ms of CPU a second here:
+a process woken after a pause runs its first instructions several times slower. Here:
 
-* `QuietServer` sleeps until the next whole second (the Date header keeps its one-second
-  resolution) or until a signal asks it to exit, which wakes it at once;
+* `QuietServer` sleeps until a signal asks it to exit, which wakes it at once; the Date
+  header is made when a response needs it in a new second (`DatedHeaders`), as fresh as
+  uvicorn's;
 * `QuietSupervisor` health-checks its workers every `HEALTH_CHECK_S` instead of every 0.5 s,
   and a signal (Ctrl-C, SIGTERM, SIGHUP's restart, SIGTTIN/SIGTTOU) wakes it at once, through
   `signal.set_wakeup_fd`.
@@ -26,10 +28,12 @@ import select
 import signal
 import sys
 import time
+from email.utils import formatdate
 from types import FrameType
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.server import ServerState
 from uvicorn.supervisors import multiprocess
 
 # A hung worker is found and replaced within this (uvicorn: 0.5 s). A crashed one as well: the
@@ -39,21 +43,51 @@ HEALTH_CHECK_S = 5.0
 logger = logging.getLogger("uvicorn.error")
 
 
+class DatedHeaders(ServerState):
+    """uvicorn's shared server state, whose default headers (Date first) are made when a
+    response asks for them in a new second, instead of by a timer each second."""
+
+    def __init__(self, config: uvicorn.Config):
+        self._config, self._second, self._headers = config, -1, []
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            date = [(b"date", formatdate(second, usegmt=True).encode())] if self._config.date_header else []
+            self._headers = date + self._config.encoded_headers
+        return self._headers
+
+    @default_headers.setter
+    def default_headers(self, value: list[tuple[bytes, bytes]]) -> None:
+        self._headers = value  # uvicorn's own assignments (at start, in on_tick)
+
+
 class QuietServer(uvicorn.Server):
-    """A uvicorn server that wakes once a second when idle instead of ten times."""
+    """A uvicorn server that sleeps until a signal when idle, instead of waking ten times a second."""
 
     _wake: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
+    def __init__(self, config: uvicorn.Config):
+        super().__init__(config)
+        self.server_state = DatedHeaders(config)
+
     async def main_loop(self) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
-        # on_tick refreshes the Date header, runs the notify callback and checks the exit flag
-        # and request limit when its counter is a multiple of 10: here, every call.
+        # on_tick checks the exit flag, and the request limit and notify callback when the
+        # counter is a multiple of 10: here, every call. With neither of those two set,
+        # nothing but an exit signal needs a wake-up.
         while not await self.on_tick(0):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.until_next_tick())
+            self._wake.clear()
 
-    def until_next_tick(self) -> float:
+    def until_next_tick(self) -> float | None:
+        if self.config.limit_max_requests is None and self.config.callback_notify is None:
+            return None
         return 1.0 - time.time() % 1.0  # the next whole second
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
