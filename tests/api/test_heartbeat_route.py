@@ -346,3 +346,20 @@ def test_a_broken_loop_connection_is_replaced(backend: Settings, writer: LoopWri
     assert _box(backend) == before
     assert writer.record("box-1", plain, utcnow_plus(3))  # a new connection
     assert _box(backend)["last_heartbeat_at"] > before["last_heartbeat_at"]
+
+
+def test_the_loop_connection_does_not_wait_for_the_disk(backend: Settings, writer: LoopWriter) -> None:
+    """A heartbeat's times are written again by the next one: its commit need not be flushed
+    (SQLite's synchronous=NORMAL under WAL keeps the file whole), while the pool's SQLite
+    connections, which write orders and events, keep flushing theirs."""
+    plain = HeartbeatIn.model_validate(heartbeat(camera("cam-1")))
+    engine = get_engine(backend.database_url)
+    with Session(engine) as s:
+        record_heartbeat(s, SYSTEM, "box-1", plain)
+    assert writer.record("box-1", plain, utcnow_plus(1))
+    if engine.dialect.name == "sqlite":
+        assert writer._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL, SQLite's default
+    else:  # (the tests' throwaway cluster has it off for every session anyway)
+        assert writer._conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
