@@ -11,8 +11,8 @@ a process woken after a pause runs its first instructions several times slower. 
   header is made when a response needs it in a new second (`DatedHeaders`), as fresh as
   uvicorn's;
 * `QuietSupervisor` health-checks its workers every `HEALTH_CHECK_S` instead of every 0.5 s,
-  and a signal (Ctrl-C, SIGTERM, SIGHUP's restart, SIGTTIN/SIGTTOU) wakes it at once, through
-  `signal.set_wakeup_fd`.
+  and a signal (Ctrl-C, SIGTERM, SIGHUP's restart, SIGTTIN/SIGTTOU, a worker's death) wakes it
+  at once, through `signal.set_wakeup_fd`.
 
 Everything else is uvicorn's own: the same Config, protocols, graceful shutdown, worker
 restarts, and startup-failure exit status.
@@ -36,8 +36,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.server import ServerState
 from uvicorn.supervisors import multiprocess
 
-# A hung worker is found and replaced within this (uvicorn: 0.5 s). A crashed one as well: the
-# supervisor learns of a dead child only when it looks.
+# A hung worker is found and replaced within this (uvicorn: 0.5 s); a dead one at once (SIGCHLD).
 HEALTH_CHECK_S = 5.0
 
 logger = logging.getLogger("uvicorn.error")
@@ -122,6 +121,9 @@ class QuietSupervisor(multiprocess.Multiprocess):
         for fd in (wake_read, wake_write):
             os.set_blocking(fd, False)
         previous_fd = signal.set_wakeup_fd(wake_write)
+        # A worker's death wakes the supervisor too (SIGCHLD is ignored unless handled): it is
+        # replaced at once, and a worker that fails at startup stops the server at once.
+        previous_chld = signal.signal(signal.SIGCHLD, lambda sig, frame: None)
         original, multiprocess.Process = multiprocess.Process, QuietWorker
         try:
             logger.info("Started parent process [%d]", os.getpid())
@@ -137,6 +139,7 @@ class QuietSupervisor(multiprocess.Multiprocess):
             logger.info("Stopping parent process [%d]", os.getpid())
         finally:
             multiprocess.Process = original
+            signal.signal(signal.SIGCHLD, previous_chld)
             signal.set_wakeup_fd(previous_fd)
             os.close(wake_read)
             os.close(wake_write)
