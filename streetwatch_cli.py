@@ -99,9 +99,15 @@ def _api_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api import serve
+    from api.db import check_migrated, get_engine
+    from api.settings import get_settings
 
     if args.migrate:
         _api_migrate(args)
+    # Each worker checks too, but a worker that refuses to start is restarted by the
+    # supervisor: with --workers 2 an unmigrated database printed its line over and over.
+    url = get_settings().database_url
+    check_migrated(get_engine(url), url)
     # proxy_headers off: uvicorn would take X-Forwarded-For from 127.0.0.1 as the client before
     # the API sees the request; the API decides by STREETWATCH_TRUSTED_PROXIES (api/client_address.py).
     serve.run(uvicorn.Config("api.main:create_app", factory=True, host=args.host, port=args.port,

@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import streetwatch_cli
+from streams.camera_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +63,16 @@ def test_environment_errors_are_one_line_not_tracebacks(tmp_path):
     assert run_cli("api", "migrate", **db).returncode == 0
     err = one_line_error(run_cli("dataset", "export-reviews", "--out", str(folder_is_a_file), **db))
     assert err.startswith("streetwatch: ") and "file" in err.lower()
+
+
+def test_serving_an_unmigrated_database_stops_with_one_line(tmp_path):
+    """With two workers each worker refused, and the supervisor restarted it, for ever."""
+    db = {"STREETWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}", "STREETWATCH_SECRET_KEY": "k" * 40}
+    for workers in ("1", "2"):
+        result = run_cli("api", "serve", "--workers", workers, "--port", str(free_port()), **db)
+        assert result.returncode != 0
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "streetwatch api migrate" in lines[0], result.stderr
 
 
 def test_bad_flag_values_are_refused_by_the_parser(capsys):

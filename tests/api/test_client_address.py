@@ -62,10 +62,12 @@ def test_trusted_proxies_are_addresses_or_networks():
         Settings(trusted_proxies=["proxy.local"])
 
 
-def test_api_serve_turns_uvicorns_own_proxy_headers_off(monkeypatch):
-    from api import serve
+def test_api_serve_turns_uvicorns_own_proxy_headers_off(monkeypatch, tmp_path):
+    from api import db, serve
 
     seen = []
+    monkeypatch.setenv("STREETWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'sw.db'}")
+    monkeypatch.setattr(db, "check_migrated", lambda engine, url: None)
     monkeypatch.setattr(serve, "run", seen.append)
     assert streetwatch_cli.main(["api", "serve", "--port", "8123"]) == 0
     assert seen[0].proxy_headers is False
