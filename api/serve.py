@@ -111,7 +111,8 @@ class QuietWorker(multiprocess.Process):
 
 
 class QuietSupervisor(multiprocess.Multiprocess):
-    """uvicorn's multi-worker supervisor, checking its workers every HEALTH_CHECK_S."""
+    """uvicorn's multi-worker supervisor, checking its workers every HEALTH_CHECK_S and
+    whenever a signal comes (a worker's death included)."""
 
     def run(self) -> None:
         # uvicorn's supervisor builds its workers by the module's name `Process` (at start,
