@@ -63,17 +63,14 @@ class DriverStatement:
         finally:
             cursor.close()
 
-    def rowcount(self, dbapi_connection: Any, dialect: Dialect, params: Mapping[str, Any]) -> int:
-        """Run on a bare DBAPI connection of `dialect` (one no SQLAlchemy Connection wraps: the
-        event loop's own, api/heartbeat_loop.py); the rows it touched. The driver's errors
-        come as the driver raises them: that caller falls back on any of them."""
+    def rowcount(self, cursor: Any, dialect: Dialect, params: Mapping[str, Any]) -> int:
+        """Run on a bare DBAPI cursor of `dialect` (of a connection no SQLAlchemy Connection
+        wraps: the event loop's own, api/heartbeat_loop.py, which keeps its cursor); the rows
+        it touched. The driver's errors come as the driver raises them: that caller falls back
+        on any of them."""
         compiled = self.compiled_for(dialect)
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(compiled.sql, compiled.parameters(params))
-            return cursor.rowcount
-        finally:
-            cursor.close()
+        cursor.execute(compiled.sql, compiled.parameters(params))
+        return cursor.rowcount
 
 
 class _Compiled:
