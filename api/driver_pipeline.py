@@ -32,6 +32,8 @@ def run_together(conn: Connection, steps: Sequence[Step], commit: bool = False) 
     """Each step's rows, in order. With `commit`, the transaction is committed with them (on
     PostgreSQL in the same round trip); the caller must have flushed its session first, and
     its own commit afterwards then has nothing left to send."""
+    if not steps and not commit:
+        return []  # an empty pipeline still costs PostgreSQL a round trip (its Sync)
     dialect = conn.dialect
     raw: Any = conn.connection.dbapi_connection
     if dialect.name != "postgresql":
