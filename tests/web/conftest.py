@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from api.auth import create_key
 from api.db import get_engine, upgrade_database
+from api.keepalive import SERVER_KEEP_ALIVE_S
 from api.models import Order, Role
 from tests.web.seed import Api, bearer, full_story
 
@@ -63,9 +64,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(tmp / "server.log", "wb")
+    # The server keeps idle connections longer than httpx's pool does (5 s), as `api serve`
+    # does: at uvicorn's own 5 s both sides dropped them together, and a request sent on one
+    # the server was closing failed ("Server disconnected without sending a response").
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
-                             "--port", str(port), "--no-access-log"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+                             "--port", str(port), "--no-access-log", "--timeout-keep-alive", str(SERVER_KEEP_ALIVE_S)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_until_up(proc, url, tmp / "server.log")
         clients = {role: httpx.Client(base_url=url, headers=bearer(key), timeout=30) for role, key in keys.items()}
