@@ -363,3 +363,35 @@ def test_the_loop_connection_does_not_wait_for_the_disk(backend: Settings, write
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL, SQLite's default
     else:  # (the tests' throwaway cluster has it off for every session anyway)
         assert writer._conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+
+
+def test_loop_parameters_in_postgres_text_form() -> None:
+    from api.heartbeat_loop import as_text
+
+    shanghai = datetime(2026, 12, 7, 11, 0, tzinfo=timezone(timedelta(hours=8)))
+    assert as_text(shanghai) == b"2026-12-07T11:00:00+08:00"
+    assert [as_text(v) for v in (None, "box-1", 30.0, 2, True, {"cam-1": {"fps": 0.5}})] == \
+        [None, b"box-1", b"30.0", b"2", b"true", b'{"cam-1": {"fps": 0.5}}']
+    # libpq would end the text at the NUL, and a naive time would be read in the session's zone:
+    # refused, so the heartbeat goes the full way instead of storing something else.
+    with pytest.raises(ValueError):
+        as_text("0.1\0evil")
+    with pytest.raises(ValueError):
+        as_text(datetime(2026, 12, 7, 11, 0))
+
+
+def test_the_loop_writes_times_whatever_the_sessions_time_zone(backend: Settings, writer: LoopWriter) -> None:
+    engine = get_engine(backend.database_url)
+    if engine.dialect.name == "postgresql":  # the loop's new connection takes the database's zone
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"ALTER DATABASE {engine.url.database} SET timezone = 'Asia/Shanghai'")
+            conn.commit()
+    plain = HeartbeatIn.model_validate(heartbeat(camera("cam-1")))
+    with Session(engine) as s:
+        record_heartbeat(s, SYSTEM, "box-1", plain)
+    at = datetime(2026, 12, 7, 3, 0, 0, 250000, tzinfo=timezone.utc)
+    assert writer.record("box-1", plain, at)
+    if engine.dialect.name == "postgresql":
+        assert writer._conn.execute("SHOW timezone").fetchone()[0] == "Asia/Shanghai"
+    stored = _box(backend)["last_heartbeat_at"]
+    assert (stored if stored.tzinfo else stored.replace(tzinfo=timezone.utc)) == at  # SQLite's come back naive
