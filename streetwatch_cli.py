@@ -96,6 +96,11 @@ def _export_reviews(args: argparse.Namespace) -> int:
 
 
 def _api_serve(args: argparse.Namespace) -> int:
+    if not args.no_huge_pages:
+        from api.huge_pages import serve_with_huge_pages
+
+        serve_with_huge_pages(args.workers)  # first: with one worker it may re-execute this process
+
     import uvicorn
 
     from api import serve
@@ -227,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=_at_least_one, default=1)
     s.add_argument("--migrate", action="store_true", help="upgrade the database first")
     s.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    s.add_argument("--no-huge-pages", action="store_true",
+                   help="keep the workers' Python heap on 4 KiB pages (default: on transparent huge pages where "
+                        "the kernel offers them, which halved a heartbeat's CPU after idle here; api/huge_pages.py)")
     s.add_argument("--keep-alive", type=_at_least_one, default=SERVER_KEEP_ALIVE_S, metavar="SECONDS",
                    help=f"close a connection idle this long (default {SERVER_KEEP_ALIVE_S}: longer than a box's "
                         "heartbeat interval, so its heartbeats share one connection)")

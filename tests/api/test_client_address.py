@@ -63,9 +63,10 @@ def test_trusted_proxies_are_addresses_or_networks():
 
 
 def test_api_serve_turns_uvicorns_own_proxy_headers_off(monkeypatch, tmp_path):
-    from api import db, serve
+    from api import db, huge_pages, serve
 
     seen = []
+    monkeypatch.setattr(huge_pages, "serve_with_huge_pages", lambda workers: None)  # it would re-execute pytest
     monkeypatch.setenv("STREETWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'sw.db'}")
     monkeypatch.setattr(db, "check_migrated", lambda engine, url: None)
     monkeypatch.setattr(serve, "run", seen.append)
