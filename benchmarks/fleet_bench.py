@@ -28,6 +28,7 @@ import numpy as np
 import psutil
 from tqdm import tqdm
 
+from benchmarks import cold_pages
 from benchmarks.api_bench import _api_server
 from benchmarks.fleet_plan import FleetStates, changed, plan_outages, send_times
 from benchmarks.fleet_rows import PG_STATS_FLUSH_S, Writes, install_counters, split, written
@@ -59,6 +60,9 @@ class FleetResult:
     cpu_s: dict[str, float] = field(default_factory=dict)  # per process kind, measured window
     rows: dict[str, int] = field(default_factory=dict)  # state_change / heartbeat / other, measured window
     rows_by_table: dict[str, int] = field(default_factory=dict)
+    # This host's cost of touching memory again after a pause, measured before the run
+    # (benchmarks/cold_pages.py): most of a heartbeat's CPU here, and it varies by day.
+    host_cold_pages: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def api_cpu_ms(self) -> float:
@@ -316,8 +320,11 @@ def run(backend: str = "sqlite", boxes: int = 500, cameras: int = 40, interval_s
             cluster = ThrowawayPostgres()
             url = stack.enter_context(cluster)
             db_pid = int((cluster.dir / "data" / "postmaster.pid").read_text().split()[0])
+        cold = cold_pages.measure()  # before the cluster's and the API's own work: a quiet host
+        print(cold)
         result = run_backend(backend, url, db_pid, Path(tmp), boxes, cameras, interval_s, seconds,
                              changes_per_minute, outage_s, workers, seed, keep_connections)
+        result.host_cold_pages = asdict(cold)
     print(report(result))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -353,6 +360,12 @@ def report(r: FleetResult) -> str:
                  f"a row per camera and heartbeat would be {r.heartbeats * r.cameras / minutes:.0f}")
     lines.append("rows by table: " + ", ".join(f"{k} {v}" for k, v in r.rows_by_table.items()))
     lines.append(f"heartbeats left their schedule late by {r.late_p95_ms:.1f} ms at p95")
+    if r.host_cold_pages:
+        cold = r.host_cold_pages["after_pause_us"] or 0.0
+        lines.append(f"host, before the run: {cold:.2f} µs to touch a resident 4 KiB page again after "
+                     f"{1000 * (r.host_cold_pages['pause_s'] or 0):.0f} ms asleep "
+                     f"({r.host_cold_pages['warm_us']:.3f} back to back); API CPU per heartbeat / that: "
+                     f"{r.api_cpu_ms * 1000 / max(cold, 1e-9):.0f} pages' worth")
     for sample in r.error_samples:
         lines.append(f"error: {sample}")
     ok = r.api_cpu_ms < TARGET_CPU_MS and r.p95_ms < TARGET_P95_MS and r.heartbeats and not r.errors

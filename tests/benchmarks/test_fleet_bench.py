@@ -105,7 +105,10 @@ def test_bench_fleet_short_run_on_sqlite(tmp_path):
     assert result.rows["heartbeat"] == result.heartbeats
     assert result.rows["state_change"] == 2 * result.changes_recorded
     assert result.cpu_s["api"] > 0 and result.register_s >= 0
-    assert json.loads((tmp_path / "r.json").read_text())["heartbeats"] == 24
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["heartbeats"] == 24
+    # The host's baseline, measured in the same run, is kept with the figures.
+    assert saved["host_cold_pages"]["after_pause_us"] > 0 and saved["host_cold_pages"]["warm_us"] > 0
     # Each box keeps its connection, registration to the end (a rare one closed by the rotation).
     assert 8 <= result.connections <= 12
 
@@ -126,3 +129,11 @@ def test_bad_bench_fleet_flags_are_refused_by_the_parser(capsys):
             streetwatch_cli.main(["bench", "fleet", *flags])
         assert exit_.value.code == 2, flags
         assert "error: argument" in capsys.readouterr().err
+
+
+def test_the_cold_page_probe_times_pages_touched_after_a_pause():
+    from benchmarks.cold_pages import measure
+
+    found = measure(pause_s=0.02, rounds=3)
+    assert 0 < found.warm_us and 0 < found.after_pause_us
+    assert found.rounds == 3 and "µs after 20 ms asleep" in str(found)
