@@ -66,19 +66,33 @@ def _serve(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen, list[int]]:
                              "--no-access-log", *flags], cwd=REPO, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "the API did not start"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    try:
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the API did not start"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+    except BaseException:
+        _stop(proc)
+        raise
     two = "--workers" in flags
     workers = [c.pid for c in psutil.Process(proc.pid).children()
                if "resource_tracker" not in " ".join(c.cmdline())] if two else [proc.pid]
     return proc, workers
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 @pytest.mark.parametrize("flags", [(), ("--workers", "2")], ids=["one worker", "two workers"])
@@ -93,8 +107,7 @@ def test_the_serving_processes_heap_is_on_huge_pages(tmp_path, flags):
             assert (env.get("PYTHONMALLOC") == "malloc" and TUNABLE in env.get("GLIBC_TUNABLES", "")) is on
             assert (_huge_kib(pid) > 0) is on
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        _stop(proc)
 
 
 def test_no_huge_pages_keeps_the_heap_as_it_was(tmp_path):
@@ -103,5 +116,4 @@ def test_no_huge_pages_keeps_the_heap_as_it_was(tmp_path):
         assert "PYTHONMALLOC" not in _environ(pid)
         assert _huge_kib(pid) == 0
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        _stop(proc)
