@@ -5,7 +5,8 @@ every tenth time), and its multi-worker supervisor pings every worker over a pip
 An idle API with two workers spent 11.6 ms of CPU a second on that alone (strace: nothing
 else woke it; 2-core VM), and a fleet's 17 heartbeats a second each paid 0.7 ms of it: a third
 of the heartbeat's budget. Even one wake a second cost a worker 2-3 ms of CPU a second here:
-a process woken after a pause runs its first instructions several times slower. Here:
+a process woken after a pause touches its memory again at several times the cost
+(api/huge_pages.py, which `api serve` also applies). Here:
 
 * `QuietServer` sleeps until a signal asks it to exit, which wakes it at once; the Date
   header is made when a response needs it in a new second (`DatedHeaders`), as fresh as
