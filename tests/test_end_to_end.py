@@ -21,6 +21,7 @@ from streams.config import EdgeConfig
 from streams.pipeline import EdgePipeline
 from streams.uplink import EventUploader, OutgoingEvent, post_event
 from tests.support.artefacts import shared_artefact
+from tests.support.servers import wait_until_answers
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -69,16 +70,7 @@ def api_url(tmp_path_factory, s3):
     proc = subprocess.Popen([*cli, "api", "serve", "--port", str(port)], env=env, cwd=workdir)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "API exited"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "API did not start"
-            time.sleep(0.3)
+        wait_until_answers(f"{base}/healthz", proc)
         yield base
     finally:
         proc.terminate()

@@ -6,15 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
 from api.huge_pages import TUNABLE, heap_environment, thp_mode
 from streams.camera_server import free_port
+from tests.support.servers import wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,17 +64,8 @@ def _serve(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen, list[int]]:
     proc = subprocess.Popen([sys.executable, "-m", "streetwatch_cli", "api", "serve", "--migrate", "--port", str(port),
                              "--no-access-log", *flags], cwd=REPO, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
     try:
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the API did not start"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        wait_until_answers(f"http://127.0.0.1:{port}/openapi.json", proc)
     except BaseException:
         _stop(proc)
         raise

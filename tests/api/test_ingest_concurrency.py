@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -10,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -25,6 +23,7 @@ from api.main import create_app
 from api.models import Order, OrderState, utcnow
 from tests.api.factories import (audit_count, auth, counts, event_json, jpeg, make_key, nothing_stored, order_row,
                                  post, set_order, stored_objects)
+from tests.support.servers import wait_until_answers
 
 
 def _unused_port() -> int:
@@ -158,14 +157,7 @@ def test_fifty_posts_from_five_edge_boxes_to_two_api_processes_make_one_order(ba
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stderr.read().decode() if server.stderr else "API exited"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "API did not start"
-            time.sleep(0.3)
+        wait_until_answers(f"{base}/healthz", server)
         events = []
         for i in range(50):
             ev = event_json(issue_type="flooding", bbox=(10 * (i % 5), 50, 10 * (i % 5) + 150, 200))

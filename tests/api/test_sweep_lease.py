@@ -8,7 +8,6 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-import httpx
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -16,6 +15,7 @@ from api.db import get_engine, upgrade_database
 from api.fleet_models import SweepLease
 from api.sweep_lease import take_lease
 from streams.camera_server import free_port
+from tests.support.servers import wait_until_answers
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
 
@@ -43,19 +43,6 @@ def _serve(url: str, workdir, port: int) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL)
 
 
-def _wait_up(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "API exited"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("API did not start")
-
-
 def _lease(engine) -> tuple[str, int]:
     with engine.connect() as conn:
         row = conn.execute(text("SELECT holder, rounds FROM sweep_lease WHERE name = 'sweep'")).one()
@@ -72,7 +59,7 @@ def test_two_api_processes_sweep_once_per_interval_and_one_takes_over(postgres_u
     procs = [_serve(postgres_url, tmp_path, port) for port in ports]
     try:
         for port, proc in zip(ports, procs):
-            _wait_up(port, proc)
+            wait_until_answers(f"http://127.0.0.1:{port}/healthz", proc)
         time.sleep(1.5)
         _, first = _lease(engine)
         started = time.monotonic()

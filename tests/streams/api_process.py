@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from streams.camera_server import free_port
+from tests.support.servers import wait_until_answers
 
 EDGE_KEY = "edge-secret"
 
@@ -37,18 +37,8 @@ class ApiProcess:
         self.proc = subprocess.Popen([*self.cli, "api", "serve", "--port", str(self.port), "--no-access-log"],
                                      env=self.env, cwd=self.workdir, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"API exited with code {self.proc.returncode}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("API did not start")
-            time.sleep(0.3)
+        wait_until_answers(f"{self.url}/healthz", self.proc, timeout)
+        return self
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
