@@ -31,11 +31,11 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import Engine
-from sqlalchemy.sql import ClauseElement
 
 from api.db import _writer_slot
 from api.fleet_schemas import HeartbeatIn
-from api.heartbeats import BOX_COLUMNS, UNCHANGED_BOX, box_values, states_digest
+from api.driver_sql import DriverStatement
+from api.heartbeats import UNCHANGED_BOX, box_values, states_digest
 
 log = logging.getLogger("streetwatch.api")
 
@@ -56,9 +56,9 @@ class PreparedUpdate:
 
     NAME = b"streetwatch_unchanged_box"
 
-    def __init__(self, statement: ClauseElement):
-        compiled = statement.compile(dialect=PGDialect_psycopg(paramstyle="numeric_dollar"),
-                                     column_keys=list(BOX_COLUMNS))
+    def __init__(self, statement: DriverStatement):
+        compiled = statement.statement.compile(dialect=PGDialect_psycopg(paramstyle="numeric_dollar"),
+                                               column_keys=statement.column_keys)
         self.sql = compiled.string.encode()
         self.order = tuple(compiled.positiontup or ())
 
@@ -109,7 +109,7 @@ class LoopWriter:
         self.dialect = engine.dialect
         self.sqlite = engine.dialect.name == "sqlite"
         self.statement = UNCHANGED_BOX.get(engine.dialect.name)
-        self.prepared = PreparedUpdate(self.statement.statement) if engine.dialect.name == "postgresql" else None
+        self.prepared = PreparedUpdate(self.statement) if engine.dialect.name == "postgresql" else None
         self.slot = _writer_slot(engine) if self.sqlite else None
         self._use = threading.Lock()
         self._conn: Any = None
