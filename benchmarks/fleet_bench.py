@@ -62,7 +62,7 @@ class FleetResult:
     rows_by_table: dict[str, int] = field(default_factory=dict)
     # This host's cost of touching memory again after a pause, measured before the run
     # (benchmarks/cold_pages.py): most of a heartbeat's CPU here, and it varies by day.
-    host_cold_pages: dict[str, float | None] = field(default_factory=dict)
+    host_cold_pages: cold_pages.ColdPages | None = None
 
     @property
     def api_cpu_ms(self) -> float:
@@ -324,7 +324,7 @@ def run(backend: str = "sqlite", boxes: int = 500, cameras: int = 40, interval_s
         print(cold)
         result = run_backend(backend, url, db_pid, Path(tmp), boxes, cameras, interval_s, seconds,
                              changes_per_minute, outage_s, workers, seed, keep_connections)
-        result.host_cold_pages = asdict(cold)
+        result.host_cold_pages = cold
     print(report(result))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -360,12 +360,11 @@ def report(r: FleetResult) -> str:
                  f"a row per camera and heartbeat would be {r.heartbeats * r.cameras / minutes:.0f}")
     lines.append("rows by table: " + ", ".join(f"{k} {v}" for k, v in r.rows_by_table.items()))
     lines.append(f"heartbeats left their schedule late by {r.late_p95_ms:.1f} ms at p95")
-    if r.host_cold_pages:
-        cold = r.host_cold_pages["after_pause_us"] or 0.0
-        lines.append(f"host, before the run: {cold:.2f} µs to touch a resident 4 KiB page again after "
-                     f"{1000 * (r.host_cold_pages['pause_s'] or 0):.0f} ms asleep "
-                     f"({r.host_cold_pages['warm_us']:.3f} back to back); API CPU per heartbeat / that: "
-                     f"{r.api_cpu_ms * 1000 / max(cold, 1e-9):.0f} pages' worth")
+    if r.host_cold_pages is not None:
+        cold = r.host_cold_pages
+        lines.append(f"host, before the run: {cold.after_pause_us:.2f} µs to touch a resident 4 KiB page again "
+                     f"after {1000 * cold.pause_s:.0f} ms asleep ({cold.warm_us:.3f} back to back); API CPU per "
+                     f"heartbeat / that: {r.api_cpu_ms * 1000 / max(cold.after_pause_us, 1e-9):.0f} pages' worth")
     for sample in r.error_samples:
         lines.append(f"error: {sample}")
     ok = r.api_cpu_ms < TARGET_CPU_MS and r.p95_ms < TARGET_P95_MS and r.heartbeats and not r.errors
