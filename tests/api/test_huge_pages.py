@@ -8,12 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
-from api.huge_pages import TUNABLE, heap_environment, thp_mode
+from api.huge_pages import THP_ON, TUNABLE, heap_environment, thp_mode
 from streams.camera_server import free_port
-from tests.support.servers import wait_until_answers
+from tests.support.servers import spawned_workers, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,10 +68,7 @@ def _serve(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen, list[int]]:
     except BaseException:
         _stop(proc)
         raise
-    two = "--workers" in flags
-    workers = [c.pid for c in psutil.Process(proc.pid).children()
-               if "resource_tracker" not in " ".join(c.cmdline())] if two else [proc.pid]
-    return proc, workers
+    return proc, spawned_workers(proc) if "--workers" in flags else [proc.pid]
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -87,7 +83,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.mark.parametrize("flags", [(), ("--workers", "2")], ids=["one worker", "two workers"])
 def test_the_serving_processes_heap_is_on_huge_pages(tmp_path, flags):
-    on = thp_mode() in ("always", "madvise")
+    on = thp_mode() in THP_ON
     proc, workers = _serve(tmp_path, *flags)
     try:
         assert workers

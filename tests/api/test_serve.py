@@ -18,6 +18,7 @@ import uvicorn
 
 from api.serve import QuietServer
 from streams.camera_server import free_port
+from tests.support.servers import spawned_workers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,23 +98,11 @@ def _supervisor(tmp_path: Path, port: int, health_check_s: float) -> subprocess.
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     deadline = time.monotonic() + 60
-    while len(_workers(proc)) < 2 or not _answers(port):
+    while len(spawned_workers(proc)) < 2 or not _answers(port):
         assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
         assert time.monotonic() < deadline, "the workers did not start"
         time.sleep(0.2)
     return proc
-
-
-def _workers(proc: subprocess.Popen) -> list[int]:
-    """The live spawned workers (multiprocessing's resource tracker is a child too)."""
-    pids = []
-    for child in psutil.Process(proc.pid).children():
-        try:
-            if "resource_tracker" not in " ".join(child.cmdline()):
-                pids.append(child.pid)
-        except (psutil.ZombieProcess, psutil.NoSuchProcess):  # dead, not yet reaped
-            pass
-    return pids
 
 
 def _answers(port: int) -> bool:
@@ -133,10 +122,10 @@ def test_the_supervisor_replaces_a_dead_worker_at_once(tmp_path):
     port = free_port()
     proc = _supervisor(tmp_path, port, health_check_s=3600)  # only the worker's death can wake it
     try:
-        dead = _workers(proc)[0]
+        dead = spawned_workers(proc)[0]
         os.kill(dead, signal.SIGKILL)
         deadline = time.monotonic() + 60
-        while dead in _workers(proc) or len(_workers(proc)) < 2:
+        while dead in spawned_workers(proc) or len(spawned_workers(proc)) < 2:
             assert time.monotonic() < deadline, "the dead worker was not replaced"
             time.sleep(0.2)
         assert _answers(port)
@@ -148,7 +137,7 @@ def test_the_supervisor_replaces_a_dead_worker_at_once(tmp_path):
 def test_a_signal_stops_the_supervisor_and_its_workers_at_once(tmp_path, sig):
     port = free_port()
     proc = _supervisor(tmp_path, port, health_check_s=3600)  # only the signal can wake it
-    workers = _workers(proc)
+    workers = spawned_workers(proc)
     try:
         os.kill(proc.pid, sig)
         assert proc.wait(30) == 0

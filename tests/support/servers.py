@@ -1,4 +1,4 @@
-"""Waiting for a server process the test started to answer."""
+"""Server processes a test started: waiting for one to answer, finding its workers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import httpx
+import psutil
 
 
 def wait_until_answers(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -24,3 +25,16 @@ def wait_until_answers(url: str, proc: subprocess.Popen, timeout: float = 60.0) 
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not answer within {timeout:g} s")
         time.sleep(0.2)
+
+
+def spawned_workers(proc: subprocess.Popen) -> list[int]:
+    """The live workers a multi-worker server spawned (multiprocessing's resource tracker is
+    a child too)."""
+    pids = []
+    for child in psutil.Process(proc.pid).children():
+        try:
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                pids.append(child.pid)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):  # dead, not yet reaped
+            pass
+    return pids
