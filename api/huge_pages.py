@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 TUNABLE = "glibc.malloc.hugetlb=1"
+THP_ON = ("always", "madvise")  # the modes in which madvise(MADV_HUGEPAGE) gets huge pages
 THP_ENABLED = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 
@@ -44,12 +45,12 @@ def thp_mode(path: Path = THP_ENABLED) -> str | None:
 def heap_environment(env: Mapping[str, str], mode: str | None) -> dict[str, str] | None:
     """The variables to add to `env` for a heap on huge pages; None when there is nothing to add
     (already there, the caller chose its own allocator, or no THP to use)."""
-    if mode not in ("always", "madvise"):
+    if mode not in THP_ON:
         return None
-    tunables = env.get("GLIBC_TUNABLES", "")
-    has_tunable = any(t.startswith("glibc.malloc.hugetlb=") for t in tunables.split(":"))
     if "PYTHONMALLOC" in env:
         return None  # someone chose an allocator (debug, pymalloc, malloc with their own tunables)
+    tunables = env.get("GLIBC_TUNABLES", "")
+    has_tunable = any(t.startswith("glibc.malloc.hugetlb=") for t in tunables.split(":"))
     return {"PYTHONMALLOC": "malloc",
             "GLIBC_TUNABLES": tunables if has_tunable else ":".join(filter(None, (tunables, TUNABLE)))}
 

@@ -16,7 +16,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-from api.huge_pages import thp_mode
+from api.huge_pages import THP_ON, thp_mode
 
 PAGE = 4096
 PAGES = 2000  # touched per probe: about what a heartbeat's Python touches
@@ -40,7 +40,7 @@ class ColdPages:
 
 
 def _region(huge: bool) -> memoryview | None:
-    if huge and thp_mode() not in ("always", "madvise"):
+    if huge and thp_mode() not in THP_ON:
         return None
     area = mmap.mmap(-1, REGION, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     if huge:
