@@ -42,12 +42,18 @@ async def sweeper_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def _loop(app: FastAPI, interval: float, stop: threading.Event) -> None:
     while not stop.wait(interval):
+        won = False
         try:
             with Session(app.state.engine) as session:
-                if take_lease(session, "sweep", interval):
+                won = take_lease(session, "sweep", interval)
+                if won:
                     sweep_all(session, app.state.settings)
         except Exception:  # a database hiccup must not kill the sweeper; the next round retries
             log.exception("SLA sweep failed; retrying in %.0f s", interval)
+        if not won:
+            # The round's winner also asks for the hourly lease: the others go back to sleep
+            # at once (a wake of this thread costs more CPU than its statements, api/serve.py).
+            continue
         try:
             with Session(app.state.engine) as session:
                 if take_lease(session, "orphans", ORPHAN_SWEEP_INTERVAL_S):  # hourly, one process
