@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from api.body_limit import BodySizeLimit
 from api.client_address import TrustedProxies
@@ -23,6 +24,7 @@ from api.db import check_migrated, get_engine
 from api.errors import install_error_handlers
 from api import form_text
 from api.evidence_store import make_store
+from api.front import FrontedAPI, telemetry_config
 from api.rate_limit import RateLimiter
 from api.routes import events, evidence, exports, health, open311, orders, reports, stats, verifications, workforce
 from api.routes import docs, fleet, snapshots, web
@@ -54,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = get_engine(settings.database_url)
     check_migrated(engine, settings.database_url)
-    app = FastAPI(
+    app = FrontedAPI(
+        telemetry=telemetry_config(settings.opentelemetry),
         title="Streetwatch order review API",
         version="0.1.0",
         description=DESCRIPTION,
@@ -87,18 +90,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        max_text_bytes=settings.max_json_bytes,
                        overrides=[("PUT", model_routes.MODEL_FILE_PATH, settings.max_model_file_bytes),
                                   ("POST", events.BATCH_PATH_RE, settings.batch_max_bytes)])
-    # Inside it only the body cap, the key check, the NUL guard and the router: a plain heartbeat
-    # skips them all (api/heartbeat_route.py).
-    app.add_middleware(HeartbeatFirst, api=app)
-    app.add_middleware(EventFirst, api=app)  # likewise a plain single event (api/event_route.py)
+    # In front of FastAPI's own entry (api/front.py), outermost first: every layer inside,
+    # uvicorn's access log included, sees the settled client; then a plain single event and a
+    # plain heartbeat are answered there (api/event_route.py, api/heartbeat_route.py), before
+    # FastAPI's stack with the body cap, the key check, the NUL guard and the router.
+    front: ASGIApp = HeartbeatFirst(app.behind_front, api=app)
+    front = EventFirst(front, api=app)
     if settings.keepalive_requests:
-        app.add_middleware(RotateKeepAlive, mean_requests=settings.keepalive_requests)
+        front = RotateKeepAlive(front, mean_requests=settings.keepalive_requests)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
-    # Outermost: every layer inside, uvicorn's access log included, sees the settled client.
-    app.add_middleware(TrustedProxies, trusted=settings.trusted_proxies)
+        front = CORSMiddleware(front, allow_origins=settings.cors_origins, allow_credentials=False,
+                               allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                               allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
+    app.front = TrustedProxies(front, trusted=settings.trusted_proxies)
     install_error_handlers(app)
     form_text.install()  # form fields that are not UTF-8 are refused, not kept as Latin-1
     for module in (events, orders, reports, verifications, workforce, stats, exports, open311, evidence, health):

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     keepalive_requests: int = Field(100, ge=0, description="a keep-alive connection is closed after this many "
                                                            "requests on average, so connections spread over the "
                                                            "worker processes; 0 never closes them")
+    opentelemetry: bool | None = Field(None, description="FastAPI's native OpenTelemetry (spans, metrics, logs "
+                                       "through the global providers an SDK sets up); unset → on where an "
+                                       "OpenTelemetry SDK is installed, e.g. pip install 'fastapi[opentelemetry]'")
     policies: dict[IssueType, IssuePolicy] = Field(default_factory=lambda: _merged_policies({}))
     report_rate_per_minute: float = Field(6.0, gt=0, description="citizen reports per client address per minute "
                                                                    "(burst of the same size), per API process")
