@@ -26,8 +26,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class FrontedAPI(FastAPI):
-    """A FastAPI app whose http and websocket requests go first through `front` (set once the
-    app is built: `front_of(app)` is what it falls through to)."""
+    """A FastAPI app whose http and websocket requests go first through `front`, set once the
+    app is built; its innermost layer falls through to `behind_front`, FastAPI's own entry."""
 
     front: ASGIApp | None = None
 
