@@ -84,3 +84,34 @@ def test_two_api_processes_sweep_once_per_interval_and_one_takes_over(postgres_u
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(10)
+
+
+class _Rounds:
+    """A stop event for the sweeper's loop that lets `n` rounds run, then stops it."""
+
+    def __init__(self, n: int):
+        self.left = n
+
+    def wait(self, timeout: float) -> bool:
+        self.left -= 1
+        return self.left < 0
+
+
+def test_only_the_round_s_winner_asks_for_the_orphan_lease(monkeypatch, tmp_path):
+    """A process that lost the sweep round goes back to sleep: it does not also ask for the
+    hourly orphan lease (a wake costs more than the statements, api/serve.py)."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import create_engine
+
+    from api import sweeper
+
+    asked: list[str] = []
+    wins = iter([False, True])  # this process loses the first round and wins the second
+    monkeypatch.setattr(sweeper, "take_lease", lambda session, name, interval: asked.append(name) or
+                        (next(wins) if name == "sweep" else False))
+    monkeypatch.setattr(sweeper, "sweep_all", lambda session, settings: {})
+    app = SimpleNamespace(state=SimpleNamespace(engine=create_engine(f"sqlite:///{tmp_path / 'x.db'}"),
+                                                settings=None, store=None))
+    sweeper._loop(app, 60.0, _Rounds(2))  # type: ignore[arg-type]
+    assert asked == ["sweep", "sweep", "orphans"]
