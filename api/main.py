@@ -90,10 +90,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        max_text_bytes=settings.max_json_bytes,
                        overrides=[("PUT", model_routes.MODEL_FILE_PATH, settings.max_model_file_bytes),
                                   ("POST", events.BATCH_PATH_RE, settings.batch_max_bytes)])
-    # In front of FastAPI's own entry (api/front.py), outermost first: every layer inside,
-    # uvicorn's access log included, sees the settled client; then a plain single event and a
-    # plain heartbeat are answered there (api/event_route.py, api/heartbeat_route.py), before
-    # FastAPI's stack with the body cap, the key check, the NUL guard and the router.
+    # In front of FastAPI's own entry (api/front.py), built from the inside out. A request meets
+    # TrustedProxies first (every layer after it, uvicorn's access log included, sees the settled
+    # client), then CORS and the keep-alive rotation; a plain single event and a plain heartbeat
+    # are answered next (api/event_route.py, api/heartbeat_route.py), before FastAPI's stack with
+    # the body cap, the key check, the NUL guard and the router.
     front: ASGIApp = HeartbeatFirst(app.behind_front, api=app)
     front = EventFirst(front, api=app)
     if settings.keepalive_requests:
